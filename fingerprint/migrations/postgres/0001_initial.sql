@@ -1,0 +1,63 @@
+CREATE TABLE fingerprint_sessions (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    user_id TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    referer TEXT NOT NULL DEFAULT '',
+    utm_source TEXT,
+    utm_medium TEXT,
+    utm_campaign TEXT,
+    utm_content TEXT,
+    utm_term TEXT
+);
+CREATE INDEX fingerprint_sessions_user_id ON fingerprint_sessions (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX fingerprint_sessions_created_at ON fingerprint_sessions (created_at);
+
+CREATE TABLE fingerprint_urls (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE fingerprint_request_fingerprints (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id BIGINT NOT NULL REFERENCES fingerprint_sessions (id) ON DELETE CASCADE,
+    url_id BIGINT NOT NULL REFERENCES fingerprint_urls (id),
+    ip INET,
+    method TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT '',
+    accept TEXT NOT NULL DEFAULT '',
+    accept_language TEXT NOT NULL DEFAULT '',
+    accept_encoding TEXT NOT NULL DEFAULT '',
+    content_encoding TEXT NOT NULL DEFAULT '',
+    content_language TEXT NOT NULL DEFAULT '',
+    referer TEXT NOT NULL DEFAULT '',
+    country TEXT NOT NULL DEFAULT '',
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX fingerprint_request_fingerprints_session_url ON fingerprint_request_fingerprints (session_id, url_id, created_at);
+CREATE INDEX fingerprint_request_fingerprints_url_session ON fingerprint_request_fingerprints (url_id, session_id);
+CREATE INDEX fingerprint_request_fingerprints_created_at ON fingerprint_request_fingerprints (created_at);
+
+CREATE TABLE fingerprint_browser_fingerprints (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id BIGINT NOT NULL REFERENCES fingerprint_sessions (id) ON DELETE CASCADE,
+    url_id BIGINT REFERENCES fingerprint_urls (id),
+    visitor_id TEXT NOT NULL,
+    components JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX fingerprint_browser_fingerprints_session ON fingerprint_browser_fingerprints (session_id, created_at);
+CREATE INDEX fingerprint_browser_fingerprints_visitor ON fingerprint_browser_fingerprints (visitor_id);
+CREATE INDEX fingerprint_browser_fingerprints_created_at ON fingerprint_browser_fingerprints (created_at);
+
+CREATE TABLE fingerprint_url_visitors (
+    url_id BIGINT NOT NULL,
+    session_id BIGINT NOT NULL,
+    PRIMARY KEY (url_id, session_id)
+);
+CREATE INDEX fingerprint_url_visitors_session ON fingerprint_url_visitors (session_id);
+
+CREATE TABLE fingerprint_hit_counts (
+    url_id BIGINT PRIMARY KEY REFERENCES fingerprint_urls (id),
+    hits BIGINT NOT NULL
+);

@@ -1,0 +1,149 @@
+//! Capture: a request's headers, URI and peer address -> a [`RequestFingerprint`].
+//! Pure (no I/O) and total: any input gives a value within the column limits.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderName, Method, Uri};
+
+use crate::model::{limits, truncate_chars, RequestFingerprint, Utm};
+
+mod client_ip;
+
+pub use client_ip::{InvalidProxy, TrustedProxies};
+
+/// Capture settings (filled by the builder).
+#[derive(Debug, Clone)]
+pub(crate) struct CaptureConfig {
+    pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) country_header: HeaderName,
+    /// `"http"` or `"https"`: the scheme when neither the request nor a trusted proxy says.
+    pub(crate) default_scheme: &'static str,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: TrustedProxies::none(),
+            country_header: HeaderName::from_static("cf-ipcountry"),
+            default_scheme: "http",
+        }
+    }
+}
+
+pub(crate) struct Captured {
+    pub(crate) fingerprint: RequestFingerprint,
+    pub(crate) utm: Utm,
+    /// Whether the effective scheme is https (for the cookie's `Secure` flag).
+    pub(crate) secure: bool,
+}
+
+pub(crate) fn capture(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    config: &CaptureConfig,
+    now: DateTime<Utc>,
+) -> Captured {
+    let scheme = uri
+        .scheme_str()
+        .and_then(client_ip::scheme)
+        .or_else(|| client_ip::forwarded_proto(headers, peer, &config.trusted_proxies))
+        .unwrap_or(config.default_scheme);
+    let list = |name: &str| truncate_chars(joined(headers, name), limits::HEADER);
+    let fingerprint = RequestFingerprint {
+        ip: client_ip::client_ip(headers, peer, &config.trusted_proxies),
+        method: truncate_chars(method.as_str().to_owned(), limits::METHOD),
+        user_agent: truncate_chars(first(headers, "user-agent"), limits::HEADER),
+        accept: list("accept"),
+        accept_language: list("accept-language"),
+        accept_encoding: list("accept-encoding"),
+        content_encoding: list("content-encoding"),
+        content_language: list("content-language"),
+        referer: truncate_chars(first(headers, "referer"), limits::REFERER),
+        country: truncate_chars(
+            first(headers, config.country_header.as_str()),
+            limits::COUNTRY,
+        ),
+        url: truncate_chars(absolute_url(scheme, uri, headers), limits::URL),
+        created_at: now,
+    };
+    Captured {
+        fingerprint,
+        utm: utm(uri.query().unwrap_or_default()),
+        secure: scheme == "https",
+    }
+}
+
+/// The first line of a header, as text (bytes that are not UTF-8 become U+FFFD).
+fn first(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+/// Every line of a list header, joined with ", " as HTTP allows.
+fn joined(headers: &HeaderMap, name: &str) -> String {
+    let mut out = String::new();
+    for (i, value) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        if out.len() > 4 * limits::HEADER {
+            break; // already longer than will be kept
+        }
+    }
+    out
+}
+
+/// `scheme://host/path?query`, ASCII only (the host is percent-encoded where needed).
+fn absolute_url(scheme: &str, uri: &Uri, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(http::header::HOST)
+        .map(|value| value.as_bytes())
+        .filter(|host| !host.is_empty())
+        .or_else(|| {
+            uri.authority()
+                .map(|authority| authority.as_str().as_bytes())
+        })
+        .unwrap_or(b"localhost");
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = if path.starts_with('/') { path } else { "/" };
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path.len());
+    url.push_str(scheme);
+    url.push_str("://");
+    for &byte in host.iter().take(limits::URL) {
+        if byte.is_ascii_alphanumeric() || b".-:[]_".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    url.push_str(path);
+    url
+}
+
+/// The five UTM parameters: first occurrence wins, empty counts as absent.
+fn utm(query: &str) -> Utm {
+    let mut utm = Utm::default();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let slot = match &*name {
+            "utm_source" => &mut utm.source,
+            "utm_medium" => &mut utm.medium,
+            "utm_campaign" => &mut utm.campaign,
+            "utm_content" => &mut utm.content,
+            "utm_term" => &mut utm.term,
+            _ => continue,
+        };
+        if slot.is_none() && !value.is_empty() {
+            *slot = Some(truncate_chars(value.into_owned(), limits::UTM));
+        }
+    }
+    utm
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,512 @@
+//! The [`Fingerprint`] handle and its builder.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use http::{HeaderName, HeaderValue, Request};
+
+use crate::capture::{self, CaptureConfig, InvalidProxy, TrustedProxies};
+use crate::clock::{Clock, SystemClock};
+use crate::hits::Hits;
+use crate::layer::FingerprintLayer;
+use crate::model::Visit;
+use crate::recorder::{Recorder, RecorderClosed, RecorderConfig, RecorderStats};
+use crate::session::{self, CookieConfig, SessionSource};
+use crate::store::Store;
+
+/// An invalid configuration, reported by [`FingerprintBuilder::build`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A trusted proxy network could not be parsed.
+    #[error(transparent)]
+    InvalidProxy(#[from] InvalidProxy),
+    /// The country header name is not a valid header name.
+    #[error("invalid country header name {0:?}")]
+    InvalidHeaderName(String),
+    /// The cookie name is not a valid cookie name.
+    #[error("invalid cookie name {0:?}: use letters, digits and -_.")]
+    InvalidCookieName(String),
+    /// A size that must be positive was zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    /// `build` was called outside a tokio runtime (the recorder runs as a tokio task).
+    #[error("Fingerprint::build must be called from within a tokio runtime")]
+    NoRuntime,
+}
+
+/// The peer address of a connection, for servers that do not provide axum's `ConnectInfo`:
+/// insert it into the request extensions before the fingerprint layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// What the layer learnt about the current request, available to handlers as a request
+/// extension (and, with the `axum` feature, as an extractor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CurrentVisit {
+    /// The session key the request was recorded under.
+    pub session_key: String,
+    /// The absolute URL as recorded (scheme, host, path and query).
+    pub url: String,
+    /// Whether this request was enqueued (false when debounced or dropped).
+    pub recorded: bool,
+}
+
+impl CurrentVisit {
+    /// The scheme and host of the URL, e.g. `https://example.com`.
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        let after_scheme = self.url.find("://").map_or(0, |i| i + 3);
+        let end = self.url[after_scheme..]
+            .find('/')
+            .map_or(self.url.len(), |i| after_scheme + i);
+        &self.url[..end]
+    }
+}
+
+/// The handle an app keeps: makes layers, reads hit counts, flushes and shuts down the
+/// recorder. Cheap to clone.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{routing::get, Router};
+/// use fingerprint::v1 as fp;
+/// use fp::Store as _;
+///
+/// let store = fp::SqliteStore::connect("sqlite://fingerprint.db").await?;
+/// store.migrate().await?;
+/// let fingerprint = fp::Fingerprint::builder(store).build()?;
+///
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .route_layer(fingerprint.layer());
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+///     .await?;
+/// fingerprint.shutdown().await; // writes what is still queued
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Fingerprint {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fingerprint")
+            .field("store", &self.shared.store)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fingerprint {
+    /// Starts a builder over `store`.
+    pub fn builder<S: Store>(store: S) -> FingerprintBuilder {
+        FingerprintBuilder::new(Arc::new(store))
+    }
+
+    /// The layer to put on routes: `.route_layer(fingerprint.layer())`.
+    #[must_use]
+    pub fn layer(&self) -> FingerprintLayer {
+        FingerprintLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Hit counts.
+    #[must_use]
+    pub fn hits(&self) -> Hits {
+        Hits {
+            store: Arc::clone(&self.shared.store),
+        }
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// The recorder's counters.
+    #[must_use]
+    pub fn stats(&self) -> RecorderStats {
+        self.shared.recorder.stats()
+    }
+
+    /// Waits until every fingerprint enqueued before this call is written.
+    pub async fn flush(&self) -> Result<(), RecorderClosed> {
+        self.shared.recorder.flush().await
+    }
+
+    /// Stops recording, writes everything still queued (retrying failed writes until the
+    /// shutdown timeout) and returns the final counters. Call it after the server has stopped
+    /// (`axum::serve(..).with_graceful_shutdown(..).await`); requests arriving later are not
+    /// recorded.
+    pub async fn shutdown(&self) -> RecorderStats {
+        self.shared.recorder.shutdown().await
+    }
+}
+
+/// Builds a [`Fingerprint`]. Every setting has a documented default.
+#[must_use]
+pub struct FingerprintBuilder {
+    store: Arc<dyn Store>,
+    recorder: RecorderConfig,
+    trusted_proxies: Vec<String>,
+    country_header: String,
+    https: bool,
+    cookie: CookieConfig,
+    session_source: SessionSource,
+    clock: Arc<dyn Clock>,
+    debounce_capacity: u64,
+}
+
+impl std::fmt::Debug for FingerprintBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FingerprintBuilder")
+            .field("recorder", &self.recorder)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FingerprintBuilder {
+    fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            recorder: RecorderConfig::default(),
+            trusted_proxies: Vec::new(),
+            country_header: "cf-ipcountry".into(),
+            https: false,
+            cookie: CookieConfig::default(),
+            session_source: SessionSource::Auto,
+            clock: Arc::new(SystemClock),
+            debounce_capacity: 100_000,
+        }
+    }
+
+    /// One record per (session, URL) per `window`; requests inside it are not recorded again.
+    /// Default 10 seconds; zero records every request.
+    pub fn with_debounce(mut self, window: Duration) -> Self {
+        self.recorder.debounce = window;
+        self
+    }
+
+    /// Proxy networks (CIDRs such as `10.0.0.0/8`, or single addresses) whose forwarding
+    /// headers (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `CF-Connecting-IP`,
+    /// `X-Forwarded-Proto`) are believed. Default: none, so the client IP is the socket peer.
+    pub fn with_trusted_proxies<I, S>(mut self, networks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_proxies = networks.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The header that carries the visitor's country. Default `CF-IPCountry`.
+    pub fn with_country_header(mut self, name: impl Into<String>) -> Self {
+        self.country_header = name.into();
+        self
+    }
+
+    /// Treats requests as https when neither the request line nor a trusted proxy says
+    /// otherwise (for servers that terminate TLS themselves). Default false.
+    pub fn with_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// Capacity of the queue between requests and the writer. Default 65,536 visits; when it
+    /// is full, fingerprints are dropped (and counted), requests are never slowed.
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.recorder.queue_capacity = capacity;
+        self
+    }
+
+    /// Most visits written in one transaction. Default 2,048.
+    pub fn with_batch_size(mut self, size: usize) -> Self {
+        self.recorder.batch_size = size;
+        self
+    }
+
+    /// Longest wait for a batch to fill once its first visit arrived. Default 50 ms.
+    pub fn with_batch_delay(mut self, delay: Duration) -> Self {
+        self.recorder.batch_delay = delay;
+        self
+    }
+
+    /// How long [`Fingerprint::shutdown`] keeps retrying failed writes. Default 10 s.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.recorder.shutdown_timeout = timeout;
+        self
+    }
+
+    /// First and longest pause between retries of a failed write (exponential backoff).
+    /// Default 50 ms and 5 s.
+    pub fn with_retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.recorder.retry_initial = initial;
+        self.recorder.retry_max = max.max(initial);
+        self
+    }
+
+    /// Name of the built-in session cookie. Default `fingerprint_session`.
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// `Max-Age` of the built-in session cookie; `None` for a browser-session cookie.
+    /// Default two weeks (Django's session age).
+    pub fn with_cookie_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.cookie.max_age = max_age;
+        self
+    }
+
+    /// Which session identity to use. Default [`SessionSource::Auto`].
+    pub fn with_session_source(mut self, source: SessionSource) -> Self {
+        self.session_source = source;
+        self
+    }
+
+    /// Most (session, URL) pairs remembered in memory for the debounce. Default 100,000;
+    /// beyond it the store's own check still debounces.
+    pub fn with_debounce_capacity(mut self, capacity: u64) -> Self {
+        self.debounce_capacity = capacity;
+        self
+    }
+
+    /// The clock (for tests of the debounce window). Default: the system clock.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the configuration and starts the recorder on the current tokio runtime.
+    pub fn build(self) -> Result<Fingerprint, BuildError> {
+        let trusted_proxies = TrustedProxies::new(&self.trusted_proxies)?;
+        let country_header = HeaderName::from_bytes(self.country_header.as_bytes())
+            .map_err(|_| BuildError::InvalidHeaderName(self.country_header.clone()))?;
+        if !CookieConfig::is_valid_name(&self.cookie.name) {
+            return Err(BuildError::InvalidCookieName(self.cookie.name));
+        }
+        if self.recorder.queue_capacity == 0 {
+            return Err(BuildError::Zero("queue capacity"));
+        }
+        if self.recorder.batch_size == 0 {
+            return Err(BuildError::Zero("batch size"));
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(BuildError::NoRuntime);
+        }
+        let debounce = (!self.recorder.debounce.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(self.debounce_capacity)
+                .time_to_live(self.recorder.debounce)
+                .build()
+        });
+        let shared = Shared {
+            recorder: Recorder::start(Arc::clone(&self.store), self.recorder.clone()),
+            store: self.store,
+            capture: CaptureConfig {
+                trusted_proxies,
+                country_header,
+                default_scheme: if self.https { "https" } else { "http" },
+            },
+            cookie: self.cookie,
+            session_source: self.session_source,
+            clock: self.clock,
+            window: TimeDelta::from_std(self.recorder.debounce).unwrap_or(TimeDelta::MAX),
+            debounce,
+            hasher: std::collections::hash_map::RandomState::new(),
+        };
+        Ok(Fingerprint {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+/// State shared by the handle and every layer.
+pub(crate) struct Shared {
+    store: Arc<dyn Store>,
+    recorder: Recorder,
+    capture: CaptureConfig,
+    cookie: CookieConfig,
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    session_source: SessionSource,
+    clock: Arc<dyn Clock>,
+    window: TimeDelta,
+    /// (session, URL) hash -> time of the last enqueued visit.
+    debounce: Option<moka::sync::Cache<u64, DateTime<Utc>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Shared {
+    /// Captures, debounces and enqueues one request; puts a [`CurrentVisit`] into its
+    /// extensions. Returns the `Set-Cookie` value when a new built-in cookie was issued.
+    pub(crate) async fn fingerprint_request<B>(
+        &self,
+        request: &mut Request<B>,
+    ) -> Option<HeaderValue> {
+        let now = self.clock.now();
+        let captured = capture::capture(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            peer_ip(request),
+            &self.capture,
+            now,
+        );
+        #[cfg(feature = "tower-sessions")]
+        let session = request
+            .extensions()
+            .get::<tower_sessions::Session>()
+            .cloned();
+        #[cfg(not(feature = "tower-sessions"))]
+        let session = None::<std::convert::Infallible>;
+        let (session_key, set_cookie) = self
+            .session_key(request.headers(), session, captured.secure)
+            .await;
+
+        let recorded = if self.is_debounced(&session_key, &captured.fingerprint.url, now) {
+            self.recorder.count_skipped();
+            false
+        } else {
+            let visit = Visit {
+                session_key: session_key.clone(),
+                fingerprint: captured.fingerprint.clone(),
+                utm: captured.utm,
+            };
+            let accepted = self.recorder.offer(visit);
+            if accepted {
+                self.remember(&session_key, &captured.fingerprint.url, now);
+            }
+            accepted
+        };
+        request.extensions_mut().insert(CurrentVisit {
+            session_key,
+            url: captured.fingerprint.url,
+            recorded,
+        });
+        set_cookie
+    }
+
+    fn pair_hash(&self, session_key: &str, url: &str) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        session_key.hash(&mut hasher);
+        url.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn is_debounced(&self, session_key: &str, url: &str, now: DateTime<Utc>) -> bool {
+        let Some(cache) = &self.debounce else {
+            return false;
+        };
+        cache
+            .get(&self.pair_hash(session_key, url))
+            .is_some_and(|last| now.signed_duration_since(last) < self.window)
+    }
+
+    fn remember(&self, session_key: &str, url: &str, now: DateTime<Utc>) {
+        if let Some(cache) = &self.debounce {
+            cache.insert(self.pair_hash(session_key, url), now);
+        }
+    }
+
+    /// The request's session key, and a `Set-Cookie` value when one was issued.
+    /// Takes no reference to the request itself, so its body type need not be `Sync`.
+    async fn session_key(
+        &self,
+        headers: &http::HeaderMap,
+        #[cfg_attr(not(feature = "tower-sessions"), allow(unused_variables))] session: Option<
+            SessionHandle,
+        >,
+        secure: bool,
+    ) -> (String, Option<HeaderValue>) {
+        let from_cookie = self.cookie.read(headers);
+        #[cfg(feature = "tower-sessions")]
+        if self.session_source == SessionSource::Auto {
+            if let Some(session) = session {
+                match tower_sessions_key(&session).await {
+                    Ok(key) => return (key, None),
+                    Err(error) => {
+                        tracing::warn!(%error, "tower-sessions failed; using the fingerprint cookie");
+                    }
+                }
+            }
+        }
+        if let Some(key) = from_cookie {
+            return (key, None);
+        }
+        let key = session::new_key();
+        let cookie = self.cookie.set_cookie(&key, secure);
+        (key, cookie)
+    }
+}
+
+#[cfg(feature = "tower-sessions")]
+type SessionHandle = tower_sessions::Session;
+#[cfg(not(feature = "tower-sessions"))]
+type SessionHandle = std::convert::Infallible;
+
+/// Our key inside the tower-sessions session, created (which makes tower-sessions save the
+/// session and set its cookie) when missing.
+#[cfg(feature = "tower-sessions")]
+async fn tower_sessions_key(
+    session: &tower_sessions::Session,
+) -> Result<String, tower_sessions::session::Error> {
+    if let Some(key) = session.get::<String>(session::SESSION_DATA_KEY).await? {
+        if session::is_valid_key(&key) {
+            return Ok(key);
+        }
+    }
+    let key = session::new_key();
+    session.insert(session::SESSION_DATA_KEY, &key).await?;
+    Ok(key)
+}
+
+fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
+    let extensions = request.extensions();
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(info.0.ip());
+    }
+    extensions.get::<PeerAddr>().map(|peer| peer.0.ip())
+}
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentVisit {
+    type Rejection = (http::StatusCode, &'static str);
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Self>().cloned().ok_or((
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "CurrentVisit needs the fingerprint layer on this route",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CurrentVisit;
+
+    #[test]
+    fn origin_of_the_visit() {
+        let visit = |url: &str| CurrentVisit {
+            session_key: String::new(),
+            url: url.into(),
+            recorded: true,
+        };
+        assert_eq!(visit("http://a:3000/x?y").origin(), "http://a:3000");
+        assert_eq!(visit("https://a").origin(), "https://a");
+    }
+}

@@ -1,0 +1,136 @@
+//! Plain data that travels from the capture layer through the recorder into a store.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+/// Column limits (in characters), as in the Django package's models.
+pub(crate) mod limits {
+    /// User agent, accept, accept-* and content-* headers.
+    pub(crate) const HEADER: usize = 255;
+    /// Referer header.
+    pub(crate) const REFERER: usize = 2047;
+    /// Country header.
+    pub(crate) const COUNTRY: usize = 16;
+    /// Absolute URL.
+    pub(crate) const URL: usize = 2048;
+    /// HTTP method.
+    pub(crate) const METHOD: usize = 16;
+    /// Each UTM parameter.
+    pub(crate) const UTM: usize = 255;
+}
+
+/// Truncates `value` to at most `max` characters, on a character boundary.
+pub(crate) fn truncate_chars(mut value: String, max: usize) -> String {
+    if let Some((index, _)) = value.char_indices().nth(max) {
+        value.truncate(index);
+    }
+    value
+}
+
+/// What is captured from one request: everything except the session it belongs to.
+///
+/// Values are stored as sent, truncated to the column limits (user agent, accept and the
+/// other negotiation headers 255 characters, referer 2047, country 16, URL 2048). A header that
+/// was not sent is stored as an empty string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestFingerprint {
+    /// The client address: the socket peer, or the rightmost untrusted address of the
+    /// forwarding headers when the peer is a trusted proxy. `None` when the server gave no peer
+    /// address (for example a test calling the service directly).
+    pub ip: Option<IpAddr>,
+    /// The request method (`GET`, `POST`, ...).
+    pub method: String,
+    /// `User-Agent`.
+    pub user_agent: String,
+    /// `Accept`.
+    pub accept: String,
+    /// `Accept-Language`.
+    pub accept_language: String,
+    /// `Accept-Encoding`.
+    pub accept_encoding: String,
+    /// `Content-Encoding`.
+    pub content_encoding: String,
+    /// `Content-Language`.
+    pub content_language: String,
+    /// `Referer`.
+    pub referer: String,
+    /// The country header (`CF-IPCountry` unless configured otherwise).
+    pub country: String,
+    /// The absolute URL with its query string, e.g. `https://example.com/a?b=1`.
+    pub url: String,
+    /// When the request was captured.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The five UTM parameters of a URL's query string, each `None` when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Utm {
+    /// `utm_source`.
+    pub source: Option<String>,
+    /// `utm_medium`.
+    pub medium: Option<String>,
+    /// `utm_campaign`.
+    pub campaign: Option<String>,
+    /// `utm_content`.
+    pub content: Option<String>,
+    /// `utm_term`.
+    pub term: Option<String>,
+}
+
+/// One fingerprinted request on its way to the store: the fingerprint, the session it belongs
+/// to, and the UTM parameters of its URL (kept on the session by its first record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Visit {
+    /// The stable session key (see [`SessionKey`](crate::session::SessionKey)).
+    pub session_key: String,
+    /// The captured request.
+    pub fingerprint: RequestFingerprint,
+    /// UTM parameters of the request URL.
+    pub utm: Utm,
+}
+
+/// A session as stored: its key, the user it is linked to and what its first record brought.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    /// The session key.
+    pub key: String,
+    /// The user this session is linked to, if any.
+    pub user_id: Option<String>,
+    /// When the first record of this session was written.
+    pub created_at: DateTime<Utc>,
+    /// The referer of the session's first recorded request (empty when none was sent).
+    pub referer: String,
+    /// The UTM parameters of the session's first recorded request.
+    pub utm: Utm,
+}
+
+/// A request fingerprint read back from a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredRequest {
+    /// Row id.
+    pub id: i64,
+    /// The session key.
+    pub session_key: String,
+    /// The captured values.
+    pub fingerprint: RequestFingerprint,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(truncate_chars("abc".into(), 5), "abc");
+        assert_eq!(truncate_chars("abcdef".into(), 3), "abc");
+        assert_eq!(truncate_chars("ééé".into(), 2), "éé");
+        assert_eq!(truncate_chars(String::new(), 0), "");
+        assert_eq!(truncate_chars("x".into(), 0), "");
+    }
+}

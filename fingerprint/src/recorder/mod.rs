@@ -1,0 +1,257 @@
+//! The recorder: a bounded queue in front of the store and the background task that drains
+//! it in batches. The request path only ever calls [`Recorder::offer`], which never waits.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::model::Visit;
+use crate::store::Store;
+
+mod stats;
+
+use stats::Counters;
+pub use stats::RecorderStats;
+
+/// Recorder settings (filled by the builder).
+#[derive(Debug, Clone)]
+pub(crate) struct RecorderConfig {
+    pub(crate) queue_capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) batch_delay: Duration,
+    pub(crate) debounce: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) retry_initial: Duration,
+    pub(crate) retry_max: Duration,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 65_536,
+            batch_size: 2_048,
+            batch_delay: Duration::from_millis(50),
+            debounce: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
+            retry_initial: Duration::from_millis(50),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+enum Message {
+    Visit(Box<Visit>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Returned by [`Fingerprint::flush`](crate::Fingerprint::flush) after shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the fingerprint recorder has shut down")]
+#[non_exhaustive]
+pub struct RecorderClosed;
+
+pub(crate) struct Recorder {
+    sender: mpsc::Sender<Message>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Recorder {
+    /// Starts the writer task on the current tokio runtime.
+    pub(crate) fn start(store: Arc<dyn Store>, config: RecorderConfig) -> Self {
+        let (sender, receiver) = mpsc::channel(config.queue_capacity);
+        let counters = Arc::new(Counters::default());
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let writer = Writer {
+            store,
+            config,
+            counters: Arc::clone(&counters),
+            receiver,
+        };
+        tracker.spawn(writer.run(cancel.clone()));
+        tracker.close();
+        Self {
+            sender,
+            counters,
+            cancel,
+            tracker,
+        }
+    }
+
+    /// Enqueues a visit without waiting. Returns false (and counts a drop) when the queue is
+    /// full or the recorder has shut down.
+    pub(crate) fn offer(&self, visit: Visit) -> bool {
+        match self.sender.try_send(Message::Visit(Box::new(visit))) {
+            Ok(()) => {
+                self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(error) => {
+                let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let reason = match error {
+                    mpsc::error::TrySendError::Full(_) => "queue full",
+                    mpsc::error::TrySendError::Closed(_) => "recorder shut down",
+                };
+                if self.counters.should_warn() {
+                    tracing::warn!(reason, dropped_total = total, "fingerprint dropped");
+                }
+                false
+            }
+        }
+    }
+
+    pub(crate) fn count_skipped(&self) {
+        self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self) -> RecorderStats {
+        self.counters.snapshot()
+    }
+
+    /// Waits until every visit enqueued before this call has been written (or given up).
+    pub(crate) async fn flush(&self) -> Result<(), RecorderClosed> {
+        let (done, wait) = oneshot::channel();
+        self.sender
+            .send(Message::Flush(done))
+            .await
+            .map_err(|_| RecorderClosed)?;
+        wait.await.map_err(|_| RecorderClosed)
+    }
+
+    /// Stops accepting visits, writes what is queued (retrying until the shutdown timeout)
+    /// and waits for the writer to finish.
+    pub(crate) async fn shutdown(&self) -> RecorderStats {
+        self.cancel.cancel();
+        self.tracker.wait().await;
+        self.stats()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // The last handle is gone: let the writer drain and stop on its own.
+        self.cancel.cancel();
+    }
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    config: RecorderConfig,
+    counters: Arc<Counters>,
+    receiver: mpsc::Receiver<Message>,
+}
+
+impl Writer {
+    async fn run(mut self, cancel: CancellationToken) {
+        let mut messages = Vec::with_capacity(self.config.batch_size);
+        loop {
+            let received = tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                n = self.receiver.recv_many(&mut messages, self.config.batch_size) => n,
+            };
+            if received == 0 {
+                break;
+            }
+            // Collect more until the batch is full or its delay has passed.
+            let deadline = Instant::now() + self.config.batch_delay;
+            while messages.len() < self.config.batch_size
+                && !matches!(messages.last(), Some(Message::Flush(_)))
+            {
+                let room = self.config.batch_size - messages.len();
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep_until(deadline) => break,
+                    n = self.receiver.recv_many(&mut messages, room) => if n == 0 { break },
+                }
+            }
+            self.process(&mut messages, None).await;
+        }
+
+        // Shutdown: refuse new visits, then write everything still queued.
+        self.receiver.close();
+        let deadline = Instant::now() + self.config.shutdown_timeout;
+        while self
+            .receiver
+            .recv_many(&mut messages, self.config.batch_size)
+            .await
+            > 0
+        {
+            self.process(&mut messages, Some(deadline)).await;
+        }
+        let stats = self.counters.snapshot();
+        tracing::info!(
+            stored = stats.stored,
+            dropped = stats.dropped,
+            failed = stats.failed,
+            "fingerprint recorder stopped"
+        );
+    }
+
+    /// Writes the visits of `messages` in order, answering flushes once everything before
+    /// them is written.
+    async fn process(&self, messages: &mut Vec<Message>, deadline: Option<Instant>) {
+        let mut visits = Vec::with_capacity(messages.len());
+        for message in messages.drain(..) {
+            match message {
+                Message::Visit(visit) => visits.push(*visit),
+                Message::Flush(done) => {
+                    self.write(&visits, deadline).await;
+                    visits.clear();
+                    let _ = done.send(());
+                }
+            }
+        }
+        self.write(&visits, deadline).await;
+    }
+
+    /// Writes one batch, retrying transient failures with exponential backoff: forever while
+    /// running, until `deadline` during shutdown. A permanent failure is retried a few times,
+    /// then the batch is counted as failed.
+    async fn write(&self, visits: &[Visit], deadline: Option<Instant>) {
+        if visits.is_empty() {
+            return;
+        }
+        let mut delay = self.config.retry_initial;
+        let mut permanent_failures = 0;
+        loop {
+            match self.store.record(visits, self.config.debounce).await {
+                Ok(outcome) => {
+                    self.counters
+                        .stored
+                        .fetch_add(outcome.inserted, Ordering::Relaxed);
+                    self.counters
+                        .debounced
+                        .fetch_add(outcome.debounced, Ordering::Relaxed);
+                    return;
+                }
+                Err(error) => {
+                    let transient = error.is_transient();
+                    if !transient {
+                        permanent_failures += 1;
+                    }
+                    let out_of_time = deadline.is_some_and(|d| Instant::now() + delay > d);
+                    if permanent_failures > 3 || out_of_time {
+                        self.counters
+                            .failed
+                            .fetch_add(visits.len() as u64, Ordering::Relaxed);
+                        tracing::error!(%error, lost = visits.len(), "fingerprints could not be stored");
+                        return;
+                    }
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, transient, retry_in = ?delay, "storing fingerprints failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.config.retry_max);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The storage trait and its backends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::model::{SessionRecord, StoredRequest, Visit};
+
+mod batch;
+mod url_cache;
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use url_cache::UrlCache;
+
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// An error from a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached or a query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database has not been migrated (or is older than this library).
+    #[error("the fingerprint tables are missing or out of date: run migrations (`store.migrate()` or `fingerprint migrate`)")]
+    NotMigrated,
+    /// The database was migrated by a newer version of this library.
+    #[error(
+        "the database schema (version {found}) is newer than this library supports ({supported})"
+    )]
+    SchemaTooNew {
+        /// The newest migration applied to the database.
+        found: i64,
+        /// The newest migration this library knows.
+        supported: i64,
+    },
+    /// A stored value could not be decoded.
+    #[error("invalid stored value: {0}")]
+    Decode(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed (connection lost, pool timeout,
+    /// deadlock, serialization failure, database busy).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(error) => match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_) => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    // PostgreSQL: serialization failure, deadlock, connection exceptions,
+                    // admin shutdown / cannot connect now.
+                    matches!(&*code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+                        || code.starts_with("08")
+                        // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes).
+                        || matches!(&*code, "5" | "6" | "261" | "262" | "517")
+                }),
+                _ => false,
+            },
+            Self::NotMigrated | Self::SchemaTooNew { .. } | Self::Decode(_) => false,
+        }
+    }
+}
+
+/// What a store did with one batch of visits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordOutcome {
+    /// Request fingerprints inserted.
+    pub inserted: u64,
+    /// Visits not inserted because the same session visited the same URL within the debounce
+    /// window (in this batch or already in the database).
+    pub debounced: u64,
+}
+
+/// What a hit-count rebuild did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RebuildReport {
+    /// URLs whose counters were rebuilt.
+    pub urls: u64,
+    /// Unique (URL, session) pairs counted.
+    pub visitors: u64,
+    /// Chunks (transactions) used.
+    pub chunks: u64,
+}
+
+/// Where fingerprints are kept.
+///
+/// Implemented by [`SqliteStore`] (feature `sqlite`) and [`PostgresStore`] (feature
+/// `postgres`). Every method is one query or a small fixed number of them.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Creates or updates the tables. Safe to run concurrently and repeatedly.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks that the tables exist and are at the version this library expects.
+    async fn check_schema(&self) -> Result<(), StoreError>;
+
+    /// Writes a batch of visits in one transaction: creates missing sessions (their first
+    /// visit brings the referer and UTM parameters, later ones never overwrite them), inserts
+    /// request fingerprints except those within `debounce` of an earlier one of the same session
+    /// and URL, records unique (URL, session) pairs and bumps hit counters.
+    async fn record(
+        &self,
+        visits: &[Visit],
+        debounce: Duration,
+    ) -> Result<RecordOutcome, StoreError>;
+
+    /// Unique-visitor counts for `urls` in one query. URLs never seen are absent from the map.
+    async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError>;
+
+    /// Rebuilds the unique-visitor pairs and hit counters from the stored request fingerprints,
+    /// `chunk` URLs per transaction.
+    async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError>;
+
+    /// One session by key.
+    async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The newest request fingerprints of a session, newest first.
+    async fn session_requests(
+        &self,
+        session_key: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError>;
+}
+
+/// The migrations of one backend: (version, description, SQL).
+pub(crate) type Migrations = &'static [(i64, &'static str, &'static str)];
+
+/// The statements of a migration script (our scripts have no `;` inside literals).
+pub(crate) fn statements(script: &str) -> impl Iterator<Item = &str> {
+    script.split(';').map(str::trim).filter(|statement| {
+        statement
+            .lines()
+            .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with("--"))
+    })
+}
+
+macro_rules! forward_store {
+    ($($pointer:ident),*) => {$(
+        #[async_trait]
+        impl<S: Store + ?Sized> Store for $pointer<S> {
+            async fn migrate(&self) -> Result<(), StoreError> {
+                (**self).migrate().await
+            }
+            async fn check_schema(&self) -> Result<(), StoreError> {
+                (**self).check_schema().await
+            }
+            async fn record(
+                &self,
+                visits: &[Visit],
+                debounce: Duration,
+            ) -> Result<RecordOutcome, StoreError> {
+                (**self).record(visits, debounce).await
+            }
+            async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+                (**self).hit_counts(urls).await
+            }
+            async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
+                (**self).rebuild_hit_counts(chunk).await
+            }
+            async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+                (**self).session(key).await
+            }
+            async fn session_requests(
+                &self,
+                session_key: &str,
+                limit: u32,
+            ) -> Result<Vec<StoredRequest>, StoreError> {
+                (**self).session_requests(session_key, limit).await
+            }
+        }
+    )*};
+}
+
+// A boxed or shared store is a store (`Box<dyn Store>`, `Arc<dyn Store>`).
+forward_store!(Box, Arc);

@@ -1,0 +1,498 @@
+//! The PostgreSQL store (feature `postgres`): for apps running on several machines.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+use super::batch::{window_micros, PreparedBatch};
+use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
+use crate::model::{RequestFingerprint, SessionRecord, StoredRequest, Utm, Visit};
+
+const MIGRATIONS: Migrations = &[(
+    1,
+    "initial tables",
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+)];
+
+/// Key of the advisory lock that serialises concurrent `migrate()` calls.
+const MIGRATION_LOCK: i64 = 0x6670_7274_6d69_6772; // "fprtmigr"
+
+/// Fingerprints in PostgreSQL: one shared store for every instance of the app.
+///
+/// Batches are written with `UNNEST` arrays (a handful of statements per batch, whatever its
+/// size); hit counters stay exact under concurrent writers because a unique (URL, session)
+/// pair is counted only by the transaction that inserted it.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), fingerprint::v1::StoreError> {
+/// use fingerprint::v1::{PostgresStore, Store};
+///
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1/app").await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    urls: UrlCache,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host/db`) with a pool of up to 8 connections.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self::new(pool))
+    }
+
+    /// Uses an existing pool (the app's own, for example).
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            urls: UrlCache::default(),
+        }
+    }
+
+    /// Replaces the URL-id cache (default: [`UrlCache::default`]).
+    #[must_use]
+    pub fn with_url_cache(mut self, cache: UrlCache) -> Self {
+        self.urls = cache;
+        self
+    }
+
+    /// The connection pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Resolves URL ids; new URLs are inserted and committed on their own (ids are cached
+    /// only once committed).
+    async fn url_ids(&self, urls: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+        let mut ids = HashMap::with_capacity(urls.len());
+        let mut missing = Vec::new();
+        for &url in urls {
+            match self.urls.get(url) {
+                Some(id) => {
+                    ids.insert(url.to_owned(), id);
+                }
+                None => missing.push(url),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(ids);
+        }
+        // `missing` is sorted (it comes from a sorted list), so concurrent writers take the
+        // unique-index locks in the same order.
+        let rows = sqlx::query(
+            "WITH new AS ( \
+                 INSERT INTO fingerprint_urls (url) SELECT * FROM UNNEST($1::text[]) \
+                 ON CONFLICT (url) DO NOTHING RETURNING id, url) \
+             SELECT id, url FROM new \
+             UNION ALL SELECT id, url FROM fingerprint_urls WHERE url = ANY($1)",
+        )
+        .bind(&missing)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let url: String = row.try_get(1)?;
+            let id: i64 = row.try_get(0)?;
+            self.urls.insert(&url, id);
+            ids.insert(url, id);
+        }
+        // A URL inserted by another instance while ours waited on its unique-index entry is
+        // invisible to the statement above (its snapshot predates that commit): read it anew.
+        let late: Vec<&str> = missing
+            .into_iter()
+            .filter(|url| !ids.contains_key(*url))
+            .collect();
+        if !late.is_empty() {
+            for row in sqlx::query("SELECT id, url FROM fingerprint_urls WHERE url = ANY($1)")
+                .bind(&late)
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let url: String = row.try_get(1)?;
+                let id: i64 = row.try_get(0)?;
+                self.urls.insert(&url, id);
+                ids.insert(url, id);
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass('fingerprint_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        if !exists {
+            return Ok(None);
+        }
+        Ok(
+            sqlx::query_scalar("SELECT MAX(version) FROM fingerprint_migrations")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+fn missing_id(what: &str, key: &str) -> StoreError {
+    StoreError::Decode(format!("no id for {what} {key:?} after insert"))
+}
+
+fn stored_request(row: &PgRow) -> Result<StoredRequest, StoreError> {
+    let ip: Option<String> = row.try_get(2)?;
+    let ip = ip
+        .map(|ip| {
+            ip.parse()
+                .map_err(|_| StoreError::Decode(format!("ip {ip:?}")))
+        })
+        .transpose()?;
+    Ok(StoredRequest {
+        id: row.try_get(0)?,
+        session_key: row.try_get(1)?,
+        fingerprint: RequestFingerprint {
+            ip,
+            method: row.try_get(3)?,
+            user_agent: row.try_get(4)?,
+            accept: row.try_get(5)?,
+            accept_language: row.try_get(6)?,
+            accept_encoding: row.try_get(7)?,
+            content_encoding: row.try_get(8)?,
+            content_language: row.try_get(9)?,
+            referer: row.try_get(10)?,
+            country: row.try_get(11)?,
+            url: row.try_get(12)?,
+            created_at: row.try_get::<DateTime<Utc>, _>(13)?,
+        },
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS fingerprint_migrations (
+                version BIGINT PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM fingerprint_migrations")
+                .fetch_one(&mut *tx)
+                .await?;
+        let current = current.unwrap_or(0);
+        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+        if current > supported {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported,
+            });
+        }
+        for &(version, description, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            for statement in super::statements(sql) {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO fingerprint_migrations (version, description) VALUES ($1, $2)",
+            )
+            .bind(version)
+            .bind(description)
+            .execute(&mut *tx)
+            .await?;
+            tracing::info!(version, description, "applied fingerprint migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+        match self.schema_version().await? {
+            Some(found) if found == supported => Ok(()),
+            Some(found) if found > supported => Err(StoreError::SchemaTooNew { found, supported }),
+            _ => Err(StoreError::NotMigrated),
+        }
+    }
+
+    async fn record(
+        &self,
+        visits: &[Visit],
+        debounce: Duration,
+    ) -> Result<RecordOutcome, StoreError> {
+        if visits.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let batch = PreparedBatch::new(visits, debounce);
+        let url_ids = self.url_ids(&batch.urls).await?;
+        let url_id = |url: &str| {
+            url_ids
+                .get(url)
+                .copied()
+                .ok_or_else(|| missing_id("url", url))
+        };
+
+        let mut tx = self.pool.begin().await?;
+
+        // Sessions, in key order: the first visit creates the row, later ones never overwrite.
+        let column = |f: fn(&Visit) -> Option<String>| -> Vec<Option<String>> {
+            batch.sessions.iter().map(|v| f(v)).collect()
+        };
+        let keys: Vec<&str> = batch
+            .sessions
+            .iter()
+            .map(|v| v.session_key.as_str())
+            .collect();
+        let created: Vec<DateTime<Utc>> = batch
+            .sessions
+            .iter()
+            .map(|v| v.fingerprint.created_at)
+            .collect();
+        let referers: Vec<&str> = batch
+            .sessions
+            .iter()
+            .map(|v| v.fingerprint.referer.as_str())
+            .collect();
+        sqlx::query(
+            "INSERT INTO fingerprint_sessions (key, created_at, referer, utm_source, utm_medium, \
+             utm_campaign, utm_content, utm_term) \
+             SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::text[]) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&keys)
+        .bind(&created)
+        .bind(&referers)
+        .bind(column(|v| v.utm.source.clone()))
+        .bind(column(|v| v.utm.medium.clone()))
+        .bind(column(|v| v.utm.campaign.clone()))
+        .bind(column(|v| v.utm.content.clone()))
+        .bind(column(|v| v.utm.term.clone()))
+        .execute(&mut *tx)
+        .await?;
+        let mut session_ids: HashMap<String, i64> = HashMap::with_capacity(keys.len());
+        for row in sqlx::query("SELECT id, key FROM fingerprint_sessions WHERE key = ANY($1)")
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            session_ids.insert(row.try_get(1)?, row.try_get(0)?);
+        }
+        let session_id = |key: &str| {
+            session_ids
+                .get(key)
+                .copied()
+                .ok_or_else(|| missing_id("session", key))
+        };
+
+        // Request fingerprints, except those inside the debounce window of a stored one.
+        let rows = &batch.rows;
+        let mut sessions = Vec::with_capacity(rows.len());
+        let mut urls = Vec::with_capacity(rows.len());
+        for visit in rows {
+            sessions.push(session_id(&visit.session_key)?);
+            urls.push(url_id(&visit.fingerprint.url)?);
+        }
+        let text = |f: fn(&RequestFingerprint) -> &str| -> Vec<&str> {
+            rows.iter().map(|v| f(&v.fingerprint)).collect()
+        };
+        let ips: Vec<Option<String>> = rows
+            .iter()
+            .map(|v| v.fingerprint.ip.map(|ip| ip.to_string()))
+            .collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|v| v.fingerprint.created_at).collect();
+        let window = window_micros(debounce);
+        let inserted = sqlx::query(
+            "INSERT INTO fingerprint_request_fingerprints (session_id, url_id, ip, method, \
+             user_agent, accept, accept_language, accept_encoding, content_encoding, \
+             content_language, referer, country, created_at) \
+             SELECT v.session_id, v.url_id, v.ip::inet, v.method, v.user_agent, v.accept, \
+             v.accept_language, v.accept_encoding, v.content_encoding, v.content_language, \
+             v.referer, v.country, v.created_at \
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+             $12::text[], $13::timestamptz[]) AS v(session_id, url_id, ip, method, user_agent, \
+             accept, accept_language, accept_encoding, content_encoding, content_language, \
+             referer, country, created_at) \
+             WHERE $14 = 0 OR NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+             WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
+             AND r.created_at > v.created_at - make_interval(secs => $14::float8 / 1e6))",
+        )
+        .bind(&sessions)
+        .bind(&urls)
+        .bind(&ips)
+        .bind(text(|f| &f.method))
+        .bind(text(|f| &f.user_agent))
+        .bind(text(|f| &f.accept))
+        .bind(text(|f| &f.accept_language))
+        .bind(text(|f| &f.accept_encoding))
+        .bind(text(|f| &f.content_encoding))
+        .bind(text(|f| &f.content_language))
+        .bind(text(|f| &f.referer))
+        .bind(text(|f| &f.country))
+        .bind(&times)
+        .bind(window)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+
+        // Unique visitors, then their counters; both in (URL, session) order so that
+        // concurrent transactions lock rows in the same order.
+        let mut pair_urls = Vec::with_capacity(batch.pairs.len());
+        let mut pair_sessions = Vec::with_capacity(batch.pairs.len());
+        for (url, session) in &batch.pairs {
+            pair_urls.push(url_id(url)?);
+            pair_sessions.push(session_id(session)?);
+        }
+        sqlx::query(
+            "WITH new AS ( \
+                 INSERT INTO fingerprint_url_visitors (url_id, session_id) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) \
+                 ON CONFLICT DO NOTHING RETURNING url_id) \
+             INSERT INTO fingerprint_hit_counts (url_id, hits) \
+             SELECT url_id, COUNT(*) FROM new GROUP BY url_id ORDER BY url_id \
+             ON CONFLICT (url_id) DO UPDATE SET hits = fingerprint_hit_counts.hits + excluded.hits",
+        )
+        .bind(&pair_urls)
+        .bind(&pair_sessions)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        let considered = rows.len() as u64;
+        Ok(RecordOutcome {
+            inserted,
+            debounced: batch.debounced + considered.saturating_sub(inserted),
+        })
+    }
+
+    async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.url, h.hits FROM fingerprint_urls u \
+             JOIN fingerprint_hit_counts h ON h.url_id = u.id WHERE u.url = ANY($1)",
+        )
+        .bind(urls)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let hits: i64 = row.try_get(1)?;
+            counts.insert(row.try_get(0)?, u64::try_from(hits).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
+        let chunk = i64::from(chunk.max(1));
+        let max_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM fingerprint_urls")
+            .fetch_one(&self.pool)
+            .await?;
+        let mut report = RebuildReport::default();
+        let mut low = 1;
+        while low <= max_id.unwrap_or(0) {
+            let high = low.saturating_add(chunk - 1);
+            let mut tx = self.pool.begin().await?;
+            // Writers wait for this chunk (not the other way round), so no visit is lost
+            // between the recount and the counter update.
+            sqlx::query("LOCK TABLE fingerprint_url_visitors IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM fingerprint_url_visitors WHERE url_id BETWEEN $1 AND $2")
+                .bind(low)
+                .bind(high)
+                .execute(&mut *tx)
+                .await?;
+            report.visitors += sqlx::query(
+                "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
+                 SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints \
+                 WHERE url_id BETWEEN $1 AND $2",
+            )
+            .bind(low)
+            .bind(high)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM fingerprint_hit_counts WHERE url_id BETWEEN $1 AND $2")
+                .bind(low)
+                .bind(high)
+                .execute(&mut *tx)
+                .await?;
+            report.urls += sqlx::query(
+                "INSERT INTO fingerprint_hit_counts (url_id, hits) \
+                 SELECT url_id, COUNT(*) FROM fingerprint_url_visitors \
+                 WHERE url_id BETWEEN $1 AND $2 GROUP BY url_id",
+            )
+            .bind(low)
+            .bind(high)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            report.chunks += 1;
+            low = high.saturating_add(1);
+        }
+        Ok(report)
+    }
+
+    async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key, user_id, created_at, referer, utm_source, utm_medium, utm_campaign, \
+             utm_content, utm_term FROM fingerprint_sessions WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionRecord {
+            key: row.try_get(0)?,
+            user_id: row.try_get(1)?,
+            created_at: row.try_get(2)?,
+            referer: row.try_get(3)?,
+            utm: Utm {
+                source: row.try_get(4)?,
+                medium: row.try_get(5)?,
+                campaign: row.try_get(6)?,
+                content: row.try_get(7)?,
+                term: row.try_get(8)?,
+            },
+        }))
+    }
+
+    async fn session_requests(
+        &self,
+        session_key: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, s.key, host(r.ip), r.method, r.user_agent, r.accept, \
+             r.accept_language, r.accept_encoding, r.content_encoding, r.content_language, \
+             r.referer, r.country, u.url, r.created_at \
+             FROM fingerprint_request_fingerprints r \
+             JOIN fingerprint_sessions s ON s.id = r.session_id \
+             JOIN fingerprint_urls u ON u.id = r.url_id \
+             WHERE s.key = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
+        )
+        .bind(session_key)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_request).collect()
+    }
+}

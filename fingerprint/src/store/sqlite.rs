@@ -1,0 +1,501 @@
+//! The SQLite store (feature `sqlite`): the embedded default.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::batch::{window_micros, PreparedBatch};
+use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
+use crate::model::{RequestFingerprint, SessionRecord, StoredRequest, Utm, Visit};
+
+const MIGRATIONS: Migrations = &[(
+    1,
+    "initial tables",
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+)];
+
+/// SQLite allows 32,766 bound parameters per statement; stay well below.
+const MAX_PARAMS: usize = 30_000;
+
+/// Fingerprints in a SQLite database: nothing to install, one file next to the app.
+///
+/// [`connect`](Self::connect) opens (and creates) the file in WAL mode with a busy timeout, so
+/// the app's readers never wait for the recorder's writes.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), fingerprint::v1::StoreError> {
+/// use fingerprint::v1::{SqliteStore, Store};
+///
+/// let store = SqliteStore::connect("sqlite://fingerprint.db").await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    urls: UrlCache,
+}
+
+impl SqliteStore {
+    /// Opens the database at `url` (`sqlite://path.db`, `sqlite::memory:`), creating the file
+    /// when missing.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = if in_memory {
+            // Every connection to `:memory:` is its own database: keep exactly one, forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?
+        };
+        Ok(Self::new(pool))
+    }
+
+    /// Uses an existing pool (the app's own, for example). Enable WAL mode and a busy timeout
+    /// on it for concurrent readers and writers.
+    #[must_use]
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            urls: UrlCache::default(),
+        }
+    }
+
+    /// Replaces the URL-id cache (default: [`UrlCache::default`]).
+    #[must_use]
+    pub fn with_url_cache(mut self, cache: UrlCache) -> Self {
+        self.urls = cache;
+        self
+    }
+
+    /// The connection pool.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Resolves URL ids, inserting new URLs in their own short transaction (ids are cached
+    /// only once committed).
+    async fn url_ids(&self, urls: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+        let mut ids = HashMap::with_capacity(urls.len());
+        let mut missing = Vec::new();
+        for &url in urls {
+            match self.urls.get(url) {
+                Some(id) => {
+                    ids.insert(url.to_owned(), id);
+                }
+                None => missing.push(url),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(ids);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in missing.chunks(MAX_PARAMS) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO fingerprint_urls (url) ");
+            insert.push_values(chunk, |mut row, url| {
+                row.push_bind(*url);
+            });
+            insert.push(" ON CONFLICT (url) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut found = Vec::with_capacity(missing.len());
+        for chunk in missing.chunks(MAX_PARAMS) {
+            let mut select =
+                QueryBuilder::<Sqlite>::new("SELECT id, url FROM fingerprint_urls WHERE url IN (");
+            let mut list = select.separated(", ");
+            for url in chunk {
+                list.push_bind(*url);
+            }
+            select.push(")");
+            for row in select.build().fetch_all(&mut *tx).await? {
+                found.push((row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?));
+            }
+        }
+        tx.commit().await?;
+        for (url, id) in found {
+            self.urls.insert(&url, id);
+            ids.insert(url, id);
+        }
+        Ok(ids)
+    }
+
+    async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fingerprint_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        Ok(
+            sqlx::query_scalar("SELECT MAX(version) FROM fingerprint_migrations")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn from_micros(value: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(value)
+        .ok_or_else(|| StoreError::Decode(format!("timestamp {value} out of range")))
+}
+
+fn missing_id(what: &str, key: &str) -> StoreError {
+    StoreError::Decode(format!("no id for {what} {key:?} after insert"))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS fingerprint_migrations (
+                version INTEGER PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at INTEGER NOT NULL
+            )",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM fingerprint_migrations")
+                .fetch_one(&mut *tx)
+                .await?;
+        let current = current.unwrap_or(0);
+        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+        if current > supported {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported,
+            });
+        }
+        for &(version, description, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            for statement in super::statements(sql) {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO fingerprint_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+            )
+            .bind(version)
+            .bind(description)
+            .bind(micros(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+            tracing::info!(version, description, "applied fingerprint migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+        match self.schema_version().await? {
+            Some(found) if found == supported => Ok(()),
+            Some(found) if found > supported => Err(StoreError::SchemaTooNew { found, supported }),
+            _ => Err(StoreError::NotMigrated),
+        }
+    }
+
+    async fn record(
+        &self,
+        visits: &[Visit],
+        debounce: Duration,
+    ) -> Result<RecordOutcome, StoreError> {
+        if visits.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let batch = PreparedBatch::new(visits, debounce);
+        let url_ids = self.url_ids(&batch.urls).await?;
+        let url_id = |url: &str| {
+            url_ids
+                .get(url)
+                .copied()
+                .ok_or_else(|| missing_id("url", url))
+        };
+
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+
+        // Sessions: the first visit creates the row; later visits never overwrite it.
+        for chunk in batch.sessions.chunks(MAX_PARAMS / 8) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO fingerprint_sessions (key, created_at, referer, utm_source, \
+                 utm_medium, utm_campaign, utm_content, utm_term) ",
+            );
+            insert.push_values(chunk, |mut row, visit| {
+                row.push_bind(&visit.session_key)
+                    .push_bind(micros(visit.fingerprint.created_at))
+                    .push_bind(&visit.fingerprint.referer)
+                    .push_bind(&visit.utm.source)
+                    .push_bind(&visit.utm.medium)
+                    .push_bind(&visit.utm.campaign)
+                    .push_bind(&visit.utm.content)
+                    .push_bind(&visit.utm.term);
+            });
+            insert.push(" ON CONFLICT (key) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut session_ids: HashMap<String, i64> = HashMap::with_capacity(batch.sessions.len());
+        for chunk in batch.sessions.chunks(MAX_PARAMS) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT id, key FROM fingerprint_sessions WHERE key IN (",
+            );
+            let mut list = select.separated(", ");
+            for visit in chunk {
+                list.push_bind(&visit.session_key);
+            }
+            select.push(")");
+            for row in select.build().fetch_all(&mut *tx).await? {
+                session_ids.insert(row.try_get(1)?, row.try_get(0)?);
+            }
+        }
+        let session_id = |key: &str| {
+            session_ids
+                .get(key)
+                .copied()
+                .ok_or_else(|| missing_id("session", key))
+        };
+
+        // Request fingerprints, except those inside the debounce window of a stored one.
+        let window = window_micros(debounce);
+        let mut inserted = 0;
+        for chunk in batch.rows.chunks(MAX_PARAMS / 13) {
+            let mut values = Vec::with_capacity(chunk.len());
+            for visit in chunk {
+                values.push((
+                    session_id(&visit.session_key)?,
+                    url_id(&visit.fingerprint.url)?,
+                    visit,
+                ));
+            }
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO fingerprint_request_fingerprints (session_id, url_id, ip, method, \
+                 user_agent, accept, accept_language, accept_encoding, content_encoding, \
+                 content_language, referer, country, created_at) \
+                 SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
+                 column9, column10, column11, column12, column13 FROM (",
+            );
+            insert.push_values(&values, |mut row, (session, url, visit)| {
+                let fp = &visit.fingerprint;
+                row.push_bind(*session)
+                    .push_bind(*url)
+                    .push_bind(fp.ip.map(|ip| ip.to_string()))
+                    .push_bind(&fp.method)
+                    .push_bind(&fp.user_agent)
+                    .push_bind(&fp.accept)
+                    .push_bind(&fp.accept_language)
+                    .push_bind(&fp.accept_encoding)
+                    .push_bind(&fp.content_encoding)
+                    .push_bind(&fp.content_language)
+                    .push_bind(&fp.referer)
+                    .push_bind(&fp.country)
+                    .push_bind(micros(fp.created_at));
+            });
+            insert.push(") AS v");
+            if window > 0 {
+                insert.push(
+                    " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                     WHERE r.session_id = v.column1 AND r.url_id = v.column2 \
+                     AND r.created_at > v.column13 - ",
+                );
+                insert.push_bind(window);
+                insert.push(")");
+            }
+            inserted += insert.build().execute(&mut *tx).await?.rows_affected();
+        }
+
+        // Unique visitors and their counters, in the same transaction.
+        let mut new_visitors: HashMap<i64, i64> = HashMap::new();
+        for chunk in batch.pairs.chunks(MAX_PARAMS / 2) {
+            let mut values = Vec::with_capacity(chunk.len());
+            for (url, session) in chunk {
+                values.push((url_id(url)?, session_id(session)?));
+            }
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO fingerprint_url_visitors (url_id, session_id) ",
+            );
+            insert.push_values(&values, |mut row, (url, session)| {
+                row.push_bind(*url).push_bind(*session);
+            });
+            insert.push(" ON CONFLICT DO NOTHING RETURNING url_id");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                *new_visitors.entry(row.try_get(0)?).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<(i64, i64)> = new_visitors.into_iter().collect();
+        counts.sort_unstable();
+        for chunk in counts.chunks(MAX_PARAMS / 2) {
+            let mut upsert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO fingerprint_hit_counts (url_id, hits) ");
+            upsert.push_values(chunk, |mut row, (url, hits)| {
+                row.push_bind(*url).push_bind(*hits);
+            });
+            upsert.push(
+                " ON CONFLICT (url_id) DO UPDATE SET hits = fingerprint_hit_counts.hits + excluded.hits",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+
+        let considered = batch.rows.len() as u64;
+        Ok(RecordOutcome {
+            inserted,
+            debounced: batch.debounced + considered.saturating_sub(inserted),
+        })
+    }
+
+    async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        let mut counts = HashMap::with_capacity(urls.len());
+        for chunk in urls.chunks(MAX_PARAMS) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT u.url, h.hits FROM fingerprint_urls u \
+                 JOIN fingerprint_hit_counts h ON h.url_id = u.id WHERE u.url IN (",
+            );
+            let mut list = select.separated(", ");
+            for url in chunk {
+                list.push_bind(*url);
+            }
+            select.push(")");
+            for row in select.build().fetch_all(&self.pool).await? {
+                let hits: i64 = row.try_get(1)?;
+                counts.insert(row.try_get(0)?, u64::try_from(hits).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
+        let chunk = i64::from(chunk.max(1));
+        let max_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM fingerprint_urls")
+            .fetch_one(&self.pool)
+            .await?;
+        let mut report = RebuildReport::default();
+        let mut low = 1;
+        while low <= max_id.unwrap_or(0) {
+            let high = low.saturating_add(chunk - 1);
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for sql in [
+                "DELETE FROM fingerprint_url_visitors WHERE url_id BETWEEN ?1 AND ?2",
+                "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
+                 SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints \
+                 WHERE url_id BETWEEN ?1 AND ?2",
+                "DELETE FROM fingerprint_hit_counts WHERE url_id BETWEEN ?1 AND ?2",
+                "INSERT INTO fingerprint_hit_counts (url_id, hits) \
+                 SELECT url_id, COUNT(*) FROM fingerprint_url_visitors \
+                 WHERE url_id BETWEEN ?1 AND ?2 GROUP BY url_id",
+            ] {
+                let done = sqlx::query(sql)
+                    .bind(low)
+                    .bind(high)
+                    .execute(&mut *tx)
+                    .await?;
+                if sql.starts_with("INSERT INTO fingerprint_url_visitors") {
+                    report.visitors += done.rows_affected();
+                } else if sql.starts_with("INSERT INTO fingerprint_hit_counts") {
+                    report.urls += done.rows_affected();
+                }
+            }
+            tx.commit().await?;
+            report.chunks += 1;
+            low = high.saturating_add(1);
+        }
+        Ok(report)
+    }
+
+    async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key, user_id, created_at, referer, utm_source, utm_medium, utm_campaign, \
+             utm_content, utm_term FROM fingerprint_sessions WHERE key = ?",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionRecord {
+            key: row.try_get(0)?,
+            user_id: row.try_get(1)?,
+            created_at: from_micros(row.try_get(2)?)?,
+            referer: row.try_get(3)?,
+            utm: Utm {
+                source: row.try_get(4)?,
+                medium: row.try_get(5)?,
+                campaign: row.try_get(6)?,
+                content: row.try_get(7)?,
+                term: row.try_get(8)?,
+            },
+        }))
+    }
+
+    async fn session_requests(
+        &self,
+        session_key: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, s.key, r.ip, r.method, r.user_agent, r.accept, r.accept_language, \
+             r.accept_encoding, r.content_encoding, r.content_language, r.referer, r.country, \
+             u.url, r.created_at \
+             FROM fingerprint_request_fingerprints r \
+             JOIN fingerprint_sessions s ON s.id = r.session_id \
+             JOIN fingerprint_urls u ON u.id = r.url_id \
+             WHERE s.key = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
+        )
+        .bind(session_key)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let ip: Option<String> = row.try_get(2)?;
+                let ip = ip
+                    .map(|ip| {
+                        ip.parse()
+                            .map_err(|_| StoreError::Decode(format!("ip {ip:?}")))
+                    })
+                    .transpose()?;
+                Ok(StoredRequest {
+                    id: row.try_get(0)?,
+                    session_key: row.try_get(1)?,
+                    fingerprint: RequestFingerprint {
+                        ip,
+                        method: row.try_get(3)?,
+                        user_agent: row.try_get(4)?,
+                        accept: row.try_get(5)?,
+                        accept_language: row.try_get(6)?,
+                        accept_encoding: row.try_get(7)?,
+                        content_encoding: row.try_get(8)?,
+                        content_language: row.try_get(9)?,
+                        referer: row.try_get(10)?,
+                        country: row.try_get(11)?,
+                        url: row.try_get(12)?,
+                        created_at: from_micros(row.try_get(13)?)?,
+                    },
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,17 @@
+//! The stable API, version 1. Import it as `use fingerprint::v1 as fp;`.
+//!
+//! Everything here follows semver; items outside `v1` may change in any release.
+
+pub use crate::capture::{InvalidProxy, TrustedProxies};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::fingerprint::{BuildError, CurrentVisit, Fingerprint, FingerprintBuilder, PeerAddr};
+pub use crate::hits::{AbsoluteUrl, Hits};
+pub use crate::layer::{FingerprintLayer, FingerprintService, ResponseFuture};
+pub use crate::model::{RequestFingerprint, SessionRecord, StoredRequest, Utm, Visit};
+pub use crate::recorder::{RecorderClosed, RecorderStats};
+pub use crate::session::SessionSource;
+#[cfg(feature = "postgres")]
+pub use crate::store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use crate::store::SqliteStore;
+pub use crate::store::{RebuildReport, RecordOutcome, Store, StoreError, UrlCache};

@@ -1,0 +1,214 @@
+//! Test support: a fresh store per test (a SQLite file, or a PostgreSQL schema of its own),
+//! a server on 127.0.0.1, and raw-SQL checks.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use axum::Router;
+use fingerprint::v1 as fp;
+use fp::Store as _;
+
+/// Where PostgreSQL tests connect; unset = PostgreSQL tests are skipped (with a message).
+pub const POSTGRES_URL_VAR: &str = "FINGERPRINT_TEST_POSTGRES_URL";
+
+pub enum TestDb {
+    Sqlite {
+        store: fp::SqliteStore,
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        store: fp::PostgresStore,
+        url: String,
+        schema: String,
+    },
+}
+
+fn random_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{}_{nanos}", std::process::id())
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("fingerprint.db").display());
+        let store = fp::SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        Self::Sqlite {
+            store,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// `None` (after saying so) when no PostgreSQL is configured. A configured but unreachable
+    /// server fails the test.
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+            eprintln!("SKIPPED {test} on PostgreSQL: set {POSTGRES_URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run it");
+            return None;
+        };
+        let schema = format!("fp_test_{}", random_suffix());
+        let admin = sqlx::PgPool::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}={base} is set but unreachable: {e}"));
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let url = with_search_path(&base, &schema);
+        let store = Self::connect_postgres(&url).await;
+        store.migrate().await.unwrap();
+        Some(Self::Postgres { store, url, schema })
+    }
+
+    async fn connect_postgres(url: &str) -> fp::PostgresStore {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url).unwrap();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .unwrap();
+        fp::PostgresStore::new(pool)
+    }
+
+    /// A second, independent store on the same database (another app instance).
+    pub async fn another_instance(&self) -> Box<dyn fp::Store> {
+        match self {
+            Self::Sqlite { url, .. } => Box::new(fp::SqliteStore::connect(url).await.unwrap()),
+            Self::Postgres { url, .. } => Box::new(Self::connect_postgres(url).await),
+        }
+    }
+
+    pub fn store(&self) -> Box<dyn fp::Store> {
+        match self {
+            Self::Sqlite { store, .. } => Box::new(store.clone()),
+            Self::Postgres { store, .. } => Box::new(store.clone()),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match self {
+            Self::Sqlite { store, .. } => sqlx::query_scalar(&sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap(),
+            Self::Postgres { store, .. } => sqlx::query_scalar(&sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap(),
+        }
+    }
+
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            Self::Sqlite { store, .. } => {
+                sqlx::query(sql).execute(store.pool()).await.unwrap();
+            }
+            Self::Postgres { store, .. } => {
+                sqlx::query(sql).execute(store.pool()).await.unwrap();
+            }
+        }
+    }
+
+    /// Unique sessions per URL, counted from the raw request fingerprints.
+    pub async fn recount_hits(&self) -> HashMap<String, u64> {
+        let sql =
+            "SELECT u.url, COUNT(DISTINCT r.session_id) FROM fingerprint_request_fingerprints r \
+                   JOIN fingerprint_urls u ON u.id = r.url_id GROUP BY u.url";
+        let rows: Vec<(String, i64)> = match self {
+            Self::Sqlite { store, .. } => {
+                sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap()
+            }
+            Self::Postgres { store, .. } => {
+                sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap()
+            }
+        };
+        rows.into_iter().map(|(url, n)| (url, n as u64)).collect()
+    }
+
+    /// The stored hit counters.
+    pub async fn counters(&self) -> HashMap<String, u64> {
+        let sql = "SELECT u.url, h.hits FROM fingerprint_hit_counts h \
+                   JOIN fingerprint_urls u ON u.id = h.url_id";
+        let rows: Vec<(String, i64)> = match self {
+            Self::Sqlite { store, .. } => {
+                sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap()
+            }
+            Self::Postgres { store, .. } => {
+                sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap()
+            }
+        };
+        rows.into_iter().map(|(url, n)| (url, n as u64)).collect()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { schema, .. } = self {
+            let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+                return;
+            };
+            let schema = schema.clone();
+            // Best effort, on a thread of its own (we may be inside a runtime).
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let pool = sqlx::PgPool::connect(&base).await.ok()?;
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&pool)
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+fn with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Serves `app` on 127.0.0.1 with connection info; returns its address.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+/// The session key from a response's fingerprint cookie.
+pub fn cookie_key(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("fingerprint_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}

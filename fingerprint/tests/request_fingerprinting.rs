@@ -1,0 +1,708 @@
+//! Request fingerprinting end to end, the same suite on SQLite and on PostgreSQL: a real server
+//! on 127.0.0.1, the fingerprint layer on a route, a real database.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use common::{cookie_key, serve, TestDb};
+use fingerprint::v1 as fp;
+use tokio::sync::Semaphore;
+
+/// Generates one test per backend for each suite function.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestDb::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    anonymous_get_is_recorded,
+    headers_are_stored_as_sent_and_truncated,
+    utm_and_referer_stay_with_the_first_record,
+    debounce_follows_the_clock,
+    hit_counts_count_unique_sessions,
+    hit_counts_for_objects_and_rebuild,
+    two_instances_give_exact_hit_counts,
+    shutdown_under_load_loses_nothing,
+    full_queue_drops_and_counts_without_blocking,
+    forwarded_headers_only_from_trusted_proxies,
+    tower_sessions_carry_the_session,
+    migrate_is_idempotent_and_checked,
+);
+
+fn fingerprinted(fingerprint: &fp::Fingerprint) -> Router {
+    Router::new()
+        .route("/path", get(|| async { "the view" }))
+        .route("/{*rest}", get(|| async { "any" }))
+        .route_layer(fingerprint.layer())
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+async fn anonymous_get_is_recorded(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+
+    let response = client()
+        .get(format!("http://{addr}/path?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let key = cookie_key(&response).expect("a session cookie");
+    assert_eq!(response.text().await.unwrap(), "the view");
+    fingerprint.flush().await.unwrap();
+
+    assert_eq!(db.count("fingerprint_sessions").await, 1);
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 1);
+    let session = db
+        .store()
+        .session(&key)
+        .await
+        .unwrap()
+        .expect("session row");
+    assert_eq!(session.user_id, None);
+    let requests = db.store().session_requests(&key, 10).await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let stored = &requests[0].fingerprint;
+    assert_eq!(stored.ip, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(stored.user_agent, "");
+    assert_eq!(stored.method, "GET");
+    assert_eq!(stored.url, format!("http://{addr}/path?x=1"));
+    let age = Utc::now() - stored.created_at;
+    assert!(age.num_seconds().abs() < 5, "created {age} ago");
+    assert_eq!(fingerprint.shutdown().await.stored, 1);
+}
+
+async fn headers_are_stored_as_sent_and_truncated(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    let headers = [
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+        ),
+        ("accept", "text/html,application/xhtml+xml;q=0.9"),
+        ("accept-language", "cs-CZ,cs;q=0.9,en;q=0.8"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("content-encoding", "gzip"),
+        ("content-language", "de-DE"),
+        ("referer", "https://search.example/?q=fingerprint"),
+        ("cf-ipcountry", "CZ"),
+    ];
+    let mut request = client().get(format!("http://{addr}/sent"));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let key = cookie_key(&request.send().await.unwrap()).unwrap();
+
+    let long = |n: usize| "x".repeat(n);
+    let mut request = client().get(format!("http://{addr}/long?{}", long(3000)));
+    for name in [
+        "user-agent",
+        "accept",
+        "accept-language",
+        "accept-encoding",
+        "content-encoding",
+        "content-language",
+    ] {
+        request = request.header(name, long(300));
+    }
+    let long_key = cookie_key(
+        &request
+            .header("referer", long(3000))
+            .header("cf-ipcountry", long(40))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    fingerprint.flush().await.unwrap();
+
+    let sent = &db.store().session_requests(&key, 1).await.unwrap()[0].fingerprint;
+    assert_eq!(sent.user_agent, headers[0].1);
+    assert_eq!(sent.accept, headers[1].1);
+    assert_eq!(sent.accept_language, headers[2].1);
+    assert_eq!(sent.accept_encoding, headers[3].1);
+    assert_eq!(sent.content_encoding, headers[4].1);
+    assert_eq!(sent.content_language, headers[5].1);
+    assert_eq!(sent.referer, headers[6].1);
+    assert_eq!(sent.country, headers[7].1);
+
+    let long = &db.store().session_requests(&long_key, 1).await.unwrap()[0].fingerprint;
+    for value in [
+        &long.user_agent,
+        &long.accept,
+        &long.accept_language,
+        &long.accept_encoding,
+        &long.content_encoding,
+        &long.content_language,
+    ] {
+        assert_eq!(value.chars().count(), 255);
+    }
+    assert_eq!(long.referer.chars().count(), 2047);
+    assert_eq!(long.country.chars().count(), 16);
+    assert_eq!(long.url.chars().count(), 2048);
+    assert!(long.url.starts_with(&format!("http://{addr}/long?xxx")));
+}
+
+async fn utm_and_referer_stay_with_the_first_record(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    let first = client()
+        .get(format!(
+            "http://{addr}/landing?utm_source=news%20letter&utm_medium=email&utm_campaign=launch&utm_content=top&utm_term=rust+web"
+        ))
+        .header("referer", "https://mail.example/inbox")
+        .send()
+        .await
+        .unwrap();
+    let key = cookie_key(&first).unwrap();
+    fingerprint.flush().await.unwrap();
+    client()
+        .get(format!(
+            "http://{addr}/other?utm_source=elsewhere&utm_campaign=second"
+        ))
+        .header("referer", "https://other.example/")
+        .header("cookie", format!("fingerprint_session={key}"))
+        .send()
+        .await
+        .unwrap();
+    fingerprint.flush().await.unwrap();
+
+    let session = db.store().session(&key).await.unwrap().unwrap();
+    assert_eq!(session.referer, "https://mail.example/inbox");
+    assert_eq!(session.utm.source.as_deref(), Some("news letter"));
+    assert_eq!(session.utm.medium.as_deref(), Some("email"));
+    assert_eq!(session.utm.campaign.as_deref(), Some("launch"));
+    assert_eq!(session.utm.content.as_deref(), Some("top"));
+    assert_eq!(session.utm.term.as_deref(), Some("rust web"));
+    assert_eq!(
+        db.store().session_requests(&key, 10).await.unwrap().len(),
+        2
+    );
+    assert_eq!(db.count("fingerprint_sessions").await, 1);
+}
+
+async fn debounce_follows_the_clock(db: TestDb) {
+    let clock = fp::ManualClock::new();
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_clock(clock.clone())
+        .with_debounce(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    let first = client()
+        .get(format!("http://{addr}/page"))
+        .send()
+        .await
+        .unwrap();
+    let key = &cookie_key(&first).unwrap();
+    let (fingerprint, db) = (&fingerprint, &db);
+    let fingerprint_rows = &|| async move {
+        fingerprint.flush().await.unwrap();
+        db.store().session_requests(key, 100).await.unwrap().len()
+    };
+    let visit = |path: &'static str| async move {
+        client()
+            .get(format!("http://{addr}{path}"))
+            .header("cookie", format!("fingerprint_session={key}"))
+            .send()
+            .await
+            .unwrap();
+        fingerprint_rows().await
+    };
+
+    assert_eq!(fingerprint_rows().await, 1);
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(visit("/page").await, 1, "inside the window");
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(visit("/page").await, 1, "still inside the window");
+    assert_eq!(
+        visit("/page?other").await,
+        2,
+        "another URL is not debounced"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(visit("/page").await, 3, "the window has passed");
+    assert_eq!(visit("/page").await, 3);
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(visit("/page").await, 4);
+    let stats = fingerprint.stats();
+    assert_eq!(stats.skipped, 3);
+    assert_eq!(stats.stored, 4);
+}
+
+async fn hit_counts_count_unique_sessions(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_debounce(Duration::ZERO)
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    let hits = fingerprint.hits();
+    assert!(hits
+        .for_urls(Vec::<String>::new())
+        .await
+        .unwrap()
+        .is_empty());
+
+    let page = format!("http://{addr}/article/1");
+    let with_query = format!("http://{addr}/article/1?ref=x");
+    let first = client().get(&page).send().await.unwrap();
+    let key = cookie_key(&first).unwrap();
+    for _ in 0..9 {
+        client()
+            .get(&page)
+            .header("cookie", format!("fingerprint_session={key}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    client()
+        .get(&with_query)
+        .header("cookie", format!("fingerprint_session={key}"))
+        .send()
+        .await
+        .unwrap();
+    fingerprint.flush().await.unwrap();
+    assert_eq!(
+        db.count("fingerprint_request_fingerprints").await,
+        11,
+        "debounce is off"
+    );
+    assert_eq!(
+        hits.for_url(&page).await.unwrap(),
+        1,
+        "one session counts once"
+    );
+    assert_eq!(hits.for_url(&with_query).await.unwrap(), 1);
+
+    // A new session (e.g. after logout and login) counts again.
+    client().get(&page).send().await.unwrap();
+    fingerprint.flush().await.unwrap();
+    let never = format!("http://{addr}/never");
+    let counts = hits
+        .for_urls([page.as_str(), with_query.as_str(), never.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(counts.len(), 3);
+    assert_eq!(counts[&page], 2);
+    assert_eq!(counts[&with_query], 1);
+    assert_eq!(counts[&never], 0);
+    assert_eq!(db.counters().await, db.recount_hits().await);
+}
+
+struct Article(u32);
+
+impl fp::AbsoluteUrl for Article {
+    fn absolute_url(&self) -> std::borrow::Cow<'_, str> {
+        format!("/article/{}", self.0).into()
+    }
+}
+
+async fn hit_counts_for_objects_and_rebuild(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    for (article, sessions) in [(1, 3), (2, 1), (3, 0)] {
+        for _ in 0..sessions {
+            client()
+                .get(format!("http://{addr}/article/{article}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    fingerprint.flush().await.unwrap();
+    let origin = format!("http://{addr}");
+    let articles = [Article(1), Article(2), Article(3)];
+    let hits = fingerprint.hits();
+    assert_eq!(
+        hits.for_objects(&origin, &articles).await.unwrap(),
+        vec![3, 1, 0]
+    );
+
+    // Counters wiped by hand: the rebuild restores them from the raw fingerprints.
+    db.execute("DELETE FROM fingerprint_hit_counts").await;
+    db.execute("DELETE FROM fingerprint_url_visitors").await;
+    assert_eq!(
+        hits.for_objects(&origin, &articles).await.unwrap(),
+        vec![0, 0, 0]
+    );
+    let report = hits.rebuild(1).await.unwrap();
+    assert_eq!(report.urls, 2);
+    assert_eq!(report.visitors, 4);
+    assert_eq!(report.chunks, 2, "one URL per chunk");
+    assert_eq!(
+        hits.for_objects(&origin, &articles).await.unwrap(),
+        vec![3, 1, 0]
+    );
+    assert_eq!(db.counters().await, db.recount_hits().await);
+}
+
+/// Two app instances (two recorders, two pools) writing the same URLs and sessions at once.
+async fn two_instances_give_exact_hit_counts(db: TestDb) {
+    let instances = [
+        fp::Fingerprint::builder(db.store())
+            .with_debounce(Duration::ZERO)
+            .with_batch_size(64)
+            .build()
+            .unwrap(),
+        fp::Fingerprint::builder(db.another_instance().await)
+            .with_debounce(Duration::ZERO)
+            .with_batch_size(64)
+            .build()
+            .unwrap(),
+    ];
+    let addrs = [
+        serve(fingerprinted(&instances[0])).await,
+        serve(fingerprinted(&instances[1])).await,
+    ];
+    let keys: Vec<String> = (0..40).map(|i| format!("{i:032x}")).collect();
+    let mut tasks = Vec::new();
+    for round in 0..4 {
+        for (i, key) in keys.iter().enumerate() {
+            let addr = addrs[(i + round) % 2];
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                for page in 0..5 {
+                    client()
+                        .get(format!("http://shared.example/page/{page}"))
+                        .header("host", "shared.example")
+                        .header("cookie", format!("fingerprint_session={key}"))
+                        .send_to(addr)
+                        .await;
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for instance in &instances {
+        instance.shutdown().await;
+    }
+    let counters = db.counters().await;
+    assert_eq!(counters, db.recount_hits().await);
+    assert_eq!(counters.len(), 5);
+    assert!(counters.values().all(|&n| n == 40), "{counters:?}");
+    assert_eq!(
+        db.count("fingerprint_request_fingerprints").await,
+        4 * 40 * 5
+    );
+    assert_eq!(db.count("fingerprint_url_visitors").await, 40 * 5);
+}
+
+/// Sends a request to `addr` whatever host the URL names (so two servers share URLs).
+trait SendTo {
+    async fn send_to(self, addr: std::net::SocketAddr);
+}
+
+impl SendTo for reqwest::RequestBuilder {
+    async fn send_to(self, addr: std::net::SocketAddr) {
+        let request = self.build().unwrap();
+        let mut url = request.url().clone();
+        url.set_host(Some(&addr.ip().to_string())).unwrap();
+        url.set_port(Some(addr.port())).unwrap();
+        let mut forwarded = reqwest::Request::new(request.method().clone(), url);
+        *forwarded.headers_mut() = request.headers().clone();
+        let response = client().execute(forwarded).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
+async fn shutdown_under_load_loses_nothing(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_batch_size(50)
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let sent = Arc::clone(&sent);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100 {
+                let response = client()
+                    .get(format!("http://{addr}/load/{worker}/{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Shut down while requests are still arriving.
+    while sent.load(Ordering::Relaxed) < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = fingerprint.shutdown().await;
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stored = db.count("fingerprint_request_fingerprints").await as u64;
+    assert!(stats.enqueued >= 300, "{stats:?}");
+    assert_eq!(stats.pending(), 0, "{stats:?}");
+    assert_eq!(stats.failed, 0);
+    assert_eq!(
+        stats.stored, stats.enqueued,
+        "every enqueued visit is stored"
+    );
+    assert_eq!(stored, stats.enqueued);
+    // Requests after shutdown still succeed; their visits are refused and counted.
+    let after = fingerprint.stats();
+    assert_eq!(
+        after.enqueued, stats.enqueued,
+        "nothing is accepted after shutdown"
+    );
+    assert_eq!(after.enqueued + after.dropped, 800, "{after:?}");
+}
+
+/// A store that holds every write until the test opens the gate.
+#[derive(Debug)]
+struct Gated {
+    inner: Box<dyn fp::Store>,
+    gate: Arc<Semaphore>,
+}
+
+#[async_trait]
+impl fp::Store for Gated {
+    async fn migrate(&self) -> Result<(), fp::StoreError> {
+        self.inner.migrate().await
+    }
+    async fn check_schema(&self) -> Result<(), fp::StoreError> {
+        self.inner.check_schema().await
+    }
+    async fn record(
+        &self,
+        visits: &[fp::Visit],
+        debounce: Duration,
+    ) -> Result<fp::RecordOutcome, fp::StoreError> {
+        let _permit = self.gate.acquire().await.unwrap();
+        self.inner.record(visits, debounce).await
+    }
+    async fn hit_counts(
+        &self,
+        urls: &[&str],
+    ) -> Result<std::collections::HashMap<String, u64>, fp::StoreError> {
+        self.inner.hit_counts(urls).await
+    }
+    async fn rebuild_hit_counts(&self, chunk: u32) -> Result<fp::RebuildReport, fp::StoreError> {
+        self.inner.rebuild_hit_counts(chunk).await
+    }
+    async fn session(&self, key: &str) -> Result<Option<fp::SessionRecord>, fp::StoreError> {
+        self.inner.session(key).await
+    }
+    async fn session_requests(
+        &self,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<fp::StoredRequest>, fp::StoreError> {
+        self.inner.session_requests(key, limit).await
+    }
+}
+
+async fn full_queue_drops_and_counts_without_blocking(db: TestDb) {
+    let gate = Arc::new(Semaphore::new(0));
+    let store = Gated {
+        inner: db.store(),
+        gate: Arc::clone(&gate),
+    };
+    let fingerprint = fp::Fingerprint::builder(store)
+        .with_queue_capacity(8)
+        .with_batch_size(4)
+        .with_batch_delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    // The database never answers while these run: every request must still complete.
+    let all = async {
+        for i in 0..60 {
+            let response = client()
+                .get(format!("http://{addr}/blocked/{i}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .expect("requests completed while the store was blocked");
+    let stats = fingerprint.stats();
+    assert_eq!(stats.enqueued + stats.dropped, 60, "{stats:?}");
+    assert!(
+        stats.dropped >= 60 - 8 - 4,
+        "queue of 8 plus one batch in hand: {stats:?}"
+    );
+    assert_eq!(stats.stored, 0);
+
+    gate.add_permits(1_000);
+    let stats = fingerprint.shutdown().await;
+    assert_eq!(stats.stored, stats.enqueued, "{stats:?}");
+    assert_eq!(
+        db.count("fingerprint_request_fingerprints").await as u64,
+        stats.enqueued
+    );
+}
+
+async fn forwarded_headers_only_from_trusted_proxies(db: TestDb) {
+    // Nobody trusted: the socket peer, whatever the headers say.
+    let untrusted = fp::Fingerprint::builder(db.store()).build().unwrap();
+    let addr = serve(fingerprinted(&untrusted)).await;
+    let response = client()
+        .get(format!("http://{addr}/ip"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("forwarded", "for=198.51.100.1;proto=https")
+        .header("x-forwarded-proto", "https")
+        .header("x-real-ip", "192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    let key = cookie_key(&response).unwrap();
+    untrusted.flush().await.unwrap();
+    let stored = &db.store().session_requests(&key, 1).await.unwrap()[0].fingerprint;
+    assert_eq!(stored.ip, Some("127.0.0.1".parse().unwrap()));
+    assert!(stored.url.starts_with("http://"));
+
+    // Loopback and 10/8 trusted: the rightmost untrusted address, and the forwarded scheme.
+    let trusted = fp::Fingerprint::builder(db.store())
+        .with_trusted_proxies(["127.0.0.0/8", "10.0.0.0/8"])
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&trusted)).await;
+    let response = client()
+        .get(format!("http://{addr}/ip"))
+        .header("x-forwarded-for", "198.51.100.9, 203.0.113.7, 10.1.2.3")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let key = cookie_key(&response).unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("; Secure"),
+        "https through a trusted proxy: {cookie}"
+    );
+    trusted.flush().await.unwrap();
+    let stored = &db.store().session_requests(&key, 1).await.unwrap()[0].fingerprint;
+    assert_eq!(stored.ip, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(stored.url, format!("https://{addr}/ip"));
+
+    assert!(matches!(
+        fp::Fingerprint::builder(db.store())
+            .with_trusted_proxies(["not a network"])
+            .build(),
+        Err(fp::BuildError::InvalidProxy(_))
+    ));
+}
+
+async fn tower_sessions_carry_the_session(db: TestDb) {
+    use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+
+    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/login",
+            get(|session: Session| async move {
+                // What axum-login does at login: a new session id, same data.
+                session.cycle_id().await.unwrap();
+                "logged in"
+            }),
+        )
+        .route("/{*rest}", get(|| async { "page" }))
+        .route_layer(fingerprint.layer())
+        .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(false));
+    let addr = serve(app).await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+
+    let first = browser
+        .get(format!("http://{addr}/a"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        cookie_key(&first).is_none(),
+        "no fingerprint cookie next to a session layer"
+    );
+    assert!(first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("id="));
+    browser
+        .get(format!("http://{addr}/b"))
+        .send()
+        .await
+        .unwrap();
+    browser
+        .get(format!("http://{addr}/login"))
+        .send()
+        .await
+        .unwrap();
+    browser
+        .get(format!("http://{addr}/c"))
+        .send()
+        .await
+        .unwrap();
+    fingerprint.flush().await.unwrap();
+    assert_eq!(
+        db.count("fingerprint_sessions").await,
+        1,
+        "one session across the id change"
+    );
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 4);
+
+    // Another browser is another session.
+    let other = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    other.get(format!("http://{addr}/a")).send().await.unwrap();
+    fingerprint.flush().await.unwrap();
+    assert_eq!(db.count("fingerprint_sessions").await, 2);
+}
+
+async fn migrate_is_idempotent_and_checked(db: TestDb) {
+    let store = db.store();
+    store.check_schema().await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.check_schema().await.unwrap();
+    db.execute("DROP TABLE fingerprint_migrations").await;
+    assert!(matches!(
+        store.check_schema().await,
+        Err(fp::StoreError::NotMigrated)
+    ));
+}
