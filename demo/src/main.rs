@@ -1,1 +1,81 @@
-fn main() {}
+//! `cargo run -p demo -- --help`
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// The fingerprint-rt demo: a small articles site, every page fingerprinted, with unique views.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Where fingerprints are stored: sqlite://FILE or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "FINGERPRINT_DATABASE_URL",
+        default_value = "sqlite://fingerprint-demo.db"
+    )]
+    database_url: String,
+    /// Serve the same pages without the fingerprint layer (to measure what it costs).
+    #[arg(long)]
+    without_fingerprint: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = demo::Config {
+        database_url: args.database_url,
+        fingerprint: !args.without_fingerprint,
+    };
+    let (app, fingerprint) = demo::build(&config).await?;
+    let addr = SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(
+        "demo on http://{addr}/ (database {}, fingerprinting {})",
+        config.database_url,
+        if config.fingerprint { "on" } else { "off" }
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    let stats = fingerprint.shutdown().await;
+    tracing::info!(?stats, "stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,260 @@
+//! The demo site: a list of articles with their unique views, and article pages, all
+//! fingerprinted. `main.rs` parses the command line; tests build the app from here.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use fingerprint::v1 as fp;
+use fp::Store as _;
+use minijinja::{context, Environment};
+use serde::Serialize;
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://file.db` or `postgres://...`.
+    pub database_url: String,
+    /// Put the fingerprint layer on the pages (off only to measure its cost).
+    pub fingerprint: bool,
+}
+
+/// An article of the demo.
+#[derive(Debug, Clone, Serialize)]
+pub struct Article {
+    /// Its id in the URL.
+    pub id: u32,
+    /// Title.
+    pub title: &'static str,
+    /// Text.
+    pub body: &'static str,
+}
+
+impl fp::AbsoluteUrl for Article {
+    fn absolute_url(&self) -> Cow<'_, str> {
+        format!("/articles/{}", self.id).into()
+    }
+}
+
+/// The articles of the demo.
+pub fn articles() -> Vec<Article> {
+    const TEXT: [(&str, &str); 10] = [
+        ("Why unique visitors, not page views", "A page view counts every reload. A unique visitor counts a session once per URL, which is what a reader of your statistics usually means."),
+        ("Trusting X-Forwarded-For", "Any client can send X-Forwarded-For. Only the part added by your own proxies is true, so the chain is read from the right and stops at the first address you do not trust."),
+        ("Debouncing requests", "A user who reloads a page ten times in a second makes one record, not ten: one per session and URL per window."),
+        ("Writing in batches", "Inserting one row per request costs a transaction per request. Queuing them and writing a few thousand at once costs one."),
+        ("SQLite is enough", "One file next to the app, write-ahead logging, and a single writer: SQLite keeps up with far more traffic than most sites get."),
+        ("When to use PostgreSQL", "When the app runs on several machines, they need one store. Hit counters stay exact because a unique visit is counted by the transaction that inserted it."),
+        ("Sessions and logins", "A login changes the session id to prevent fixation. The fingerprint session survives it, so what a visitor read before logging in stays with them."),
+        ("Counting many URLs at once", "A list page asks for the counts of all its items in one query, not one query per item."),
+        ("Shutting down cleanly", "On SIGTERM the server stops accepting connections, finishes its requests, and the recorder writes what is still queued."),
+        ("What is stored, and privacy", "IP addresses and headers are personal data in many places. Keep them only as long as you need them, and tell your users."),
+    ];
+    (1..)
+        .zip(TEXT)
+        .map(|(id, (title, body))| Article { id, title, body })
+        .collect()
+}
+
+struct AppState {
+    fingerprint: fp::Fingerprint,
+    articles: Vec<Article>,
+    templates: Environment<'static>,
+    fingerprinted: bool,
+    database: String,
+}
+
+type Shared = Arc<AppState>;
+
+fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("../templates/base.html")),
+        ("index.html", include_str!("../templates/index.html")),
+        ("article.html", include_str!("../templates/article.html")),
+        ("about.html", include_str!("../templates/about.html")),
+        ("stats.html", include_str!("../templates/stats.html")),
+        (
+            "not_found.html",
+            include_str!("../templates/not_found.html"),
+        ),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("template {name}: {e}"));
+    }
+    env
+}
+
+/// Connects the store named by `database_url` (sqlite:// or postgres://) and migrates it.
+pub async fn connect_store(database_url: &str) -> anyhow::Result<Box<dyn fp::Store>> {
+    let store: Box<dyn fp::Store> = if database_url.starts_with("sqlite:") {
+        Box::new(fp::SqliteStore::connect(database_url).await?)
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        Box::new(fp::PostgresStore::connect(database_url).await?)
+    } else {
+        anyhow::bail!(
+            "unsupported database URL {database_url:?}: use sqlite://FILE or postgres://..."
+        );
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The demo's router and its fingerprint handle (for `flush`/`shutdown`).
+pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)> {
+    let store = connect_store(&config.database_url).await?;
+    let fingerprint = fp::Fingerprint::builder(store).build()?;
+    let state = Arc::new(AppState {
+        fingerprint: fingerprint.clone(),
+        articles: articles(),
+        templates: templates(),
+        fingerprinted: config.fingerprint,
+        database: config.database_url.clone(),
+    });
+    let mut pages = Router::new()
+        .route("/", get(index))
+        .route("/articles/{id}", get(article));
+    if config.fingerprint {
+        pages = pages.route_layer(fingerprint.layer());
+    }
+    let app = pages
+        .route("/about", get(about))
+        .route("/stats", get(stats))
+        .route("/stats.json", get(stats_json))
+        .fallback(not_found)
+        .with_state(state);
+    Ok((app, fingerprint))
+}
+
+/// The page's absolute URL: as the fingerprint layer recorded it, or (without the layer)
+/// built the same way from the Host header.
+struct PageUrl(String);
+
+impl PageUrl {
+    fn origin(&self) -> &str {
+        let after_scheme = self.0.find("://").map_or(0, |i| i + 3);
+        self.0[after_scheme..]
+            .find('/')
+            .map_or(&self.0[..], |i| &self.0[..after_scheme + i])
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(visit) = parts.extensions.get::<fp::CurrentVisit>() {
+            return Ok(Self(visit.url.clone()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        Ok(Self(format!("http://{host}{path}")))
+    }
+}
+
+/// A page, or an error page (logged) when something failed.
+fn render(state: &AppState, template: &str, ctx: minijinja::Value) -> Response {
+    let ctx = context! { fingerprinted => state.fingerprinted, ..ctx };
+    match state
+        .templates
+        .get_template(template)
+        .and_then(|t| t.render(ctx))
+    {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => server_error(&error),
+    }
+}
+
+fn server_error(error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(%error, "page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong; the error was logged.",
+    )
+        .into_response()
+}
+
+async fn index(State(state): State<Shared>, page: PageUrl) -> Response {
+    let counts = match state
+        .fingerprint
+        .hits()
+        .for_objects(page.origin(), &state.articles)
+        .await
+    {
+        Ok(counts) => counts,
+        Err(error) => return server_error(&error),
+    };
+    let items: Vec<_> = state
+        .articles
+        .iter()
+        .zip(counts)
+        .map(|(article, views)| context! { id => article.id, title => article.title, views })
+        .collect();
+    render(&state, "index.html", context! { articles => items })
+}
+
+async fn article(State(state): State<Shared>, Path(id): Path<String>, page: PageUrl) -> Response {
+    let Some(article) = id
+        .parse::<u32>()
+        .ok()
+        .and_then(|id| state.articles.iter().find(|a| a.id == id))
+    else {
+        return not_found_page(&state, &format!("There is no article {id:?}."));
+    };
+    match state.fingerprint.hits().for_url(&page.0).await {
+        Ok(views) => render(&state, "article.html", context! { article, views }),
+        Err(error) => server_error(&error),
+    }
+}
+
+async fn about(State(state): State<Shared>) -> Response {
+    render(
+        &state,
+        "about.html",
+        context! { database => state.database },
+    )
+}
+
+fn stats_rows(stats: &fp::RecorderStats) -> Vec<(&'static str, u64)> {
+    vec![
+        ("enqueued", stats.enqueued),
+        ("stored", stats.stored),
+        ("skipped (debounced)", stats.skipped),
+        ("debounced by the store", stats.debounced),
+        ("dropped", stats.dropped),
+        ("failed", stats.failed),
+        ("retries", stats.retries),
+        ("pending", stats.pending()),
+    ]
+}
+
+async fn stats(State(state): State<Shared>) -> Response {
+    let rows = stats_rows(&state.fingerprint.stats());
+    render(&state, "stats.html", context! { rows })
+}
+
+async fn stats_json(State(state): State<Shared>) -> Json<BTreeMap<&'static str, u64>> {
+    Json(stats_rows(&state.fingerprint.stats()).into_iter().collect())
+}
+
+fn not_found_page(state: &AppState, message: &str) -> Response {
+    let mut response = render(state, "not_found.html", context! { message });
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
+}
+
+async fn not_found(State(state): State<Shared>) -> Response {
+    not_found_page(&state, "This page does not exist.")
+}
