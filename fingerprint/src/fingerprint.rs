@@ -355,14 +355,8 @@ impl Shared {
         request: &mut Request<B>,
     ) -> Option<HeaderValue> {
         let now = self.clock.now();
-        let captured = capture::capture(
-            request.method(),
-            request.uri(),
-            request.headers(),
-            peer_ip(request),
-            &self.capture,
-            now,
-        );
+        let peer = peer_ip(request);
+        let location = capture::locate(request.uri(), request.headers(), peer, &self.capture);
         #[cfg(feature = "tower-sessions")]
         let session = request
             .extensions()
@@ -371,27 +365,38 @@ impl Shared {
         #[cfg(not(feature = "tower-sessions"))]
         let session = None::<std::convert::Infallible>;
         let (session_key, set_cookie) = self
-            .session_key(request.headers(), session, captured.secure)
+            .session_key(request.headers(), session, location.secure)
             .await;
 
-        let recorded = if self.is_debounced(&session_key, &captured.fingerprint.url, now) {
+        let url = location.url.clone();
+        let recorded = if self.is_debounced(&session_key, &url, now) {
             self.recorder.count_skipped();
             false
         } else {
+            // Only recorded requests pay for the full capture.
+            let captured = capture::capture_at(
+                location,
+                request.method(),
+                request.uri(),
+                request.headers(),
+                peer,
+                &self.capture,
+                now,
+            );
             let visit = Visit {
                 session_key: session_key.clone(),
-                fingerprint: captured.fingerprint.clone(),
+                fingerprint: captured.fingerprint,
                 utm: captured.utm,
             };
             let accepted = self.recorder.offer(visit);
             if accepted {
-                self.remember(&session_key, &captured.fingerprint.url, now);
+                self.remember(&session_key, &url, now);
             }
             accepted
         };
         request.extensions_mut().insert(CurrentVisit {
             session_key,
-            url: captured.fingerprint.url,
+            url,
             recorded,
         });
         set_cookie

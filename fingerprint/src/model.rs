@@ -85,7 +85,7 @@ pub struct Utm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Visit {
-    /// The stable session key (see [`SessionKey`](crate::session::SessionKey)).
+    /// The session key: 32 hex characters, stable for the life of the session.
     pub session_key: String,
     /// The captured request.
     pub fingerprint: RequestFingerprint,

@@ -34,11 +34,35 @@ impl Default for CaptureConfig {
 pub(crate) struct Captured {
     pub(crate) fingerprint: RequestFingerprint,
     pub(crate) utm: Utm,
-    /// Whether the effective scheme is https (for the cookie's `Secure` flag).
+}
+
+/// Where a request went: its absolute URL and whether it came over https. Cheap: the layer
+/// computes it first and captures the rest only for requests it records.
+pub(crate) struct Location {
+    pub(crate) url: String,
     pub(crate) secure: bool,
 }
 
-pub(crate) fn capture(
+pub(crate) fn locate(
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    config: &CaptureConfig,
+) -> Location {
+    let scheme = uri
+        .scheme_str()
+        .and_then(client_ip::scheme)
+        .or_else(|| client_ip::forwarded_proto(headers, peer, &config.trusted_proxies))
+        .unwrap_or(config.default_scheme);
+    Location {
+        url: truncate_chars(absolute_url(scheme, uri, headers), limits::URL),
+        secure: scheme == "https",
+    }
+}
+
+/// Everything about a request at `location`.
+pub(crate) fn capture_at(
+    location: Location,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -46,11 +70,6 @@ pub(crate) fn capture(
     config: &CaptureConfig,
     now: DateTime<Utc>,
 ) -> Captured {
-    let scheme = uri
-        .scheme_str()
-        .and_then(client_ip::scheme)
-        .or_else(|| client_ip::forwarded_proto(headers, peer, &config.trusted_proxies))
-        .unwrap_or(config.default_scheme);
     let list = |name: &str| truncate_chars(joined(headers, name), limits::HEADER);
     let fingerprint = RequestFingerprint {
         ip: client_ip::client_ip(headers, peer, &config.trusted_proxies),
@@ -66,14 +85,27 @@ pub(crate) fn capture(
             first(headers, config.country_header.as_str()),
             limits::COUNTRY,
         ),
-        url: truncate_chars(absolute_url(scheme, uri, headers), limits::URL),
+        url: location.url,
         created_at: now,
     };
     Captured {
         fingerprint,
         utm: utm(uri.query().unwrap_or_default()),
-        secure: scheme == "https",
     }
+}
+
+/// [`locate`] and [`capture_at`] in one.
+#[cfg(test)]
+pub(crate) fn capture(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    config: &CaptureConfig,
+    now: DateTime<Utc>,
+) -> Captured {
+    let location = locate(uri, headers, peer, config);
+    capture_at(location, method, uri, headers, peer, config, now)
 }
 
 /// The first line of a header, as text (bytes that are not UTF-8 become U+FFFD).

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::batch::{window_micros, PreparedBatch};
+use super::batch::{pow2_chunks, window_micros, PreparedBatch};
 use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
 use crate::model::{RequestFingerprint, SessionRecord, StoredRequest, Utm, Visit};
 
@@ -19,8 +19,8 @@ const MIGRATIONS: Migrations = &[(
     include_str!("../../migrations/sqlite/0001_initial.sql"),
 )];
 
-/// SQLite allows 32,766 bound parameters per statement; stay well below.
-const MAX_PARAMS: usize = 30_000;
+/// SQLite allows 32,766 bound parameters per statement; stay below.
+const MAX_PARAMS: usize = 16_384;
 
 /// Fingerprints in a SQLite database: nothing to install, one file next to the app.
 ///
@@ -110,7 +110,7 @@ impl SqliteStore {
             return Ok(ids);
         }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in missing.chunks(MAX_PARAMS) {
+        for chunk in pow2_chunks(&missing, MAX_PARAMS) {
             let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO fingerprint_urls (url) ");
             insert.push_values(chunk, |mut row, url| {
                 row.push_bind(*url);
@@ -119,7 +119,7 @@ impl SqliteStore {
             insert.build().execute(&mut *tx).await?;
         }
         let mut found = Vec::with_capacity(missing.len());
-        for chunk in missing.chunks(MAX_PARAMS) {
+        for chunk in pow2_chunks(&missing, MAX_PARAMS) {
             let mut select =
                 QueryBuilder::<Sqlite>::new("SELECT id, url FROM fingerprint_urls WHERE url IN (");
             let mut list = select.separated(", ");
@@ -241,7 +241,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
 
         // Sessions: the first visit creates the row; later visits never overwrite it.
-        for chunk in batch.sessions.chunks(MAX_PARAMS / 8) {
+        for chunk in pow2_chunks(&batch.sessions, MAX_PARAMS / 8) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO fingerprint_sessions (key, created_at, referer, utm_source, \
                  utm_medium, utm_campaign, utm_content, utm_term) ",
@@ -260,7 +260,7 @@ impl Store for SqliteStore {
             insert.build().execute(&mut *tx).await?;
         }
         let mut session_ids: HashMap<String, i64> = HashMap::with_capacity(batch.sessions.len());
-        for chunk in batch.sessions.chunks(MAX_PARAMS) {
+        for chunk in pow2_chunks(&batch.sessions, MAX_PARAMS) {
             let mut select = QueryBuilder::<Sqlite>::new(
                 "SELECT id, key FROM fingerprint_sessions WHERE key IN (",
             );
@@ -283,7 +283,7 @@ impl Store for SqliteStore {
         // Request fingerprints, except those inside the debounce window of a stored one.
         let window = window_micros(debounce);
         let mut inserted = 0;
-        for chunk in batch.rows.chunks(MAX_PARAMS / 13) {
+        for chunk in pow2_chunks(&batch.rows, MAX_PARAMS / 13) {
             let mut values = Vec::with_capacity(chunk.len());
             for visit in chunk {
                 values.push((
@@ -330,7 +330,7 @@ impl Store for SqliteStore {
 
         // Unique visitors and their counters, in the same transaction.
         let mut new_visitors: HashMap<i64, i64> = HashMap::new();
-        for chunk in batch.pairs.chunks(MAX_PARAMS / 2) {
+        for chunk in pow2_chunks(&batch.pairs, MAX_PARAMS / 2) {
             let mut values = Vec::with_capacity(chunk.len());
             for (url, session) in chunk {
                 values.push((url_id(url)?, session_id(session)?));
@@ -348,7 +348,7 @@ impl Store for SqliteStore {
         }
         let mut counts: Vec<(i64, i64)> = new_visitors.into_iter().collect();
         counts.sort_unstable();
-        for chunk in counts.chunks(MAX_PARAMS / 2) {
+        for chunk in pow2_chunks(&counts, MAX_PARAMS / 2) {
             let mut upsert =
                 QueryBuilder::<Sqlite>::new("INSERT INTO fingerprint_hit_counts (url_id, hits) ");
             upsert.push_values(chunk, |mut row, (url, hits)| {
@@ -370,7 +370,7 @@ impl Store for SqliteStore {
 
     async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
         let mut counts = HashMap::with_capacity(urls.len());
-        for chunk in urls.chunks(MAX_PARAMS) {
+        for chunk in pow2_chunks(urls, MAX_PARAMS) {
             let mut select = QueryBuilder::<Sqlite>::new(
                 "SELECT u.url, h.hits FROM fingerprint_urls u \
                  JOIN fingerprint_hit_counts h ON h.url_id = u.id WHERE u.url IN (",
