@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use http::{HeaderName, HeaderValue, Request};
 
+use crate::browser::{self, BrowserSettings, RedirectPolicy, ScriptTag, Signer};
 use crate::capture::{self, CaptureConfig, InvalidProxy, TrustedProxies};
 use crate::clock::{Clock, SystemClock};
 use crate::hits::Hits;
@@ -33,6 +34,12 @@ pub enum BuildError {
     /// A size that must be positive was zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The route prefix must start with `/` and must not end with one.
+    #[error("invalid route prefix {0:?}: use a path such as /fingerprint")]
+    InvalidPrefix(String),
+    /// The secret for collector tokens is shorter than 32 bytes.
+    #[error("the token secret must be at least 32 bytes")]
+    ShortSecret,
     /// `build` was called outside a tokio runtime (the recorder runs as a tokio task).
     #[error("Fingerprint::build must be called from within a tokio runtime")]
     NoRuntime,
@@ -93,7 +100,7 @@ impl CurrentVisit {
 /// ```
 #[derive(Clone)]
 pub struct Fingerprint {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Fingerprint {
@@ -117,6 +124,35 @@ impl Fingerprint {
         FingerprintLayer {
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// The `<script>` element that runs the browser collector on the current page, for any
+    /// template engine: write it unescaped, e.g. before `</body>`.
+    ///
+    /// ```
+    /// # async fn page(fingerprint: fingerprint::v1::Fingerprint, visit: fingerprint::v1::CurrentVisit) {
+    /// let html = format!("<body>...{}</body>", fingerprint.script_tag(&visit));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn script_tag(&self, visit: &CurrentVisit) -> ScriptTag {
+        browser::script_element(
+            &self.shared.browser,
+            &self.shared.token_for(visit),
+            None,
+            None,
+        )
+    }
+
+    /// [`script_tag`](Self::script_tag) with a CSP nonce attribute.
+    #[must_use]
+    pub fn script_tag_with_nonce(&self, visit: &CurrentVisit, nonce: &str) -> ScriptTag {
+        browser::script_element(
+            &self.shared.browser,
+            &self.shared.token_for(visit),
+            Some(nonce),
+            None,
+        )
     }
 
     /// Hit counts.
@@ -165,6 +201,11 @@ pub struct FingerprintBuilder {
     session_source: SessionSource,
     clock: Arc<dyn Clock>,
     debounce_capacity: u64,
+    secret: Option<Vec<u8>>,
+    token_ttl: Duration,
+    redirect_delay: Duration,
+    redirect_policy: RedirectPolicy,
+    prefix: String,
 }
 
 impl std::fmt::Debug for FingerprintBuilder {
@@ -188,7 +229,60 @@ impl FingerprintBuilder {
             session_source: SessionSource::Auto,
             clock: Arc::new(SystemClock),
             debounce_capacity: 100_000,
+            secret: None,
+            token_ttl: Duration::from_secs(3600),
+            redirect_delay: Duration::from_secs(3),
+            redirect_policy: RedirectPolicy::default(),
+            prefix: "/fingerprint".into(),
         }
+    }
+
+    /// The secret that signs collector tokens (HMAC-SHA256), at least 32 bytes. Default: 32
+    /// random bytes per process, so tokens die with a restart and one instance refuses
+    /// another's: set the same secret on every instance of the app.
+    pub fn with_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// How long a collector token stays valid. Default 1 hour.
+    pub fn with_token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// How long the redirect page waits before its meta refresh (when the collector has not
+    /// finished, or JavaScript is off). Default 3 s, whole seconds.
+    pub fn with_redirect_delay(mut self, delay: Duration) -> Self {
+        self.redirect_delay = delay;
+        self
+    }
+
+    /// Hosts (e.g. `shop.example`, `app.example:8443`) that the redirect page may send
+    /// visitors to besides this site's own paths. Default: none.
+    pub fn with_allowed_redirect_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.redirect_policy.allowed_hosts = hosts
+            .into_iter()
+            .map(|host| host.into().to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// Absolute redirect targets must be https. Default false.
+    pub fn with_https_redirects_only(mut self, https_only: bool) -> Self {
+        self.redirect_policy.https_only = https_only;
+        self
+    }
+
+    /// Where [`Fingerprint::routes`] mounts the redirect page, the collector endpoint and the
+    /// script. Default `/fingerprint`.
+    pub fn with_route_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
     }
 
     /// One record per (session, URL) per `window`; requests inside it are not recorded again.
@@ -302,6 +396,25 @@ impl FingerprintBuilder {
         if self.recorder.batch_size == 0 {
             return Err(BuildError::Zero("batch size"));
         }
+        let prefix_ok = self.prefix.starts_with('/')
+            && !self.prefix.ends_with('/')
+            && self.prefix.len() > 1
+            && self
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+        if !prefix_ok {
+            return Err(BuildError::InvalidPrefix(self.prefix));
+        }
+        let secret = match self.secret {
+            Some(secret) if secret.len() < 32 => return Err(BuildError::ShortSecret),
+            Some(secret) => secret,
+            None => {
+                let mut secret = vec![0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+                secret
+            }
+        };
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(BuildError::NoRuntime);
         }
@@ -325,6 +438,13 @@ impl FingerprintBuilder {
             window: TimeDelta::from_std(self.recorder.debounce).unwrap_or(TimeDelta::MAX),
             debounce,
             hasher: std::collections::hash_map::RandomState::new(),
+            browser: BrowserSettings {
+                signer: Signer::new(secret),
+                token_ttl: self.token_ttl,
+                redirect_delay: self.redirect_delay,
+                policy: self.redirect_policy,
+                prefix: self.prefix,
+            },
         };
         Ok(Fingerprint {
             shared: Arc::new(shared),
@@ -345,9 +465,49 @@ pub(crate) struct Shared {
     /// (session, URL) hash -> time of the last enqueued visit.
     debounce: Option<moka::sync::Cache<u64, DateTime<Utc>>>,
     hasher: std::collections::hash_map::RandomState,
+    pub(crate) browser: BrowserSettings,
 }
 
 impl Shared {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A collector token for the visit's session and page.
+    pub(crate) fn token_for(&self, visit: &CurrentVisit) -> String {
+        let ttl = TimeDelta::from_std(self.browser.token_ttl).unwrap_or(TimeDelta::MAX);
+        let expires = self
+            .now()
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.browser
+            .signer
+            .sign(&visit.session_key, &visit.url, expires)
+    }
+
+    /// The session a request already has (none is created).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) async fn existing_session_key(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Option<String> {
+        #[cfg(feature = "tower-sessions")]
+        if self.session_source == SessionSource::Auto {
+            if let Some(session) = parts.extensions.get::<tower_sessions::Session>().cloned() {
+                match session.get::<String>(session::SESSION_DATA_KEY).await {
+                    Ok(Some(key)) if session::is_valid_key(&key) => return Some(key),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "tower-sessions failed"),
+                }
+            }
+        }
+        self.cookie.read(&parts.headers)
+    }
+
     /// Captures, debounces and enqueues one request; puts a [`CurrentVisit`] into its
     /// extensions. Returns the `Set-Cookie` value when a new built-in cookie was issued.
     pub(crate) async fn fingerprint_request<B>(

@@ -88,6 +88,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub, missing_debug_implementations)]
 
+mod browser;
 mod capture;
 mod clock;
 mod fingerprint;

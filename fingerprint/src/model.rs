@@ -121,6 +121,45 @@ pub struct StoredRequest {
     pub fingerprint: RequestFingerprint,
 }
 
+/// A browser fingerprint on its way to the store: what the collector measured, and the visitor
+/// id the server computed from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrowserVisit {
+    /// The session the collector's page belonged to.
+    pub session_key: String,
+    /// The page that ran the collector (from the signed token).
+    pub url: Option<String>,
+    /// The visitor id (32 hex characters), computed by the server.
+    pub visitor_id: String,
+    /// The components as a JSON object (name -> value, or `{"error": ...}`).
+    pub components: String,
+    /// Milliseconds from the collector's start to its POST, as it reported.
+    pub duration_ms: Option<u64>,
+    /// When it was received.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A browser fingerprint read back from a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredBrowser {
+    /// Row id.
+    pub id: i64,
+    /// The session key.
+    pub session_key: String,
+    /// The page that ran the collector.
+    pub url: Option<String>,
+    /// The visitor id.
+    pub visitor_id: String,
+    /// The components as a JSON object.
+    pub components: String,
+    /// Milliseconds from the collector's start to its POST.
+    pub duration_ms: Option<u64>,
+    /// When it was received.
+    pub created_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,15 @@
 //!
 //! Everything here follows semver; items outside `v1` may change in any release.
 
+pub use crate::browser::{RefusedRedirect, ScriptTag};
 pub use crate::capture::{InvalidProxy, TrustedProxies};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::fingerprint::{BuildError, CurrentVisit, Fingerprint, FingerprintBuilder, PeerAddr};
 pub use crate::hits::{AbsoluteUrl, Hits};
 pub use crate::layer::{FingerprintLayer, FingerprintService, ResponseFuture};
-pub use crate::model::{RequestFingerprint, SessionRecord, StoredRequest, Utm, Visit};
+pub use crate::model::{
+    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
+};
 pub use crate::recorder::{RecorderClosed, RecorderStats};
 pub use crate::session::SessionSource;
 #[cfg(feature = "postgres")]

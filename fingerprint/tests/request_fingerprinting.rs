@@ -526,6 +526,16 @@ impl fp::Store for Gated {
     ) -> Result<Vec<fp::StoredRequest>, fp::StoreError> {
         self.inner.session_requests(key, limit).await
     }
+    async fn record_browser(&self, visit: &fp::BrowserVisit) -> Result<(), fp::StoreError> {
+        self.inner.record_browser(visit).await
+    }
+    async fn session_browsers(
+        &self,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<fp::StoredBrowser>, fp::StoreError> {
+        self.inner.session_browsers(key, limit).await
+    }
 }
 
 async fn full_queue_drops_and_counts_without_blocking(db: TestDb) {

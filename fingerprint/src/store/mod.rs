@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::model::{SessionRecord, StoredRequest, Visit};
+use crate::model::{BrowserVisit, SessionRecord, StoredBrowser, StoredRequest, Visit};
 
 mod batch;
 mod url_cache;
@@ -137,6 +137,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         session_key: &str,
         limit: u32,
     ) -> Result<Vec<StoredRequest>, StoreError>;
+
+    /// Stores one browser fingerprint (creating its session when new), in one transaction.
+    async fn record_browser(&self, visit: &BrowserVisit) -> Result<(), StoreError>;
+
+    /// The newest browser fingerprints of a session, newest first.
+    async fn session_browsers(
+        &self,
+        session_key: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredBrowser>, StoreError>;
 }
 
 /// The migrations of one backend: (version, description, SQL).
@@ -183,6 +193,16 @@ macro_rules! forward_store {
                 limit: u32,
             ) -> Result<Vec<StoredRequest>, StoreError> {
                 (**self).session_requests(session_key, limit).await
+            }
+            async fn record_browser(&self, visit: &BrowserVisit) -> Result<(), StoreError> {
+                (**self).record_browser(visit).await
+            }
+            async fn session_browsers(
+                &self,
+                session_key: &str,
+                limit: u32,
+            ) -> Result<Vec<StoredBrowser>, StoreError> {
+                (**self).session_browsers(session_key, limit).await
             }
         }
     )*};

@@ -10,13 +10,22 @@ use sqlx::{PgPool, Row};
 
 use super::batch::{window_micros, PreparedBatch};
 use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
-use crate::model::{RequestFingerprint, SessionRecord, StoredRequest, Utm, Visit};
+use crate::model::{
+    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
+};
 
-const MIGRATIONS: Migrations = &[(
-    1,
-    "initial tables",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: Migrations = &[
+    (
+        1,
+        "initial tables",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "browser fingerprint duration",
+        include_str!("../../migrations/postgres/0002_browser_duration.sql"),
+    ),
+];
 
 /// Key of the advisory lock that serialises concurrent `migrate()` calls.
 const MIGRATION_LOCK: i64 = 0x6670_7274_6d69_6772; // "fprtmigr"
@@ -494,5 +503,70 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_request).collect()
+    }
+
+    async fn record_browser(&self, visit: &BrowserVisit) -> Result<(), StoreError> {
+        let url_ids = match &visit.url {
+            Some(url) => self.url_ids(&[url.as_str()]).await?,
+            None => HashMap::new(),
+        };
+        let url_id = visit.url.as_ref().and_then(|url| url_ids.get(url).copied());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO fingerprint_sessions (key, created_at) VALUES ($1, $2) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&visit.session_key)
+        .bind(visit.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO fingerprint_browser_fingerprints \
+             (session_id, url_id, visitor_id, components, duration_ms, created_at) \
+             SELECT id, $1, $2, $3::jsonb, $4, $5 FROM fingerprint_sessions WHERE key = $6",
+        )
+        .bind(url_id)
+        .bind(&visit.visitor_id)
+        .bind(&visit.components)
+        .bind(visit.duration_ms.and_then(|ms| i64::try_from(ms).ok()))
+        .bind(visit.created_at)
+        .bind(&visit.session_key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_browsers(
+        &self,
+        session_key: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredBrowser>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.id, s.key, u.url, b.visitor_id, b.components::text, b.duration_ms, \
+             b.created_at \
+             FROM fingerprint_browser_fingerprints b \
+             JOIN fingerprint_sessions s ON s.id = b.session_id \
+             LEFT JOIN fingerprint_urls u ON u.id = b.url_id \
+             WHERE s.key = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2",
+        )
+        .bind(session_key)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let duration: Option<i64> = row.try_get(5)?;
+                Ok(StoredBrowser {
+                    id: row.try_get(0)?,
+                    session_key: row.try_get(1)?,
+                    url: row.try_get(2)?,
+                    visitor_id: row.try_get(3)?,
+                    components: row.try_get(4)?,
+                    duration_ms: duration.and_then(|ms| u64::try_from(ms).ok()),
+                    created_at: row.try_get(6)?,
+                })
+            })
+            .collect()
     }
 }

@@ -11,13 +11,22 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::batch::{pow2_chunks, window_micros, PreparedBatch};
 use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
-use crate::model::{RequestFingerprint, SessionRecord, StoredRequest, Utm, Visit};
+use crate::model::{
+    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
+};
 
-const MIGRATIONS: Migrations = &[(
-    1,
-    "initial tables",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: Migrations = &[
+    (
+        1,
+        "initial tables",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "browser fingerprint duration",
+        include_str!("../../migrations/sqlite/0002_browser_duration.sql"),
+    ),
+];
 
 /// SQLite allows 32,766 bound parameters per statement; stay below.
 const MAX_PARAMS: usize = 16_384;
@@ -494,6 +503,70 @@ impl Store for SqliteStore {
                         url: row.try_get(12)?,
                         created_at: from_micros(row.try_get(13)?)?,
                     },
+                })
+            })
+            .collect()
+    }
+
+    async fn record_browser(&self, visit: &BrowserVisit) -> Result<(), StoreError> {
+        let url_ids = match &visit.url {
+            Some(url) => self.url_ids(&[url.as_str()]).await?,
+            None => HashMap::new(),
+        };
+        let url_id = visit.url.as_ref().and_then(|url| url_ids.get(url).copied());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO fingerprint_sessions (key, created_at) VALUES (?, ?) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&visit.session_key)
+        .bind(micros(visit.created_at))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO fingerprint_browser_fingerprints \
+             (session_id, url_id, visitor_id, components, duration_ms, created_at) \
+             SELECT id, ?, ?, ?, ?, ? FROM fingerprint_sessions WHERE key = ?",
+        )
+        .bind(url_id)
+        .bind(&visit.visitor_id)
+        .bind(&visit.components)
+        .bind(visit.duration_ms.and_then(|ms| i64::try_from(ms).ok()))
+        .bind(micros(visit.created_at))
+        .bind(&visit.session_key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_browsers(
+        &self,
+        session_key: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredBrowser>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.id, s.key, u.url, b.visitor_id, b.components, b.duration_ms, b.created_at \
+             FROM fingerprint_browser_fingerprints b \
+             JOIN fingerprint_sessions s ON s.id = b.session_id \
+             LEFT JOIN fingerprint_urls u ON u.id = b.url_id \
+             WHERE s.key = ? ORDER BY b.created_at DESC, b.id DESC LIMIT ?",
+        )
+        .bind(session_key)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let duration: Option<i64> = row.try_get(5)?;
+                Ok(StoredBrowser {
+                    id: row.try_get(0)?,
+                    session_key: row.try_get(1)?,
+                    url: row.try_get(2)?,
+                    visitor_id: row.try_get(3)?,
+                    components: row.try_get(4)?,
+                    duration_ms: duration.and_then(|ms| u64::try_from(ms).ok()),
+                    created_at: from_micros(row.try_get(6)?)?,
                 })
             })
             .collect()

@@ -1,0 +1,113 @@
+//! Browser fingerprinting: the collector script, its endpoint, the redirect page and the
+//! script tag that includes the collector on any page.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+pub(crate) mod components;
+mod next;
+#[cfg(feature = "axum")]
+mod routes;
+mod token;
+
+pub use next::RefusedRedirect;
+pub(crate) use next::{html_escape, RedirectPolicy};
+pub(crate) use token::Signer;
+
+/// The collector, as served.
+pub(crate) const COLLECTOR_JS: &str = include_str!("collector.js");
+
+/// A short content hash of the collector: its URL changes whenever it does, so it can be
+/// cached forever.
+pub(crate) static COLLECTOR_VERSION: LazyLock<String> = LazyLock::new(|| {
+    Sha256::digest(COLLECTOR_JS.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+});
+
+/// Browser-fingerprinting settings (filled by the builder).
+#[derive(Debug, Clone)]
+pub(crate) struct BrowserSettings {
+    pub(crate) signer: Signer,
+    pub(crate) token_ttl: Duration,
+    pub(crate) redirect_delay: Duration,
+    pub(crate) policy: RedirectPolicy,
+    /// Where the routes are mounted, without a trailing slash (`/fingerprint`).
+    pub(crate) prefix: String,
+}
+
+impl BrowserSettings {
+    pub(crate) fn endpoint(&self) -> String {
+        format!("{}/", self.prefix)
+    }
+
+    pub(crate) fn script_src(&self) -> String {
+        format!("{}/collector-{}.js", self.prefix, *COLLECTOR_VERSION)
+    }
+}
+
+/// The `<script>` element that runs the browser collector on a page: `defer`red, with the
+/// endpoint, a signed token bound to the visitor's session and page, and a CSP nonce when one
+/// was given. Its `Display` is HTML, safe to write unescaped.
+///
+/// Made by [`Fingerprint::script_tag`](crate::Fingerprint::script_tag). With the `askama`
+/// feature it renders unescaped in askama templates; with `minijinja` it converts into a
+/// safe `minijinja::Value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptTag(pub(crate) String);
+
+impl ScriptTag {
+    /// The HTML.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ScriptTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ScriptTag> for String {
+    fn from(tag: ScriptTag) -> Self {
+        tag.0
+    }
+}
+
+#[cfg(feature = "askama")]
+impl askama::filters::HtmlSafe for ScriptTag {}
+
+#[cfg(feature = "minijinja")]
+impl From<ScriptTag> for minijinja::Value {
+    fn from(tag: ScriptTag) -> Self {
+        minijinja::Value::from_safe_string(tag.0)
+    }
+}
+
+/// Renders the script element.
+pub(crate) fn script_element(
+    settings: &BrowserSettings,
+    token: &str,
+    nonce: Option<&str>,
+    next: Option<&str>,
+) -> ScriptTag {
+    let mut html = format!(
+        "<script defer src=\"{}\" data-endpoint=\"{}\" data-token=\"{}\"",
+        html_escape(&settings.script_src()),
+        html_escape(&settings.endpoint()),
+        html_escape(token),
+    );
+    if let Some(next) = next {
+        html.push_str(&format!(" data-next=\"{}\"", html_escape(next)));
+    }
+    if let Some(nonce) = nonce {
+        html.push_str(&format!(" nonce=\"{}\"", html_escape(nonce)));
+    }
+    html.push_str("></script>");
+    ScriptTag(html)
+}

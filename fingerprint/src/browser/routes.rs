@@ -1,0 +1,268 @@
+//! The library's routes (feature `axum`): the redirect page, the collector endpoint and the
+//! collector script.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use super::{components, html_escape, next, script_element, COLLECTOR_JS, COLLECTOR_VERSION};
+use crate::fingerprint::{CurrentVisit, Fingerprint, Shared};
+use crate::model::BrowserVisit;
+
+/// Largest collector POST body.
+pub(crate) const MAX_BODY: usize = 16 * 1024;
+
+impl Fingerprint {
+    /// The library's routes, to `merge` into the app: under the prefix (default
+    /// `/fingerprint`, see [`with_route_prefix`](crate::v1::FingerprintBuilder::with_route_prefix)):
+    ///
+    /// - `GET /fingerprint/?next=/x`: the redirect page (request-fingerprinted; runs the
+    ///   collector, then goes to `next`; a meta refresh goes there anyway after the redirect
+    ///   delay). `next` must be a path on this site or an allowed host, else 400.
+    /// - `POST /fingerprint/`: the collector endpoint (JSON, at most 16 KiB, signed token).
+    /// - `GET /fingerprint/collector-<hash>.js`: the collector, cacheable forever.
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let prefix = self.shared.browser.prefix.clone();
+        let shared = Arc::clone(&self.shared);
+        Router::new()
+            .route(
+                &format!("{prefix}/"),
+                get(redirect_page).layer(self.layer()).post(collect),
+            )
+            .route(&prefix, get(add_slash))
+            .route(&format!("{prefix}/collector-{{version}}"), get(collector))
+            .with_state(shared)
+    }
+}
+
+/// A 4xx with a short plain-text reason.
+fn refuse(status: StatusCode, reason: impl std::fmt::Display) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        format!("{reason}\n"),
+    )
+        .into_response()
+}
+
+async fn add_slash(request: Request) -> Response {
+    let query = request
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let location = format!("{}/{query}", request.uri().path());
+    match HeaderValue::from_str(&location) {
+        Ok(location) => (
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response(),
+        Err(_) => refuse(StatusCode::BAD_REQUEST, "bad request"),
+    }
+}
+
+async fn collector(State(_): State<Arc<Shared>>, request: Request) -> Response {
+    let path = request.uri().path();
+    let wanted = format!("collector-{}.js", *COLLECTOR_VERSION);
+    if !path.ends_with(&wanted) {
+        // An old version: send the current one, briefly cacheable.
+        return (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            COLLECTOR_JS,
+        )
+            .into_response();
+    }
+    let etag = format!("\"{}\"", *COLLECTOR_VERSION);
+    let fresh = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8".to_owned(),
+        ),
+        (
+            header::CACHE_CONTROL,
+            "public, max-age=31536000, immutable".to_owned(),
+        ),
+        (header::ETAG, etag),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+    ];
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, COLLECTOR_JS).into_response()
+}
+
+async fn redirect_page(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let next_param = request.uri().query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "next")
+            .map(|(_, value)| value.into_owned())
+    });
+    let next = match next::check(next_param.as_deref(), &shared.browser.policy) {
+        Ok(next) => next,
+        Err(reason) => return refused_page(reason),
+    };
+    let Some(visit) = request.extensions().get::<CurrentVisit>() else {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "fingerprint layer missing",
+        );
+    };
+    let token = shared.token_for(visit);
+    let script = script_element(&shared.browser, &token, None, Some(&next));
+    let delay = shared.browser.redirect_delay.as_secs();
+    let next_attr = html_escape(&next);
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<meta http-equiv="refresh" content="{delay};url={next_attr}">
+<title>Redirecting…</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;color:#1d2433;display:grid;place-items:center;min-height:90vh;margin:0}}main{{text-align:center}}a{{color:#2f5bd3}}</style>
+</head>
+<body>
+<main>
+<p>Redirecting to <a href="{next_attr}">{next_attr}</a>…</p>
+<noscript><p>JavaScript is off: you will be taken there in {delay} seconds, or follow the link.</p></noscript>
+</main>
+{script}
+</body>
+</html>
+"#
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "same-origin"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn refused_page(reason: next::RefusedRedirect) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad redirect</title></head>\
+         <body><h1>Bad redirect</h1><p>{}</p><p><a href=\"/\">Home</a></p></body></html>\n",
+        html_escape(&reason.to_string())
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// Whether an `Origin` header names another site than the request's `Host`.
+fn cross_origin(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "cross-site")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .map(|url| match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        });
+    match (origin_host, host) {
+        (Some(origin), Some(host)) => !origin.eq_ignore_ascii_case(host),
+        _ => true,
+    }
+}
+
+async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    if cross_origin(&parts.headers) {
+        return refuse(StatusCode::FORBIDDEN, "cross-origin request refused");
+    }
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected application/json",
+        );
+    }
+    let too_long = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|length| length > MAX_BODY);
+    if too_long {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 16 KiB");
+    }
+    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 16 KiB"),
+    };
+    let payload = match components::parse(&body) {
+        Ok(payload) => payload,
+        Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
+    };
+    let Some(session_key) = shared.existing_session_key(&parts).await else {
+        return refuse(StatusCode::FORBIDDEN, "no session");
+    };
+    let now = shared.now();
+    let page_url = match shared
+        .browser
+        .signer
+        .verify(&payload.token, &session_key, now)
+    {
+        Ok(url) => url,
+        Err(error) => return refuse(StatusCode::FORBIDDEN, error),
+    };
+    let visit = BrowserVisit {
+        session_key,
+        url: Some(page_url),
+        visitor_id: components::visitor_id(&payload.components),
+        components: serde_json::to_string(&payload.components).unwrap_or_else(|_| "{}".into()),
+        duration_ms: payload.duration_ms,
+        created_at: now,
+    };
+    match shared.store().record_browser(&visit).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => {
+            tracing::error!(%error, "browser fingerprint could not be stored");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not store, try again later",
+            )
+        }
+    }
+}
