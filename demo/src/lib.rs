@@ -123,6 +123,9 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
     if config.fingerprint {
         pages = pages.route_layer(fingerprint.layer());
     }
+    if config.fingerprint {
+        pages = pages.merge(fingerprint.routes());
+    }
     let app = pages
         .route("/about", get(about))
         .route("/stats", get(stats))
@@ -133,8 +136,8 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
 }
 
 /// The page's absolute URL: as the fingerprint layer recorded it, or (without the layer)
-/// built the same way from the Host header.
-struct PageUrl(String);
+/// built the same way from the Host header; and the visit, when fingerprinted.
+struct PageUrl(String, Option<fp::CurrentVisit>);
 
 impl PageUrl {
     fn origin(&self) -> &str {
@@ -150,7 +153,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageUrl {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         if let Some(visit) = parts.extensions.get::<fp::CurrentVisit>() {
-            return Ok(Self(visit.url.clone()));
+            return Ok(Self(visit.url.clone(), Some(visit.clone())));
         }
         let host = parts
             .headers
@@ -158,13 +161,26 @@ impl<S: Send + Sync> FromRequestParts<S> for PageUrl {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        Ok(Self(format!("http://{host}{path}")))
+        Ok(Self(format!("http://{host}{path}"), None))
     }
 }
 
-/// A page, or an error page (logged) when something failed.
-fn render(state: &AppState, template: &str, ctx: minijinja::Value) -> Response {
-    let ctx = context! { fingerprinted => state.fingerprinted, ..ctx };
+/// A page, or an error page (logged) when something failed. Fingerprinted pages include the
+/// browser collector and link through the redirect page.
+fn render(
+    state: &AppState,
+    page: Option<&PageUrl>,
+    template: &str,
+    ctx: minijinja::Value,
+) -> Response {
+    let script = page
+        .and_then(|page| page.1.as_ref())
+        .map(|visit| minijinja::Value::from(state.fingerprint.script_tag(visit)));
+    let ctx = context! {
+        fingerprinted => state.fingerprinted,
+        collector => script,
+        ..ctx
+    };
     match state
         .templates
         .get_template(template)
@@ -198,9 +214,23 @@ async fn index(State(state): State<Shared>, page: PageUrl) -> Response {
         .articles
         .iter()
         .zip(counts)
-        .map(|(article, views)| context! { id => article.id, title => article.title, views })
+        .map(|(article, views)| {
+            let path = format!("/articles/{}", article.id);
+            // Through the redirect page when fingerprinting (Django's `?next={{ url|urlencode }}`).
+            let href = if state.fingerprinted {
+                format!("/fingerprint/?next={}", path.replace('/', "%2F"))
+            } else {
+                path
+            };
+            context! { href, title => article.title, views }
+        })
         .collect();
-    render(&state, "index.html", context! { articles => items })
+    render(
+        &state,
+        Some(&page),
+        "index.html",
+        context! { articles => items },
+    )
 }
 
 async fn article(State(state): State<Shared>, Path(id): Path<String>, page: PageUrl) -> Response {
@@ -212,7 +242,12 @@ async fn article(State(state): State<Shared>, Path(id): Path<String>, page: Page
         return not_found_page(&state, &format!("There is no article {id:?}."));
     };
     match state.fingerprint.hits().for_url(&page.0).await {
-        Ok(views) => render(&state, "article.html", context! { article, views }),
+        Ok(views) => render(
+            &state,
+            Some(&page),
+            "article.html",
+            context! { article, views },
+        ),
         Err(error) => server_error(&error),
     }
 }
@@ -220,6 +255,7 @@ async fn article(State(state): State<Shared>, Path(id): Path<String>, page: Page
 async fn about(State(state): State<Shared>) -> Response {
     render(
         &state,
+        None,
         "about.html",
         context! { database => state.database },
     )
@@ -240,7 +276,7 @@ fn stats_rows(stats: &fp::RecorderStats) -> Vec<(&'static str, u64)> {
 
 async fn stats(State(state): State<Shared>) -> Response {
     let rows = stats_rows(&state.fingerprint.stats());
-    render(&state, "stats.html", context! { rows })
+    render(&state, None, "stats.html", context! { rows })
 }
 
 async fn stats_json(State(state): State<Shared>) -> Json<BTreeMap<&'static str, u64>> {
@@ -248,7 +284,7 @@ async fn stats_json(State(state): State<Shared>) -> Json<BTreeMap<&'static str, 
 }
 
 fn not_found_page(state: &AppState, message: &str) -> Response {
-    let mut response = render(state, "not_found.html", context! { message });
+    let mut response = render(state, None, "not_found.html", context! { message });
     if response.status() == StatusCode::OK {
         *response.status_mut() = StatusCode::NOT_FOUND;
     }

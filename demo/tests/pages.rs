@@ -51,8 +51,8 @@ async fn get(demo: &Demo, path: &str, cookie: Option<&str>) -> (u16, String, Opt
 }
 
 fn views_of(page: &str, id: u32) -> String {
-    let link = format!("<a href=\"/articles/{id}\">");
-    let start = page.find(&link).expect("article listed");
+    let title = demo::articles()[id as usize - 1].title;
+    let start = page.find(&format!(">{title}</a>")).expect("article listed");
     let rest = &page[start..];
     let views = rest.find("class=\"views\">").unwrap() + "class=\"views\">".len();
     rest[views..rest.find("</span>").unwrap()].to_owned()
@@ -67,6 +67,17 @@ async fn list_and_article_pages_count_unique_visitors() {
         assert!(page.contains(article.title), "{} listed", article.title);
     }
     assert_eq!(views_of(&page, 3), "0 views");
+    assert!(
+        page.contains("fingerprint&#x2f;?next=%2Farticles%2F3\">Debouncing requests</a>"),
+        "links go through the redirect page: {page}"
+    );
+    assert!(
+        page.contains("<script defer src=\"/fingerprint/collector-"),
+        "the collector is on the page"
+    );
+    let (status, redirect, _) = get(&demo, "/fingerprint/?next=/articles/3", None).await;
+    assert_eq!(status, 200);
+    assert!(redirect.contains("url=/articles/3"));
 
     let (status, page, key) = get(&demo, "/articles/3", None).await;
     assert_eq!(status, 200);
@@ -108,6 +119,7 @@ async fn without_the_layer_nothing_is_stored() {
     assert_eq!(status, 200);
     assert!(page.contains("0 views"));
     assert!(key.is_none(), "no cookie without the layer");
+    assert!(!page.contains("<script"), "no collector without the layer");
     demo.fingerprint.flush().await.unwrap();
     assert_eq!(demo.fingerprint.stats().enqueued, 0);
     let (_, page, _) = get(&demo, "/", None).await;

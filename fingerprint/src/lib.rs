@@ -56,6 +56,8 @@
 //! | `postgres` | no | [`v1::PostgresStore`] |
 //! | `axum` | yes | the socket peer from axum's `ConnectInfo`; [`v1::CurrentVisit`] as an extractor |
 //! | `tower-sessions` | yes | use the tower-sessions session as the visitor's session |
+//! | `askama` | no | [`v1::ScriptTag`] renders unescaped in askama templates |
+//! | `minijinja` | no | [`v1::ScriptTag`] converts into a safe `minijinja::Value` |
 //!
 //! # How a request is recorded
 //!
@@ -77,6 +79,15 @@
 //!    request still succeeds: what could not be stored is counted ([`v1::RecorderStats`]) and
 //!    logged, and failed writes are retried with backoff. [`v1::Fingerprint::shutdown`] drains
 //!    the queue.
+//!
+//! # Browser fingerprinting
+//!
+//! [`v1::Fingerprint::routes`] serves the redirect page (`GET /fingerprint/?next=/x`), the
+//! collector endpoint (`POST /fingerprint/`) and the collector script; merge it into the app.
+//! [`v1::Fingerprint::script_tag`] renders the `<script>` element for any page. The collector
+//! is our own JavaScript; it posts its components with a token signed by the app's secret and
+//! bound to the session, and the server computes the visitor id from the stable components, so
+//! a client can neither choose its id nor post into someone else's session.
 //!
 //! # Hit counts
 //!

@@ -111,3 +111,46 @@ pub(crate) fn script_element(
     html.push_str("></script>");
     ScriptTag(html)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> BrowserSettings {
+        BrowserSettings {
+            signer: Signer::new(vec![7; 32]),
+            token_ttl: Duration::from_secs(60),
+            redirect_delay: Duration::from_secs(3),
+            policy: RedirectPolicy::default(),
+            prefix: "/fp".into(),
+        }
+    }
+
+    #[test]
+    fn script_element_attributes_are_escaped() {
+        let tag = script_element(&settings(), "a.b", Some("n\"once"), Some("/x?a=1&b=2"));
+        let html = tag.to_string();
+        assert!(html.starts_with(&format!(
+            "<script defer src=\"/fp/collector-{}.js\" data-endpoint=\"/fp/\" data-token=\"a.b\"",
+            *COLLECTOR_VERSION
+        )));
+        assert!(html.contains(" data-next=\"/x?a=1&amp;b=2\""));
+        assert!(html.contains(" nonce=\"n&quot;once\""));
+        assert!(html.ends_with("></script>"));
+        assert_eq!(COLLECTOR_VERSION.len(), 12);
+    }
+
+    #[cfg(feature = "minijinja")]
+    #[test]
+    fn minijinja_renders_the_tag_unescaped() {
+        let mut env = minijinja::Environment::new();
+        env.add_template("page.html", "<body>{{ tag }}</body>").unwrap();
+        let tag = script_element(&settings(), "t", None, None);
+        let html = env
+            .get_template("page.html")
+            .unwrap()
+            .render(minijinja::context! { tag => minijinja::Value::from(tag.clone()) })
+            .unwrap();
+        assert_eq!(html, format!("<body>{tag}</body>"));
+    }
+}

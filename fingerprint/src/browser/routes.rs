@@ -14,6 +14,10 @@ use super::{components, html_escape, next, script_element, COLLECTOR_JS, COLLECT
 use crate::fingerprint::{CurrentVisit, Fingerprint, Shared};
 use crate::model::BrowserVisit;
 
+/// The little styling of the library's own pages.
+const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;color:#1d2433;display:grid;\
+    place-items:center;min-height:90vh;margin:0}main{text-align:center}a{color:#2f5bd3}";
+
 /// Largest collector POST body.
 pub(crate) const MAX_BODY: usize = 16 * 1024;
 
@@ -126,6 +130,7 @@ async fn redirect_page(State(shared): State<Arc<Shared>>, request: Request) -> R
     let token = shared.token_for(visit);
     let script = script_element(&shared.browser, &token, None, Some(&next));
     let delay = shared.browser.redirect_delay.as_secs();
+    let seconds = if delay == 1 { "second" } else { "seconds" };
     let next_attr = html_escape(&next);
     let html = format!(
         r#"<!doctype html>
@@ -136,12 +141,12 @@ async fn redirect_page(State(shared): State<Arc<Shared>>, request: Request) -> R
 <meta name="robots" content="noindex">
 <meta http-equiv="refresh" content="{delay};url={next_attr}">
 <title>Redirecting…</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;color:#1d2433;display:grid;place-items:center;min-height:90vh;margin:0}}main{{text-align:center}}a{{color:#2f5bd3}}</style>
+<style>{STYLE}</style>
 </head>
 <body>
 <main>
 <p>Redirecting to <a href="{next_attr}">{next_attr}</a>…</p>
-<noscript><p>JavaScript is off: you will be taken there in {delay} seconds, or follow the link.</p></noscript>
+<noscript><p>JavaScript is off: you will be taken there in {delay} {seconds}, or follow the link.</p></noscript>
 </main>
 {script}
 </body>
@@ -161,8 +166,10 @@ async fn redirect_page(State(shared): State<Arc<Shared>>, request: Request) -> R
 
 fn refused_page(reason: next::RefusedRedirect) -> Response {
     let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bad redirect</title></head>\
-         <body><h1>Bad redirect</h1><p>{}</p><p><a href=\"/\">Home</a></p></body></html>\n",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Bad redirect</title>\
+         <style>{STYLE}</style></head>\
+         <body><main><h1>Bad redirect</h1><p>{}</p><p><a href=\"/\">Home</a></p></main></body></html>\n",
         html_escape(&reason.to_string())
     );
     (
