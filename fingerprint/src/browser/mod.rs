@@ -144,7 +144,8 @@ mod tests {
     #[test]
     fn minijinja_renders_the_tag_unescaped() {
         let mut env = minijinja::Environment::new();
-        env.add_template("page.html", "<body>{{ tag }}</body>").unwrap();
+        env.add_template("page.html", "<body>{{ tag }}</body>")
+            .unwrap();
         let tag = script_element(&settings(), "t", None, None);
         let html = env
             .get_template("page.html")
