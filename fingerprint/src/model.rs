@@ -64,6 +64,35 @@ pub struct RequestFingerprint {
     pub created_at: DateTime<Utc>,
 }
 
+impl RequestFingerprint {
+    /// A fingerprint of `url` at `created_at` with every header empty and no IP: set the
+    /// public fields you have (for visits recorded outside the layer, tests and benchmarks).
+    ///
+    /// ```
+    /// use fingerprint::v1::RequestFingerprint;
+    ///
+    /// let mut fingerprint = RequestFingerprint::new("https://example.com/a", chrono::Utc::now());
+    /// fingerprint.user_agent = "curl/8.5.0".into();
+    /// ```
+    #[must_use]
+    pub fn new(url: impl Into<String>, created_at: DateTime<Utc>) -> Self {
+        Self {
+            ip: None,
+            method: "GET".into(),
+            user_agent: String::new(),
+            accept: String::new(),
+            accept_language: String::new(),
+            accept_encoding: String::new(),
+            content_encoding: String::new(),
+            content_language: String::new(),
+            referer: String::new(),
+            country: String::new(),
+            url: url.into(),
+            created_at,
+        }
+    }
+}
+
 /// The five UTM parameters of a URL's query string, each `None` when absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -91,6 +120,18 @@ pub struct Visit {
     pub fingerprint: RequestFingerprint,
     /// UTM parameters of the request URL.
     pub utm: Utm,
+}
+
+impl Visit {
+    /// A visit of `session_key` (32 lowercase hex characters) with no UTM parameters.
+    #[must_use]
+    pub fn new(session_key: impl Into<String>, fingerprint: RequestFingerprint) -> Self {
+        Self {
+            session_key: session_key.into(),
+            fingerprint,
+            utm: Utm::default(),
+        }
+    }
 }
 
 /// A session as stored: its key, the user it is linked to and what its first record brought.
