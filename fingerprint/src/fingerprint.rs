@@ -11,12 +11,16 @@ use http::{HeaderName, HeaderValue, Request};
 use crate::browser::{self, BrowserSettings, RedirectPolicy, ScriptTag, Signer};
 use crate::capture::{self, CaptureConfig, InvalidProxy, TrustedProxies};
 use crate::clock::{Clock, SystemClock};
+use crate::device::Enricher;
+#[cfg(feature = "geoip")]
+use crate::device::GeoIp;
 use crate::hits::Hits;
-use crate::layer::FingerprintLayer;
+use crate::layer::{FingerprintLayer, RememberUserSessionLayer};
 use crate::model::Visit;
 use crate::recorder::{Recorder, RecorderClosed, RecorderConfig, RecorderStats};
 use crate::session::{self, CookieConfig, SessionSource};
 use crate::store::Store;
+use crate::users::{SessionLink, Users};
 
 /// An invalid configuration, reported by [`FingerprintBuilder::build`].
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +130,37 @@ impl Fingerprint {
         }
     }
 
+    /// A layer that links the session of each request to the user `user` finds in it (for
+    /// apps whose auth is not axum-login; Django's `@remember_user_session`). `user` returns
+    /// the user id, or `None` for anonymous requests, which are left alone. Put it on the
+    /// same routes as [`layer`](Self::layer), in either order.
+    ///
+    /// ```no_run
+    /// # async fn run(fingerprint: fingerprint::v1::Fingerprint) {
+    /// use axum::{routing::get, Router};
+    ///
+    /// #[derive(Clone)]
+    /// struct CurrentUser(u64); // inserted by the app's own auth middleware
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|| async { "hello" }))
+    ///     .route_layer(fingerprint.remember_user_session(|parts: &http::request::Parts| {
+    ///         parts.extensions.get::<CurrentUser>().map(|user| user.0.to_string())
+    ///     }))
+    ///     .route_layer(fingerprint.layer());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn remember_user_session<F>(&self, user: F) -> RememberUserSessionLayer<F>
+    where
+        F: Fn(&http::request::Parts) -> Option<String> + Clone + Send + Sync + 'static,
+    {
+        RememberUserSessionLayer {
+            shared: Arc::clone(&self.shared),
+            user,
+        }
+    }
+
     /// The `<script>` element that runs the browser collector on the current page, for any
     /// template engine: write it unescaped, e.g. before `</body>`.
     ///
@@ -153,6 +188,15 @@ impl Fingerprint {
             Some(nonce),
             None,
         )
+    }
+
+    /// Users, their sessions and devices.
+    #[must_use]
+    pub fn users(&self) -> Users {
+        Users {
+            store: Arc::clone(&self.shared.store),
+            clock: Arc::clone(&self.shared.clock),
+        }
     }
 
     /// Hit counts.
@@ -206,6 +250,9 @@ pub struct FingerprintBuilder {
     redirect_delay: Duration,
     redirect_policy: RedirectPolicy,
     prefix: String,
+    login_data_key: Option<String>,
+    #[cfg(feature = "geoip")]
+    geoip: Option<Arc<GeoIp>>,
 }
 
 impl std::fmt::Debug for FingerprintBuilder {
@@ -234,7 +281,33 @@ impl FingerprintBuilder {
             redirect_delay: Duration::from_secs(3),
             redirect_policy: RedirectPolicy::default(),
             prefix: "/fingerprint".into(),
+            login_data_key: Some(AXUM_LOGIN_DATA_KEY.into()),
+            #[cfg(feature = "geoip")]
+            geoip: None,
         }
+    }
+
+    /// Where axum-login keeps its data in the tower-sessions session (its
+    /// `with_data_key`), or `None` to never link sessions to axum-login users. Default
+    /// `axum-login.data`, axum-login's default.
+    ///
+    /// With a tower-sessions layer outside the fingerprint layer, a session is linked to the
+    /// user who logged in through axum-login with no code in the app: the layer reads the
+    /// user id from that data (before and after the handler, so the login request itself
+    /// links), and queues the link for the recorder. The session's history from before the
+    /// login is the user's too. When another user logs in on the same session, a new
+    /// fingerprint session starts, so each session belongs to one user.
+    pub fn with_login_session_key(mut self, key: Option<&str>) -> Self {
+        self.login_data_key = key.map(str::to_owned);
+        self
+    }
+
+    /// A GeoIP country database, used for request fingerprints whose country header is
+    /// missing or not a country code (feature `geoip`). Default: none.
+    #[cfg(feature = "geoip")]
+    pub fn with_geoip(mut self, geoip: GeoIp) -> Self {
+        self.geoip = Some(Arc::new(geoip));
+        self
     }
 
     /// The secret that signs collector tokens (HMAC-SHA256), at least 32 bytes. Default: 32
@@ -424,8 +497,17 @@ impl FingerprintBuilder {
                 .time_to_live(self.recorder.debounce)
                 .build()
         });
+        let enricher = Enricher::new(
+            #[cfg(feature = "geoip")]
+            self.geoip,
+        );
         let shared = Shared {
-            recorder: Recorder::start(Arc::clone(&self.store), self.recorder.clone()),
+            recorder: Recorder::start(Arc::clone(&self.store), self.recorder.clone(), enricher),
+            login_data_key: self.login_data_key,
+            links: moka::sync::Cache::builder()
+                .max_capacity(self.debounce_capacity)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
             store: self.store,
             capture: CaptureConfig {
                 trusted_proxies,
@@ -466,6 +548,11 @@ pub(crate) struct Shared {
     debounce: Option<moka::sync::Cache<u64, DateTime<Utc>>>,
     hasher: std::collections::hash_map::RandomState,
     pub(crate) browser: BrowserSettings,
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    login_data_key: Option<String>,
+    /// Session hash -> the user it was last linked to by this process (so the remember layer
+    /// queues a link once, not on every request).
+    links: moka::sync::Cache<u64, Arc<str>>,
 }
 
 impl Shared {
@@ -490,7 +577,6 @@ impl Shared {
     }
 
     /// The session a request already has (none is created).
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) async fn existing_session_key(
         &self,
         parts: &http::request::Parts,
@@ -562,6 +648,79 @@ impl Shared {
         set_cookie
     }
 
+    /// Queues a link of `session_key` to `user_id` unless this process already queued the
+    /// same one. False when the queue refused it.
+    pub(crate) fn link(&self, session_key: &str, user_id: &str) -> bool {
+        let hash = self.pair_hash(session_key, "");
+        if self
+            .links
+            .get(&hash)
+            .is_some_and(|linked| &*linked == user_id)
+        {
+            return true;
+        }
+        let link = SessionLink::new(session_key, user_id, self.clock.now());
+        let accepted = self.recorder.offer_link(link);
+        if accepted {
+            self.links.insert(hash, Arc::from(user_id));
+        }
+        accepted
+    }
+
+    /// Follows axum-login: when the tower session has a logged-in user the fingerprint
+    /// session is not linked to yet, queues the link; when another user logged in on it,
+    /// starts a new fingerprint session for them. Returns the key to record under.
+    #[cfg(feature = "tower-sessions")]
+    pub(crate) async fn follow_login(
+        &self,
+        session: &tower_sessions::Session,
+        key: String,
+    ) -> Result<String, tower_sessions::session::Error> {
+        let Some(data_key) = &self.login_data_key else {
+            return Ok(key);
+        };
+        let Some(user) = login_user(session, data_key).await? else {
+            return Ok(key);
+        };
+        let linked: Option<String> = session.get(session::SESSION_USER_KEY).await?;
+        if linked.as_deref() == Some(user.as_str()) {
+            return Ok(key);
+        }
+        let key = if linked.is_some() {
+            // Another user logged in on this session: their visits start a session of
+            // their own (not linked until the link below is queued).
+            let key = session::new_key();
+            session.insert(session::SESSION_DATA_KEY, &key).await?;
+            session.remove_value(session::SESSION_USER_KEY).await?;
+            key
+        } else {
+            key
+        };
+        if self.link(&key, &user) {
+            session.insert(session::SESSION_USER_KEY, &user).await?;
+        }
+        Ok(key)
+    }
+
+    /// After the handler ran: links the session when the handler logged a user in.
+    #[cfg(feature = "tower-sessions")]
+    pub(crate) async fn after_handler(&self, session: &tower_sessions::Session) {
+        if self.session_source != SessionSource::Auto || self.login_data_key.is_none() {
+            return;
+        }
+        let followed = async {
+            match session.get::<String>(session::SESSION_DATA_KEY).await? {
+                Some(key) if session::is_valid_key(&key) => {
+                    self.follow_login(session, key).await.map(|_| ())
+                }
+                _ => Ok(()),
+            }
+        };
+        if let Err(error) = followed.await {
+            tracing::warn!(%error, "tower-sessions failed while linking the session");
+        }
+    }
+
     fn pair_hash(&self, session_key: &str, url: &str) -> u64 {
         let mut hasher = self.hasher.build_hasher();
         session_key.hash(&mut hasher);
@@ -598,7 +757,11 @@ impl Shared {
         #[cfg(feature = "tower-sessions")]
         if self.session_source == SessionSource::Auto {
             if let Some(session) = session {
-                match tower_sessions_key(&session).await {
+                let identity = async {
+                    let key = tower_sessions_key(&session).await?;
+                    self.follow_login(&session, key).await
+                };
+                match identity.await {
                     Ok(key) => return (key, None),
                     Err(error) => {
                         tracing::warn!(%error, "tower-sessions failed; using the fingerprint cookie");
@@ -614,6 +777,9 @@ impl Shared {
         (key, cookie)
     }
 }
+
+/// axum-login's default session-data key.
+const AXUM_LOGIN_DATA_KEY: &str = "axum-login.data";
 
 #[cfg(feature = "tower-sessions")]
 type SessionHandle = tower_sessions::Session;
@@ -634,6 +800,25 @@ async fn tower_sessions_key(
     let key = session::new_key();
     session.insert(session::SESSION_DATA_KEY, &key).await?;
     Ok(key)
+}
+
+/// The id of the user logged in through axum-login, from its session data (`{"user_id":
+/// ..., "auth_hash": ...}`): a string as is, anything else (numbers, ...) as its JSON text.
+#[cfg(feature = "tower-sessions")]
+async fn login_user(
+    session: &tower_sessions::Session,
+    data_key: &str,
+) -> Result<Option<String>, tower_sessions::session::Error> {
+    let data: Option<serde_json::Value> = session.get(data_key).await?;
+    Ok(data
+        .as_ref()
+        .and_then(|data| data.get("user_id"))
+        .and_then(|id| match id {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(id) => Some(id.clone()),
+            other => Some(other.to_string()),
+        })
+        .filter(|id| !id.is_empty()))
 }
 
 fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {

@@ -102,6 +102,7 @@
 mod browser;
 mod capture;
 mod clock;
+mod device;
 mod fingerprint;
 mod hits;
 mod layer;
@@ -109,6 +110,7 @@ mod model;
 mod recorder;
 mod session;
 mod store;
+mod users;
 
 pub mod v1;
 

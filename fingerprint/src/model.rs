@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
+use crate::device::Device;
+
 /// Column limits (in characters), as in the Django package's models.
 pub(crate) mod limits {
     /// User agent, accept, accept-* and content-* headers.
@@ -62,6 +64,12 @@ pub struct RequestFingerprint {
     pub url: String,
     /// When the request was captured.
     pub created_at: DateTime<Utc>,
+    /// Browser, OS and device type parsed from the user agent. Filled by the recorder before
+    /// it stores the fingerprint (empty until then).
+    pub device: Device,
+    /// ISO 3166-1 alpha-2 country: the country header when it holds a valid code, else the
+    /// configured GeoIP database's answer for the IP, else empty. Filled by the recorder.
+    pub country_code: String,
 }
 
 impl RequestFingerprint {
@@ -89,6 +97,8 @@ impl RequestFingerprint {
             country: String::new(),
             url: url.into(),
             created_at,
+            device: Device::default(),
+            country_code: String::new(),
         }
     }
 }
@@ -179,6 +189,27 @@ pub struct BrowserVisit {
     pub duration_ms: Option<u64>,
     /// When it was received.
     pub created_at: DateTime<Utc>,
+}
+
+impl BrowserVisit {
+    /// A browser fingerprint of `session_key` with `visitor_id` and `components` (a JSON
+    /// object), received at `created_at`, with no page URL or duration.
+    #[must_use]
+    pub fn new(
+        session_key: impl Into<String>,
+        visitor_id: impl Into<String>,
+        components: impl Into<String>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            session_key: session_key.into(),
+            url: None,
+            visitor_id: visitor_id.into(),
+            components: components.into(),
+            duration_ms: None,
+            created_at,
+        }
+    }
 }
 
 /// A browser fingerprint read back from a store.

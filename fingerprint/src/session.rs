@@ -14,6 +14,10 @@ use rand::RngCore;
 #[cfg(feature = "tower-sessions")]
 pub(crate) const SESSION_DATA_KEY: &str = "fingerprint.key";
 
+/// The session-data key under which the user the fingerprint session was linked to is kept.
+#[cfg(feature = "tower-sessions")]
+pub(crate) const SESSION_USER_KEY: &str = "fingerprint.user";
+
 /// A session key: 32 lowercase hex characters (128 random bits).
 pub(crate) fn new_key() -> String {
     let mut bytes = [0u8; 16];

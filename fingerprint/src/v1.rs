@@ -5,9 +5,15 @@
 pub use crate::browser::{RefusedRedirect, ScriptTag};
 pub use crate::capture::{InvalidProxy, TrustedProxies};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::device::{Device, DeviceType};
+#[cfg(feature = "geoip")]
+pub use crate::device::{GeoIp, GeoIpError};
 pub use crate::fingerprint::{BuildError, CurrentVisit, Fingerprint, FingerprintBuilder, PeerAddr};
 pub use crate::hits::{AbsoluteUrl, Hits};
-pub use crate::layer::{FingerprintLayer, FingerprintService, ResponseFuture};
+pub use crate::layer::{
+    FingerprintLayer, FingerprintService, RememberUserSession, RememberUserSessionLayer,
+    ResponseFuture,
+};
 pub use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
 };
@@ -18,3 +24,7 @@ pub use crate::store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::SqliteStore;
 pub use crate::store::{RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
+pub use crate::users::{
+    BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,
+    UserDevices, UserQuery, UserSummary, Users, VisitorUser,
+};

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName, Method, Uri};
 
+use crate::device::Device;
 use crate::model::{limits, truncate_chars, RequestFingerprint, Utm};
 
 mod client_ip;
@@ -87,6 +88,8 @@ pub(crate) fn capture_at(
         ),
         url: location.url,
         created_at: now,
+        device: Device::default(),
+        country_code: String::new(),
     };
     Captured {
         fingerprint,

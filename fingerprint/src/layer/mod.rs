@@ -10,6 +10,10 @@ use tower_service::Service;
 
 use crate::fingerprint::Shared;
 
+mod remember;
+
+pub use remember::{RememberUserSession, RememberUserSessionLayer};
+
 /// Fingerprints every request to the routes it wraps. Made by
 /// [`Fingerprint::layer`](crate::Fingerprint::layer).
 ///
@@ -59,6 +63,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
+    ResBody: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -74,8 +79,18 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = std::sync::Arc::clone(&self.shared);
         Box::pin(async move {
+            #[cfg(feature = "tower-sessions")]
+            let session = request
+                .extensions()
+                .get::<tower_sessions::Session>()
+                .cloned();
             let set_cookie = shared.fingerprint_request(&mut request).await;
             let mut response = inner.call(request).await?;
+            #[cfg(feature = "tower-sessions")]
+            if let Some(session) = session {
+                // The handler may have logged a user in (axum-login).
+                shared.after_handler(&session).await;
+            }
             if let Some(cookie) = set_cookie {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }

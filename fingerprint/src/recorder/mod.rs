@@ -10,8 +10,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::device::Enricher;
 use crate::model::Visit;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use crate::users::SessionLink;
 
 mod stats;
 
@@ -46,6 +48,7 @@ impl Default for RecorderConfig {
 
 enum Message {
     Visit(Box<Visit>),
+    Link(SessionLink),
     Flush(oneshot::Sender<()>),
 }
 
@@ -64,13 +67,14 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn start(store: Arc<dyn Store>, config: RecorderConfig) -> Self {
+    pub(crate) fn start(store: Arc<dyn Store>, config: RecorderConfig, enricher: Enricher) -> Self {
         let (sender, receiver) = mpsc::channel(config.queue_capacity);
         let counters = Arc::new(Counters::default());
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let writer = Writer {
             store,
+            enricher,
             config,
             counters: Arc::clone(&counters),
             receiver,
@@ -105,6 +109,19 @@ impl Recorder {
                 false
             }
         }
+    }
+
+    /// Enqueues a session-to-user link without waiting. False (and counted) when the queue
+    /// is full or the recorder has shut down.
+    pub(crate) fn offer_link(&self, link: SessionLink) -> bool {
+        let accepted = self.sender.try_send(Message::Link(link)).is_ok();
+        if !accepted {
+            self.counters.links_dropped.fetch_add(1, Ordering::Relaxed);
+            if self.counters.should_warn() {
+                tracing::warn!("session link dropped: the fingerprint queue is full or closed");
+            }
+        }
+        accepted
     }
 
     pub(crate) fn count_skipped(&self) {
@@ -143,6 +160,7 @@ impl Drop for Recorder {
 
 struct Writer {
     store: Arc<dyn Store>,
+    enricher: Enricher,
     config: RecorderConfig,
     counters: Arc<Counters>,
     receiver: mpsc::Receiver<Message>,
@@ -150,6 +168,8 @@ struct Writer {
 
 impl Writer {
     async fn run(mut self, cancel: CancellationToken) {
+        // Load the user-agent rules off the runtime's threads before the first batch.
+        let _ = tokio::task::spawn_blocking(Enricher::warm_up).await;
         let mut messages = Vec::with_capacity(self.config.batch_size);
         loop {
             let received = tokio::select! {
@@ -196,62 +216,108 @@ impl Writer {
         );
     }
 
-    /// Writes the visits of `messages` in order, answering flushes once everything before
-    /// them is written.
+    /// Writes the visits and links of `messages`, answering flushes once everything before
+    /// them is written. Within a batch, visits are written before links: a link takes in
+    /// whatever its session already has, so the order does not change the result.
     async fn process(&self, messages: &mut Vec<Message>, deadline: Option<Instant>) {
         let mut visits = Vec::with_capacity(messages.len());
+        let mut links = Vec::new();
         for message in messages.drain(..) {
             match message {
                 Message::Visit(visit) => visits.push(*visit),
+                Message::Link(link) => links.push(link),
                 Message::Flush(done) => {
-                    self.write(&visits, deadline).await;
-                    visits.clear();
+                    self.write(&mut visits, &mut links, deadline).await;
                     let _ = done.send(());
                 }
             }
         }
-        self.write(&visits, deadline).await;
+        self.write(&mut visits, &mut links, deadline).await;
     }
 
-    /// Writes one batch, retrying transient failures with exponential backoff: forever while
-    /// running, until `deadline` during shutdown. A permanent failure is retried a few times,
-    /// then the batch is counted as failed.
-    async fn write(&self, visits: &[Visit], deadline: Option<Instant>) {
-        if visits.is_empty() {
-            return;
-        }
-        let mut delay = self.config.retry_initial;
-        let mut permanent_failures = 0;
-        loop {
-            match self.store.record(visits, self.config.debounce).await {
-                Ok(outcome) => {
+    /// Writes (and empties) one batch of visits, then one of links.
+    async fn write(
+        &self,
+        visits: &mut Vec<Visit>,
+        links: &mut Vec<SessionLink>,
+        deadline: Option<Instant>,
+    ) {
+        if !visits.is_empty() {
+            self.enricher.enrich(visits);
+            let debounce = self.config.debounce;
+            let batch: &[Visit] = visits;
+            let written = self
+                .retrying("fingerprints", batch.len(), deadline, move || {
+                    self.store.record(batch, debounce)
+                })
+                .await;
+            match written {
+                Some(outcome) => {
                     self.counters
                         .stored
                         .fetch_add(outcome.inserted, Ordering::Relaxed);
                     self.counters
                         .debounced
                         .fetch_add(outcome.debounced, Ordering::Relaxed);
-                    return;
                 }
-                Err(error) => {
-                    let transient = error.is_transient();
-                    if !transient {
-                        permanent_failures += 1;
-                    }
-                    let out_of_time = deadline.is_some_and(|d| Instant::now() + delay > d);
-                    if permanent_failures > 3 || out_of_time {
-                        self.counters
-                            .failed
-                            .fetch_add(visits.len() as u64, Ordering::Relaxed);
-                        tracing::error!(%error, lost = visits.len(), "fingerprints could not be stored");
-                        return;
-                    }
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%error, transient, retry_in = ?delay, "storing fingerprints failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.config.retry_max);
+                None => {
+                    self.counters
+                        .failed
+                        .fetch_add(visits.len() as u64, Ordering::Relaxed);
                 }
             }
+            visits.clear();
+        }
+        if !links.is_empty() {
+            let batch: &[SessionLink] = links;
+            let written = self
+                .retrying("session links", batch.len(), deadline, move || {
+                    self.store.link_sessions(batch)
+                })
+                .await;
+            let counter = match written {
+                Some(_) => &self.counters.links,
+                None => &self.counters.links_dropped,
+            };
+            counter.fetch_add(links.len() as u64, Ordering::Relaxed);
+            links.clear();
+        }
+    }
+
+    /// Runs `operation`, retrying transient failures with exponential backoff: forever while
+    /// running, until `deadline` during shutdown. A permanent failure is retried a few times,
+    /// then given up (logged; `None`).
+    async fn retrying<T, F, Fut>(
+        &self,
+        what: &str,
+        items: usize,
+        deadline: Option<Instant>,
+        mut operation: F,
+    ) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = self.config.retry_initial;
+        let mut permanent_failures = 0;
+        loop {
+            let error = match operation().await {
+                Ok(value) => return Some(value),
+                Err(error) => error,
+            };
+            let transient = error.is_transient();
+            if !transient {
+                permanent_failures += 1;
+            }
+            let out_of_time = deadline.is_some_and(|d| Instant::now() + delay > d);
+            if permanent_failures > 3 || out_of_time {
+                tracing::error!(%error, lost = items, what, "could not be stored");
+                return None;
+            }
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%error, transient, retry_in = ?delay, what, "storing failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.config.retry_max);
         }
     }
 }

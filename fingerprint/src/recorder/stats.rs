@@ -21,6 +21,11 @@ pub struct RecorderStats {
     pub failed: u64,
     /// Failed writes that were retried.
     pub retries: u64,
+    /// Session-to-user links written to the store.
+    pub links: u64,
+    /// Session-to-user links refused by a full queue or given up after failed writes (the
+    /// layer offers them again on the session's next request).
+    pub links_dropped: u64,
 }
 
 impl RecorderStats {
@@ -41,6 +46,8 @@ pub(super) struct Counters {
     pub(super) debounced: AtomicU64,
     pub(super) failed: AtomicU64,
     pub(super) retries: AtomicU64,
+    pub(super) links: AtomicU64,
+    pub(super) links_dropped: AtomicU64,
     last_warning_second: AtomicU64,
 }
 
@@ -54,6 +61,8 @@ impl Counters {
             debounced: self.debounced.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            links: self.links.load(Ordering::Relaxed),
+            links_dropped: self.links_dropped.load(Ordering::Relaxed),
         }
     }
 

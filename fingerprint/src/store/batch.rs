@@ -108,27 +108,10 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
-    use crate::model::{RequestFingerprint, Utm};
+    use crate::model::RequestFingerprint;
 
     fn visit(session: &str, url: &str, at: DateTime<Utc>) -> Visit {
-        Visit {
-            session_key: session.into(),
-            fingerprint: RequestFingerprint {
-                ip: None,
-                method: "GET".into(),
-                user_agent: String::new(),
-                accept: String::new(),
-                accept_language: String::new(),
-                accept_encoding: String::new(),
-                content_encoding: String::new(),
-                content_language: String::new(),
-                referer: String::new(),
-                country: String::new(),
-                url: url.into(),
-                created_at: at,
-            },
-            utm: Utm::default(),
-        }
+        Visit::new(session, RequestFingerprint::new(url, at))
     }
 
     #[test]

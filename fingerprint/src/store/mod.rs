@@ -6,10 +6,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{BrowserVisit, SessionRecord, StoredBrowser, StoredRequest, Visit};
+use crate::users::{
+    LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
+    VisitorUser,
+};
 
 mod batch;
 mod url_cache;
+mod users;
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -46,6 +53,13 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("invalid stored value: {0}")]
     Decode(String),
+    /// An argument was refused (a malformed page cursor, for example).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The store does not implement this operation (a store written outside this crate
+    /// that left an optional [`Store`] method to its default).
+    #[error("this store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -71,7 +85,11 @@ impl StoreError {
                 }),
                 _ => false,
             },
-            Self::NotMigrated | Self::SchemaTooNew { .. } | Self::Decode(_) => false,
+            Self::NotMigrated
+            | Self::SchemaTooNew { .. }
+            | Self::Decode(_)
+            | Self::InvalidInput(_)
+            | Self::Unsupported(_) => false,
         }
     }
 }
@@ -103,6 +121,10 @@ pub struct RebuildReport {
 ///
 /// Implemented by [`SqliteStore`] (feature `sqlite`) and [`PostgresStore`] (feature
 /// `postgres`). Every method is one query or a small fixed number of them.
+///
+/// The methods about users, sessions and devices have default bodies that return
+/// [`StoreError::Unsupported`], so a store written elsewhere (or a wrapper) only needs the
+/// write path and hit counts, and new query methods never break it.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Creates or updates the tables. Safe to run concurrently and repeatedly.
@@ -147,6 +169,71 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         session_key: &str,
         limit: u32,
     ) -> Result<Vec<StoredBrowser>, StoreError>;
+
+    /// Links sessions to users, in one transaction, creating unknown sessions. A session
+    /// already linked to another user is left alone. The sessions' stored fingerprints
+    /// become part of the users' devices.
+    #[allow(unused_variables)]
+    async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError> {
+        Err(StoreError::Unsupported("link_sessions"))
+    }
+
+    /// Sets the user of a session (`None`: anonymous) whatever it was, recomputing the
+    /// devices of the previous and the new user. False when the session is unknown.
+    #[allow(unused_variables)]
+    async fn relink_session(
+        &self,
+        session_key: &str,
+        user_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unsupported("relink_session"))
+    }
+
+    /// One user's summary.
+    #[allow(unused_variables)]
+    async fn user(&self, user_id: &str) -> Result<Option<UserSummary>, StoreError> {
+        Err(StoreError::Unsupported("user"))
+    }
+
+    /// Users matching `query` (already resolved: `seen_since` set, limit clamped), most
+    /// recently seen first.
+    #[allow(unused_variables)]
+    async fn users(&self, query: &UserQuery) -> Result<Page<UserSummary>, StoreError> {
+        Err(StoreError::Unsupported("users"))
+    }
+
+    /// The distinct browser visitor ids and request devices of a user.
+    #[allow(unused_variables)]
+    async fn user_devices(&self, user_id: &str) -> Result<UserDevices, StoreError> {
+        Err(StoreError::Unsupported("user_devices"))
+    }
+
+    /// The sessions of a user, newest first.
+    #[allow(unused_variables)]
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        Err(StoreError::Unsupported("user_sessions"))
+    }
+
+    /// The users whose sessions have browser fingerprints with `visitor_id`.
+    #[allow(unused_variables)]
+    async fn visitor_users(&self, visitor_id: &str) -> Result<Vec<VisitorUser>, StoreError> {
+        Err(StoreError::Unsupported("visitor_users"))
+    }
+
+    /// The sessions with browser fingerprints with `visitor_id`, newest first.
+    #[allow(unused_variables)]
+    async fn visitor_sessions(
+        &self,
+        visitor_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        Err(StoreError::Unsupported("visitor_sessions"))
+    }
 }
 
 /// The migrations of one backend: (version, description, SQL).
@@ -203,6 +290,49 @@ macro_rules! forward_store {
                 limit: u32,
             ) -> Result<Vec<StoredBrowser>, StoreError> {
                 (**self).session_browsers(session_key, limit).await
+            }
+            async fn link_sessions(
+                &self,
+                links: &[SessionLink],
+            ) -> Result<Vec<LinkOutcome>, StoreError> {
+                (**self).link_sessions(links).await
+            }
+            async fn relink_session(
+                &self,
+                session_key: &str,
+                user_id: Option<&str>,
+                at: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                (**self).relink_session(session_key, user_id, at).await
+            }
+            async fn user(&self, user_id: &str) -> Result<Option<UserSummary>, StoreError> {
+                (**self).user(user_id).await
+            }
+            async fn users(&self, query: &UserQuery) -> Result<Page<UserSummary>, StoreError> {
+                (**self).users(query).await
+            }
+            async fn user_devices(&self, user_id: &str) -> Result<UserDevices, StoreError> {
+                (**self).user_devices(user_id).await
+            }
+            async fn user_sessions(
+                &self,
+                user_id: &str,
+                limit: u32,
+            ) -> Result<Vec<SessionSummary>, StoreError> {
+                (**self).user_sessions(user_id, limit).await
+            }
+            async fn visitor_users(
+                &self,
+                visitor_id: &str,
+            ) -> Result<Vec<VisitorUser>, StoreError> {
+                (**self).visitor_users(visitor_id).await
+            }
+            async fn visitor_sessions(
+                &self,
+                visitor_id: &str,
+                limit: u32,
+            ) -> Result<Vec<SessionSummary>, StoreError> {
+                (**self).visitor_sessions(visitor_id, limit).await
             }
         }
     )*};

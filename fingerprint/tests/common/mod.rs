@@ -124,6 +124,22 @@ impl TestDb {
         }
     }
 
+    /// The key of the only session in the store.
+    pub async fn only_session_key(&self) -> String {
+        assert_eq!(self.count("fingerprint_sessions").await, 1);
+        let sql = "SELECT key FROM fingerprint_sessions";
+        match self {
+            Self::Sqlite { store, .. } => sqlx::query_scalar(sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap(),
+            Self::Postgres { store, .. } => sqlx::query_scalar(sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap(),
+        }
+    }
+
     /// Unique sessions per URL, counted from the raw request fingerprints.
     pub async fn recount_hits(&self) -> HashMap<String, u64> {
         let sql =

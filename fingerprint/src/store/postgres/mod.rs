@@ -9,21 +9,33 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::batch::{window_micros, PreparedBatch};
+use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
 use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
 };
+use crate::users::{
+    LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
+    VisitorUser,
+};
+
+mod users;
 
 const MIGRATIONS: Migrations = &[
     (
         1,
         "initial tables",
-        include_str!("../../migrations/postgres/0001_initial.sql"),
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
     ),
     (
         2,
         "browser fingerprint duration",
-        include_str!("../../migrations/postgres/0002_browser_duration.sql"),
+        include_str!("../../../migrations/postgres/0002_browser_duration.sql"),
+    ),
+    (
+        3,
+        "users and devices",
+        include_str!("../../../migrations/postgres/0003_users_and_devices.sql"),
     ),
 ];
 
@@ -182,6 +194,14 @@ fn stored_request(row: &PgRow) -> Result<StoredRequest, StoreError> {
             country: row.try_get(11)?,
             url: row.try_get(12)?,
             created_at: row.try_get::<DateTime<Utc>, _>(13)?,
+            device: super::users::device(
+                row.try_get(14)?,
+                row.try_get(15)?,
+                row.try_get(16)?,
+                row.try_get(17)?,
+                row.try_get::<&str, _>(18)?,
+            ),
+            country_code: row.try_get(19)?,
         },
     })
 }
@@ -279,12 +299,12 @@ impl Store for PostgresStore {
             .iter()
             .map(|v| v.fingerprint.referer.as_str())
             .collect();
-        sqlx::query(
+        let new_sessions = sqlx::query(
             "INSERT INTO fingerprint_sessions (key, created_at, referer, utm_source, utm_medium, \
              utm_campaign, utm_content, utm_term) \
              SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], \
              $5::text[], $6::text[], $7::text[], $8::text[]) \
-             ON CONFLICT (key) DO NOTHING",
+             ON CONFLICT (key) DO NOTHING RETURNING id, key",
         )
         .bind(&keys)
         .bind(&created)
@@ -294,15 +314,35 @@ impl Store for PostgresStore {
         .bind(column(|v| v.utm.campaign.clone()))
         .bind(column(|v| v.utm.content.clone()))
         .bind(column(|v| v.utm.term.clone()))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         let mut session_ids: HashMap<String, i64> = HashMap::with_capacity(keys.len());
-        for row in sqlx::query("SELECT id, key FROM fingerprint_sessions WHERE key = ANY($1)")
-            .bind(&keys)
+        for row in new_sessions {
+            session_ids.insert(row.try_get(1)?, row.try_get(0)?);
+        }
+        // Existing sessions are locked (shared) so that a concurrent link of one of them waits
+        // for this batch, or this batch sees its user.
+        let existing: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|key| !session_ids.contains_key(*key))
+            .collect();
+        let mut session_users: HashMap<String, String> = HashMap::new();
+        if !existing.is_empty() {
+            for row in sqlx::query(
+                "SELECT id, key, user_id FROM fingerprint_sessions WHERE key = ANY($1) \
+                 ORDER BY key FOR SHARE",
+            )
+            .bind(&existing)
             .fetch_all(&mut *tx)
             .await?
-        {
-            session_ids.insert(row.try_get(1)?, row.try_get(0)?);
+            {
+                let key: String = row.try_get(1)?;
+                if let Some(user) = row.try_get::<Option<String>, _>(2)? {
+                    session_users.insert(key.clone(), user);
+                }
+                session_ids.insert(key, row.try_get(0)?);
+            }
         }
         let session_id = |key: &str| {
             session_ids
@@ -331,15 +371,19 @@ impl Store for PostgresStore {
         let inserted = sqlx::query(
             "INSERT INTO fingerprint_request_fingerprints (session_id, url_id, ip, method, \
              user_agent, accept, accept_language, accept_encoding, content_encoding, \
-             content_language, referer, country, created_at) \
+             content_language, referer, country, created_at, browser, browser_version, os, \
+             os_version, device_type, country_code) \
              SELECT v.session_id, v.url_id, v.ip::inet, v.method, v.user_agent, v.accept, \
              v.accept_language, v.accept_encoding, v.content_encoding, v.content_language, \
-             v.referer, v.country, v.created_at \
+             v.referer, v.country, v.created_at, v.browser, v.browser_version, v.os, \
+             v.os_version, v.device_type, v.country_code \
              FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-             $12::text[], $13::timestamptz[]) AS v(session_id, url_id, ip, method, user_agent, \
-             accept, accept_language, accept_encoding, content_encoding, content_language, \
-             referer, country, created_at) \
+             $12::text[], $13::timestamptz[], $15::text[], $16::text[], $17::text[], \
+             $18::text[], $19::text[], $20::text[]) AS v(session_id, url_id, ip, method, \
+             user_agent, accept, accept_language, accept_encoding, content_encoding, \
+             content_language, referer, country, created_at, browser, browser_version, os, \
+             os_version, device_type, country_code) \
              WHERE $14 = 0 OR NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
              WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
              AND r.created_at > v.created_at - make_interval(secs => $14::float8 / 1e6))",
@@ -358,6 +402,12 @@ impl Store for PostgresStore {
         .bind(text(|f| &f.country))
         .bind(&times)
         .bind(window)
+        .bind(text(|f| &f.device.browser))
+        .bind(text(|f| &f.device.browser_version))
+        .bind(text(|f| &f.device.os))
+        .bind(text(|f| &f.device.os_version))
+        .bind(text(|f| f.device.device_type.as_str()))
+        .bind(text(|f| &f.country_code))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -383,6 +433,22 @@ impl Store for PostgresStore {
         .bind(&pair_sessions)
         .execute(&mut *tx)
         .await?;
+
+        // What linked users were seen with (every visit counts, debounced or not).
+        if !session_users.is_empty() {
+            let seen = fold_seen(visits.iter().filter_map(|visit| {
+                let user = session_users.get(&visit.session_key)?;
+                let fp = &visit.fingerprint;
+                Some((
+                    user.as_str(),
+                    KIND_AGENT,
+                    fp.user_agent.as_str(),
+                    fp.created_at,
+                ))
+            }));
+            users::upsert_seen(&mut tx, &seen).await?;
+            users::refresh_users(&mut tx, &users_of(&seen)).await?;
+        }
         tx.commit().await?;
 
         let considered = rows.len() as u64;
@@ -492,7 +558,8 @@ impl Store for PostgresStore {
         let rows = sqlx::query(
             "SELECT r.id, s.key, host(r.ip), r.method, r.user_agent, r.accept, \
              r.accept_language, r.accept_encoding, r.content_encoding, r.content_language, \
-             r.referer, r.country, u.url, r.created_at \
+             r.referer, r.country, u.url, r.created_at, r.browser, r.browser_version, r.os, \
+             r.os_version, r.device_type, r.country_code \
              FROM fingerprint_request_fingerprints r \
              JOIN fingerprint_sessions s ON s.id = r.session_id \
              JOIN fingerprint_urls u ON u.id = r.url_id \
@@ -520,19 +587,34 @@ impl Store for PostgresStore {
         .bind(visit.created_at)
         .execute(&mut *tx)
         .await?;
+        let (session_id, user): (i64, Option<String>) =
+            sqlx::query_as("SELECT id, user_id FROM fingerprint_sessions WHERE key = $1 FOR SHARE")
+                .bind(&visit.session_key)
+                .fetch_one(&mut *tx)
+                .await?;
         sqlx::query(
             "INSERT INTO fingerprint_browser_fingerprints \
              (session_id, url_id, visitor_id, components, duration_ms, created_at) \
-             SELECT id, $1, $2, $3::jsonb, $4, $5 FROM fingerprint_sessions WHERE key = $6",
+             VALUES ($1, $2, $3, $4::jsonb, $5, $6)",
         )
+        .bind(session_id)
         .bind(url_id)
         .bind(&visit.visitor_id)
         .bind(&visit.components)
         .bind(visit.duration_ms.and_then(|ms| i64::try_from(ms).ok()))
         .bind(visit.created_at)
-        .bind(&visit.session_key)
         .execute(&mut *tx)
         .await?;
+        if let Some(user) = &user {
+            let seen = fold_seen([(
+                user.as_str(),
+                KIND_BROWSER,
+                visit.visitor_id.as_str(),
+                visit.created_at,
+            )]);
+            users::upsert_seen(&mut tx, &seen).await?;
+            users::refresh_users(&mut tx, &[user.as_str()]).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -568,5 +650,50 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError> {
+        self.link_sessions_impl(links).await
+    }
+
+    async fn relink_session(
+        &self,
+        session_key: &str,
+        user_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.relink_session_impl(session_key, user_id, at).await
+    }
+
+    async fn user(&self, user_id: &str) -> Result<Option<UserSummary>, StoreError> {
+        self.user_impl(user_id).await
+    }
+
+    async fn users(&self, query: &UserQuery) -> Result<Page<UserSummary>, StoreError> {
+        self.users_impl(query).await
+    }
+
+    async fn user_devices(&self, user_id: &str) -> Result<UserDevices, StoreError> {
+        self.user_devices_impl(user_id).await
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.user_sessions_impl(user_id, limit).await
+    }
+
+    async fn visitor_users(&self, visitor_id: &str) -> Result<Vec<VisitorUser>, StoreError> {
+        self.visitor_users_impl(visitor_id).await
+    }
+
+    async fn visitor_sessions(
+        &self,
+        visitor_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.visitor_sessions_impl(visitor_id, limit).await
     }
 }

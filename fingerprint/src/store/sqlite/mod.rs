@@ -10,21 +10,33 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::batch::{pow2_chunks, window_micros, PreparedBatch};
+use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
 use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
 };
+use crate::users::{
+    LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
+    VisitorUser,
+};
+
+mod users;
 
 const MIGRATIONS: Migrations = &[
     (
         1,
         "initial tables",
-        include_str!("../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
     ),
     (
         2,
         "browser fingerprint duration",
-        include_str!("../../migrations/sqlite/0002_browser_duration.sql"),
+        include_str!("../../../migrations/sqlite/0002_browser_duration.sql"),
+    ),
+    (
+        3,
+        "users and devices",
+        include_str!("../../../migrations/sqlite/0003_users_and_devices.sql"),
     ),
 ];
 
@@ -269,9 +281,10 @@ impl Store for SqliteStore {
             insert.build().execute(&mut *tx).await?;
         }
         let mut session_ids: HashMap<String, i64> = HashMap::with_capacity(batch.sessions.len());
+        let mut session_users: HashMap<String, String> = HashMap::new();
         for chunk in pow2_chunks(&batch.sessions, MAX_PARAMS) {
             let mut select = QueryBuilder::<Sqlite>::new(
-                "SELECT id, key FROM fingerprint_sessions WHERE key IN (",
+                "SELECT id, key, user_id FROM fingerprint_sessions WHERE key IN (",
             );
             let mut list = select.separated(", ");
             for visit in chunk {
@@ -279,7 +292,11 @@ impl Store for SqliteStore {
             }
             select.push(")");
             for row in select.build().fetch_all(&mut *tx).await? {
-                session_ids.insert(row.try_get(1)?, row.try_get(0)?);
+                let key: String = row.try_get(1)?;
+                if let Some(user) = row.try_get::<Option<String>, _>(2)? {
+                    session_users.insert(key.clone(), user);
+                }
+                session_ids.insert(key, row.try_get(0)?);
             }
         }
         let session_id = |key: &str| {
@@ -292,7 +309,7 @@ impl Store for SqliteStore {
         // Request fingerprints, except those inside the debounce window of a stored one.
         let window = window_micros(debounce);
         let mut inserted = 0;
-        for chunk in pow2_chunks(&batch.rows, MAX_PARAMS / 13) {
+        for chunk in pow2_chunks(&batch.rows, MAX_PARAMS / 19) {
             let mut values = Vec::with_capacity(chunk.len());
             for visit in chunk {
                 values.push((
@@ -304,9 +321,11 @@ impl Store for SqliteStore {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO fingerprint_request_fingerprints (session_id, url_id, ip, method, \
                  user_agent, accept, accept_language, accept_encoding, content_encoding, \
-                 content_language, referer, country, created_at) \
+                 content_language, referer, country, created_at, browser, browser_version, os, \
+                 os_version, device_type, country_code) \
                  SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
-                 column9, column10, column11, column12, column13 FROM (",
+                 column9, column10, column11, column12, column13, column14, column15, column16, \
+                 column17, column18, column19 FROM (",
             );
             insert.push_values(&values, |mut row, (session, url, visit)| {
                 let fp = &visit.fingerprint;
@@ -322,7 +341,13 @@ impl Store for SqliteStore {
                     .push_bind(&fp.content_language)
                     .push_bind(&fp.referer)
                     .push_bind(&fp.country)
-                    .push_bind(micros(fp.created_at));
+                    .push_bind(micros(fp.created_at))
+                    .push_bind(&fp.device.browser)
+                    .push_bind(&fp.device.browser_version)
+                    .push_bind(&fp.device.os)
+                    .push_bind(&fp.device.os_version)
+                    .push_bind(fp.device.device_type.as_str())
+                    .push_bind(&fp.country_code);
             });
             insert.push(") AS v");
             if window > 0 {
@@ -367,6 +392,22 @@ impl Store for SqliteStore {
                 " ON CONFLICT (url_id) DO UPDATE SET hits = fingerprint_hit_counts.hits + excluded.hits",
             );
             upsert.build().execute(&mut *tx).await?;
+        }
+
+        // What linked users were seen with (every visit counts, debounced or not).
+        if !session_users.is_empty() {
+            let seen = fold_seen(visits.iter().filter_map(|visit| {
+                let user = session_users.get(&visit.session_key)?;
+                let fp = &visit.fingerprint;
+                Some((
+                    user.as_str(),
+                    KIND_AGENT,
+                    fp.user_agent.as_str(),
+                    fp.created_at,
+                ))
+            }));
+            users::upsert_seen(&mut tx, &seen).await?;
+            users::refresh_users(&mut tx, &users_of(&seen)).await?;
         }
         tx.commit().await?;
 
@@ -467,7 +508,8 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT r.id, s.key, r.ip, r.method, r.user_agent, r.accept, r.accept_language, \
              r.accept_encoding, r.content_encoding, r.content_language, r.referer, r.country, \
-             u.url, r.created_at \
+             u.url, r.created_at, r.browser, r.browser_version, r.os, r.os_version, \
+             r.device_type, r.country_code \
              FROM fingerprint_request_fingerprints r \
              JOIN fingerprint_sessions s ON s.id = r.session_id \
              JOIN fingerprint_urls u ON u.id = r.url_id \
@@ -502,6 +544,14 @@ impl Store for SqliteStore {
                         country: row.try_get(11)?,
                         url: row.try_get(12)?,
                         created_at: from_micros(row.try_get(13)?)?,
+                        device: super::users::device(
+                            row.try_get(14)?,
+                            row.try_get(15)?,
+                            row.try_get(16)?,
+                            row.try_get(17)?,
+                            row.try_get::<&str, _>(18)?,
+                        ),
+                        country_code: row.try_get(19)?,
                     },
                 })
             })
@@ -523,19 +573,34 @@ impl Store for SqliteStore {
         .bind(micros(visit.created_at))
         .execute(&mut *tx)
         .await?;
+        let (session_id, user): (i64, Option<String>) =
+            sqlx::query_as("SELECT id, user_id FROM fingerprint_sessions WHERE key = ?")
+                .bind(&visit.session_key)
+                .fetch_one(&mut *tx)
+                .await?;
         sqlx::query(
             "INSERT INTO fingerprint_browser_fingerprints \
              (session_id, url_id, visitor_id, components, duration_ms, created_at) \
-             SELECT id, ?, ?, ?, ?, ? FROM fingerprint_sessions WHERE key = ?",
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
+        .bind(session_id)
         .bind(url_id)
         .bind(&visit.visitor_id)
         .bind(&visit.components)
         .bind(visit.duration_ms.and_then(|ms| i64::try_from(ms).ok()))
         .bind(micros(visit.created_at))
-        .bind(&visit.session_key)
         .execute(&mut *tx)
         .await?;
+        if let Some(user) = &user {
+            let seen = fold_seen([(
+                user.as_str(),
+                KIND_BROWSER,
+                visit.visitor_id.as_str(),
+                visit.created_at,
+            )]);
+            users::upsert_seen(&mut tx, &seen).await?;
+            users::refresh_users(&mut tx, &[user.as_str()]).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -570,5 +635,50 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError> {
+        self.link_sessions_impl(links).await
+    }
+
+    async fn relink_session(
+        &self,
+        session_key: &str,
+        user_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.relink_session_impl(session_key, user_id, at).await
+    }
+
+    async fn user(&self, user_id: &str) -> Result<Option<UserSummary>, StoreError> {
+        self.user_impl(user_id).await
+    }
+
+    async fn users(&self, query: &UserQuery) -> Result<Page<UserSummary>, StoreError> {
+        self.users_impl(query).await
+    }
+
+    async fn user_devices(&self, user_id: &str) -> Result<UserDevices, StoreError> {
+        self.user_devices_impl(user_id).await
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.user_sessions_impl(user_id, limit).await
+    }
+
+    async fn visitor_users(&self, visitor_id: &str) -> Result<Vec<VisitorUser>, StoreError> {
+        self.visitor_users_impl(visitor_id).await
+    }
+
+    async fn visitor_sessions(
+        &self,
+        visitor_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.visitor_sessions_impl(visitor_id, limit).await
     }
 }

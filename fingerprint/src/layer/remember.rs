@@ -1,0 +1,98 @@
+//! `remember_user_session`: links the request's session to the user an app's own auth
+//! reports (Django's `@remember_user_session`).
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::request::Parts;
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::ResponseFuture;
+use crate::fingerprint::{CurrentVisit, Shared};
+
+/// Links the session of each request to the user that a closure finds in the request (for
+/// apps whose auth is not axum-login). Made by
+/// [`Fingerprint::remember_user_session`](crate::Fingerprint::remember_user_session).
+///
+/// Anonymous requests (the closure returns `None`) and requests without a session are left
+/// alone. The link is queued for the recorder, once per session and user per process: no
+/// database round trip on the request path.
+#[derive(Clone)]
+pub struct RememberUserSessionLayer<F> {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) user: F,
+}
+
+impl<F> std::fmt::Debug for RememberUserSessionLayer<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RememberUserSessionLayer")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, F: Clone> Layer<S> for RememberUserSessionLayer<F> {
+    type Service = RememberUserSession<S, F>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RememberUserSession {
+            inner,
+            shared: Arc::clone(&self.shared),
+            user: self.user.clone(),
+        }
+    }
+}
+
+/// The service made by [`RememberUserSessionLayer`].
+#[derive(Clone)]
+pub struct RememberUserSession<S, F> {
+    inner: S,
+    shared: Arc<Shared>,
+    user: F,
+}
+
+impl<S, F> std::fmt::Debug for RememberUserSession<S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RememberUserSession")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, F, ReqBody, ResBody> Service<Request<ReqBody>> for RememberUserSession<S, F>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    F: Fn(&Parts) -> Option<String> + Clone + Send + Sync + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        let user = self.user.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            if let Some(user) = user(&parts).filter(|user| !user.is_empty()) {
+                // The fingerprint layer's session when it ran first, else the session the
+                // request already has (none is created for this).
+                let key = match parts.extensions.get::<CurrentVisit>() {
+                    Some(visit) => Some(visit.session_key.clone()),
+                    None => shared.existing_session_key(&parts).await,
+                };
+                if let Some(key) = key {
+                    shared.link(&key, &user);
+                }
+            }
+            inner.call(Request::from_parts(parts, body)).await
+        })
+    }
+}
