@@ -1,20 +1,28 @@
 //! The demo site: a list of articles with their unique views, and article pages, all
-//! fingerprinted. `main.rs` parses the command line; tests build the app from here.
+//! fingerprinted; accounts (axum-login) and a "my devices" page. `main.rs` parses the
+//! command line; tests build the app from here.
+
+pub mod accounts;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use axum_login::AuthManagerLayerBuilder;
 use fingerprint::v1 as fp;
 use fp::Store as _;
 use minijinja::{context, Environment};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_moka_store::MokaStore;
+
+use accounts::{AuthSession, Credentials, User};
 
 /// How to run the demo.
 #[derive(Debug, Clone)]
@@ -23,6 +31,9 @@ pub struct Config {
     pub database_url: String,
     /// Put the fingerprint layer on the pages (off only to measure its cost).
     pub fingerprint: bool,
+    /// Accounts: tower-sessions and axum-login around the pages, the login page and "my
+    /// devices". Off, the fingerprint layer's own cookie carries the session.
+    pub accounts: bool,
 }
 
 /// An article of the demo.
@@ -67,6 +78,7 @@ struct AppState {
     articles: Vec<Article>,
     templates: Environment<'static>,
     fingerprinted: bool,
+    accounts: bool,
     database: String,
 }
 
@@ -80,6 +92,8 @@ fn templates() -> Environment<'static> {
         ("article.html", include_str!("../templates/article.html")),
         ("about.html", include_str!("../templates/about.html")),
         ("stats.html", include_str!("../templates/stats.html")),
+        ("login.html", include_str!("../templates/login.html")),
+        ("devices.html", include_str!("../templates/devices.html")),
         (
             "not_found.html",
             include_str!("../templates/not_found.html"),
@@ -115,6 +129,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
         articles: articles(),
         templates: templates(),
         fingerprinted: config.fingerprint,
+        accounts: config.accounts,
         database: config.database_url.clone(),
     });
     let mut pages = Router::new()
@@ -126,13 +141,35 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
     if config.fingerprint {
         pages = pages.merge(fingerprint.routes());
     }
+    if config.accounts {
+        let account_pages = Router::new()
+            .route("/login", get(login_form).post(login))
+            .route("/logout", post(logout))
+            .route("/devices", get(devices));
+        pages = pages.merge(if config.fingerprint {
+            account_pages.route_layer(fingerprint.layer())
+        } else {
+            account_pages
+        });
+    }
     let app = pages
         .route("/about", get(about))
         .route("/stats", get(stats))
         .route("/stats.json", get(stats_json))
         .fallback(not_found)
         .with_state(state);
-    Ok((app, fingerprint))
+    if !config.accounts {
+        return Ok((app, fingerprint));
+    }
+    // Sessions in memory, at most 100,000 of them, forgotten after a day of inactivity.
+    let sessions = SessionManagerLayer::new(MokaStore::new(Some(100_000)))
+        .with_secure(false)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(1),
+        ));
+    let backend = accounts::Backend::connect(&config.database_url).await?;
+    let auth = AuthManagerLayerBuilder::new(backend, sessions).build();
+    Ok((app.layer(auth), fingerprint))
 }
 
 /// The page's absolute URL: as the fingerprint layer recorded it, or (without the layer)
@@ -165,6 +202,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PageUrl {
     }
 }
 
+/// The logged-in user, when the demo runs with accounts.
+struct Viewer(Option<User>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<AuthSession>()
+                .and_then(|auth| auth.user.clone()),
+        ))
+    }
+}
+
 /// A page, or an error page (logged) when something failed. Fingerprinted pages include the
 /// browser collector and link through the redirect page.
 fn render(
@@ -173,11 +226,24 @@ fn render(
     template: &str,
     ctx: minijinja::Value,
 ) -> Response {
+    render_for(state, page, None, template, ctx)
+}
+
+/// [`render`] with the logged-in user in the header.
+fn render_for(
+    state: &AppState,
+    page: Option<&PageUrl>,
+    viewer: Option<&User>,
+    template: &str,
+    ctx: minijinja::Value,
+) -> Response {
     let script = page
         .and_then(|page| page.1.as_ref())
         .map(|visit| minijinja::Value::from(state.fingerprint.script_tag(visit)));
     let ctx = context! {
         fingerprinted => state.fingerprinted,
+        accounts => state.accounts,
+        viewer => viewer.map(|user| context! { name => user.username.clone(), id => user.id }),
         collector => script,
         ..ctx
     };
@@ -200,7 +266,7 @@ fn server_error(error: &dyn std::fmt::Display) -> Response {
         .into_response()
 }
 
-async fn index(State(state): State<Shared>, page: PageUrl) -> Response {
+async fn index(State(state): State<Shared>, page: PageUrl, viewer: Viewer) -> Response {
     let counts = match state
         .fingerprint
         .hits()
@@ -225,15 +291,21 @@ async fn index(State(state): State<Shared>, page: PageUrl) -> Response {
             context! { href, title => article.title, views }
         })
         .collect();
-    render(
+    render_for(
         &state,
         Some(&page),
+        viewer.0.as_ref(),
         "index.html",
         context! { articles => items },
     )
 }
 
-async fn article(State(state): State<Shared>, Path(id): Path<String>, page: PageUrl) -> Response {
+async fn article(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    page: PageUrl,
+    viewer: Viewer,
+) -> Response {
     let Some(article) = id
         .parse::<u32>()
         .ok()
@@ -242,9 +314,10 @@ async fn article(State(state): State<Shared>, Path(id): Path<String>, page: Page
         return not_found_page(&state, &format!("There is no article {id:?}."));
     };
     match state.fingerprint.hits().for_url(&page.0).await {
-        Ok(views) => render(
+        Ok(views) => render_for(
             &state,
             Some(&page),
+            viewer.0.as_ref(),
             "article.html",
             context! { article, views },
         ),
@@ -293,4 +366,150 @@ fn not_found_page(state: &AppState, message: &str) -> Response {
 
 async fn not_found(State(state): State<Shared>) -> Response {
     not_found_page(&state, "This page does not exist.")
+}
+
+/// Where to go after logging in: a local path, else the devices page.
+fn local_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/devices".to_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_form(
+    State(state): State<Shared>,
+    page: PageUrl,
+    viewer: Viewer,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = local_next(query.next.as_deref());
+    render_for(
+        &state,
+        Some(&page),
+        viewer.0.as_ref(),
+        "login.html",
+        context! { next, users => accounts::DEMO_USERS.map(|(_, name, password, staff)| context! { name, password, staff }) },
+    )
+}
+
+async fn login(
+    State(state): State<Shared>,
+    mut auth: AuthSession,
+    Form(credentials): Form<Credentials>,
+) -> Response {
+    let next = local_next(credentials.next.as_deref());
+    match auth.authenticate(credentials.clone()).await {
+        Ok(Some(user)) => match auth.login(&user).await {
+            Ok(()) => Redirect::to(&next).into_response(),
+            Err(error) => server_error(&error),
+        },
+        Ok(None) => {
+            let mut response = render(
+                &state,
+                None,
+                "login.html",
+                context! {
+                    next,
+                    error => "Unknown user or wrong password.",
+                    username => credentials.username,
+                    users => accounts::DEMO_USERS.map(|(_, name, password, staff)| context! { name, password, staff }),
+                },
+            );
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response
+        }
+        Err(error) => server_error(&error),
+    }
+}
+
+async fn logout(mut auth: AuthSession) -> Response {
+    match auth.logout().await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(error) => server_error(&error),
+    }
+}
+
+/// "My devices": what the fingerprint tables know about the logged-in user.
+async fn devices(State(state): State<Shared>, page: PageUrl, viewer: Viewer) -> Response {
+    let Some(user) = viewer.0 else {
+        return Redirect::to("/login?next=/devices").into_response();
+    };
+    let users = state.fingerprint.users();
+    let user_id = user.id.to_string();
+    let (devices, sessions) =
+        match tokio::try_join!(users.devices(&user_id), users.sessions(&user_id, 20)) {
+            Ok(found) => found,
+            Err(error) => return server_error(&error),
+        };
+    let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M").to_string();
+    let current = page.1.as_ref().map(|visit| visit.session_key.clone());
+    let devices_ctx: Vec<_> = devices
+        .devices
+        .iter()
+        .map(|d| {
+            context! {
+                browser => join_version(&d.device.browser, &d.device.browser_version),
+                os => join_version(&d.device.os, &d.device.os_version),
+                kind => d.device.device_type.as_str(),
+                countries => d.countries.join(", "),
+                sessions => d.sessions,
+                requests => d.requests,
+                first => day(d.first_seen),
+                last => day(d.last_seen),
+            }
+        })
+        .collect();
+    let browsers_ctx: Vec<_> = devices
+        .browsers
+        .iter()
+        .map(|b| {
+            context! {
+                visitor => b.visitor_id.chars().take(12).collect::<String>(),
+                countries => b.countries.join(", "),
+                sessions => b.sessions,
+                first => day(b.first_seen),
+                last => day(b.last_seen),
+            }
+        })
+        .collect();
+    let sessions_ctx: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            context! {
+                key => s.key.chars().take(8).collect::<String>(),
+                current => current.as_deref() == Some(s.key.as_str()),
+                created => day(s.created_at),
+                last => s.last_seen.map(day).unwrap_or_default(),
+                requests => s.request_fingerprints,
+                browsers => s.browser_fingerprints,
+                referer => s.referer.clone(),
+            }
+        })
+        .collect();
+    render_for(
+        &state,
+        Some(&page),
+        Some(&user),
+        "devices.html",
+        context! {
+            devices => devices_ctx,
+            browsers => browsers_ctx,
+            sessions => sessions_ctx,
+        },
+    )
+}
+
+fn join_version(name: &str, version: &str) -> String {
+    match (name.is_empty(), version.is_empty()) {
+        (true, _) => "unknown".to_owned(),
+        (false, true) => name.to_owned(),
+        (false, false) => format!("{name} {version}"),
+    }
 }

@@ -24,6 +24,10 @@ struct Args {
     /// Serve the same pages without the fingerprint layer (to measure what it costs).
     #[arg(long)]
     without_fingerprint: bool,
+    /// No accounts: no session layer, no login (the fingerprint layer's own cookie carries
+    /// the session). Demo users: alice / wonderland (staff), bob / builder.
+    #[arg(long)]
+    without_accounts: bool,
 }
 
 #[tokio::main]
@@ -37,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let config = demo::Config {
         database_url: args.database_url,
         fingerprint: !args.without_fingerprint,
+        accounts: !args.without_accounts,
     };
     let (app, fingerprint) = demo::build(&config).await?;
     let addr = SocketAddr::new(args.host, args.port);

@@ -15,6 +15,7 @@ async fn start(fingerprinted: bool) -> Demo {
     let config = demo::Config {
         database_url: format!("sqlite://{}", dir.path().join("demo.db").display()),
         fingerprint: fingerprinted,
+        accounts: false,
     };
     let (app, fingerprint) = demo::build(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -28,7 +28,13 @@ impl Demo {
     async fn start(database_url: &str) -> Self {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_demo"))
-            .args(["--port", &port.to_string(), "--database-url", database_url])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--database-url",
+                database_url,
+                "--without-accounts",
+            ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -6,129 +6,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
 use common::{serve, TestDb};
 use fingerprint::v1 as fp;
 use serde_json::json;
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn browser_available(test: &str) -> bool {
-    let driver = std::env::var("FINGERPRINT_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
-    if std::path::Path::new(&driver).exists() {
-        return true;
-    }
-    if std::env::var("FINGERPRINT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-        panic!("FINGERPRINT_REQUIRE_BROWSER=1 but {driver} is missing: apt-get install chromium chromium-driver");
-    }
-    eprintln!("SKIPPED {test}: {driver} not found (apt-get install chromium chromium-driver)");
-    false
-}
-
-/// A chromedriver process on a free loopback port; killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = {
-            let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            socket.local_addr().unwrap().port()
-        };
-        let driver =
-            std::env::var("FINGERPRINT_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("{url}/status")).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { child, url }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A browser profile of its own (a fresh user-data-dir).
-struct Browser {
-    client: fantoccini::Client,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn open(driver: &Driver, window: (u32, u32), lang: &str, javascript: bool) -> Self {
-        let profile = tempfile::tempdir().unwrap();
-        let mut options = json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--no-first-run", "--disable-dev-shm-usage", "--disable-component-update",
-                "--disable-sync",
-                format!("--user-data-dir={}", profile.path().display()),
-                format!("--window-size={},{}", window.0, window.1),
-                // Headless Chromium reports an 800x600 screen whatever the window size; give
-                // the profile a display of the window's size, as a real one would have.
-                format!("--screen-info={{{}x{}}}", window.0, window.1),
-                format!("--lang={lang}"),
-            ],
-            "prefs": { "intl.accept_languages": lang },
-        });
-        if !javascript {
-            options["prefs"]["profile.managed_default_content_settings.javascript"] = json!(2);
-        }
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("goog:chromeOptions".into(), options);
-        let client = fantoccini::ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(capabilities)
-            .connect(&driver.url)
-            .await
-            .expect("a chromium session");
-        Self {
-            client,
-            _profile: profile,
-        }
-    }
-
-    async fn session_key(&self) -> String {
-        let cookies = self.client.get_all_cookies().await.unwrap();
-        cookies
-            .iter()
-            .find(|c| c.name() == "fingerprint_session")
-            .map(|c| c.value().to_owned())
-            .expect("the fingerprint cookie")
-    }
-
-    /// Waits (bounded) until the location's path is `path`; returns how long it took.
-    async fn wait_for_path(&self, path: &str, limit: Duration) -> Option<Duration> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if self.client.current_url().await.unwrap().path() == path {
-                return Some(start.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        None
-    }
-}
+use testkit::{browser_available, Browser, Driver};
 
 struct Site {
     base: String,
@@ -167,6 +52,13 @@ async fn visitor_ids(site: &Site, key: &str) -> Vec<String> {
         .collect()
 }
 
+async fn session_key(browser: &Browser) -> String {
+    browser
+        .cookie("fingerprint_session")
+        .await
+        .expect("the fingerprint cookie")
+}
+
 /// One pass through the redirect page; returns (session key, time to land).
 async fn through_redirect(site: &Site, browser: &Browser) -> (String, Duration) {
     browser
@@ -178,7 +70,7 @@ async fn through_redirect(site: &Site, browser: &Browser) -> (String, Duration) 
         .wait_for_path("/articles", Duration::from_secs(8))
         .await
         .expect("the collector redirected to next");
-    (browser.session_key().await, landed)
+    (session_key(browser).await, landed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +183,7 @@ async fn without_javascript_the_meta_refresh_still_lands() {
         .wait_for_path("/articles", Duration::from_secs(10))
         .await
         .expect("the meta refresh redirected");
-    let key = browser.session_key().await;
+    let key = session_key(&browser).await;
     site.fingerprint.flush().await.unwrap();
     assert_eq!(
         site.db
