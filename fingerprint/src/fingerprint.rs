@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderName, HeaderValue};
 
 use crate::browser::{self, BrowserSettings, RedirectPolicy, ScriptTag, Signer};
 use crate::capture::{self, CaptureConfig, InvalidProxy, TrustedProxies};
@@ -65,6 +65,12 @@ pub struct CurrentVisit {
     pub url: String,
     /// Whether this request was enqueued (false when debounced or dropped).
     pub recorded: bool,
+    /// Whether the browser collector may run for this request: false when the request sent
+    /// a privacy signal (`Sec-GPC: 1` or `DNT: 1`, see
+    /// [`FingerprintBuilder::with_privacy_signals`]) or the app's consent hook said no
+    /// ([`FingerprintBuilder::with_consent`]). [`Fingerprint::script_tag`] renders nothing
+    /// then.
+    pub browser_fingerprinting: bool,
 }
 
 impl CurrentVisit {
@@ -169,8 +175,14 @@ impl Fingerprint {
     /// let html = format!("<body>...{}</body>", fingerprint.script_tag(&visit));
     /// # }
     /// ```
+    ///
+    /// Empty when browser fingerprinting is not allowed for the request
+    /// ([`CurrentVisit::browser_fingerprinting`]).
     #[must_use]
     pub fn script_tag(&self, visit: &CurrentVisit) -> ScriptTag {
+        if !visit.browser_fingerprinting {
+            return ScriptTag::empty();
+        }
         browser::script_element(
             &self.shared.browser,
             &self.shared.token_for(visit),
@@ -182,6 +194,9 @@ impl Fingerprint {
     /// [`script_tag`](Self::script_tag) with a CSP nonce attribute.
     #[must_use]
     pub fn script_tag_with_nonce(&self, visit: &CurrentVisit, nonce: &str) -> ScriptTag {
+        if !visit.browser_fingerprinting {
+            return ScriptTag::empty();
+        }
         browser::script_element(
             &self.shared.browser,
             &self.shared.token_for(visit),
@@ -253,7 +268,13 @@ pub struct FingerprintBuilder {
     login_data_key: Option<String>,
     #[cfg(feature = "geoip")]
     geoip: Option<Arc<GeoIp>>,
+    anonymize_ips: bool,
+    privacy_signals: bool,
+    consent: Option<ConsentHook>,
 }
+
+/// The app's decision, per request, whether the browser collector may run.
+pub(crate) type ConsentHook = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for FingerprintBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -284,7 +305,51 @@ impl FingerprintBuilder {
             login_data_key: Some(AXUM_LOGIN_DATA_KEY.into()),
             #[cfg(feature = "geoip")]
             geoip: None,
+            anonymize_ips: false,
+            privacy_signals: true,
+            consent: None,
         }
+    }
+
+    /// Stores client IPs with their host part zeroed: the last octet of an IPv4 address,
+    /// the last 80 bits of an IPv6 one. The full address never leaves the request (the
+    /// GeoIP lookup, when configured, sees the anonymised one). Default false.
+    pub fn with_anonymized_ips(mut self, anonymize: bool) -> Self {
+        self.anonymize_ips = anonymize;
+        self
+    }
+
+    /// Honours the privacy signals `Sec-GPC: 1` (Global Privacy Control) and `DNT: 1`: such
+    /// requests are still request-fingerprinted (and counted), but the browser collector does
+    /// not run for them. Default true.
+    pub fn with_privacy_signals(mut self, honour: bool) -> Self {
+        self.privacy_signals = honour;
+        self
+    }
+
+    /// Decides per request whether browser fingerprinting runs (a consent-management hook:
+    /// typically "has this visitor accepted the analytics cookie?"). Asked for every
+    /// fingerprinted page and again by the collector endpoint; `false` means no collector on
+    /// the page and a 403 from the endpoint. Default: always allowed (subject to
+    /// [`with_privacy_signals`](Self::with_privacy_signals)).
+    ///
+    /// ```
+    /// # async fn run(store: fingerprint::v1::SqliteStore) -> Result<(), fingerprint::v1::BuildError> {
+    /// let fingerprint = fingerprint::v1::Fingerprint::builder(store)
+    ///     .with_consent(|parts: &http::request::Parts| {
+    ///         parts.headers.get_all(http::header::COOKIE).iter().any(|cookie| {
+    ///             cookie.to_str().is_ok_and(|c| c.contains("consent=analytics"))
+    ///         })
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_consent<F>(mut self, consent: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+    {
+        self.consent = Some(Arc::new(consent));
+        self
     }
 
     /// Where axum-login keeps its data in the tower-sessions session (its
@@ -513,7 +578,10 @@ impl FingerprintBuilder {
                 trusted_proxies,
                 country_header,
                 default_scheme: if self.https { "https" } else { "http" },
+                anonymize_ips: self.anonymize_ips,
             },
+            privacy_signals: self.privacy_signals,
+            consent: self.consent,
             cookie: self.cookie,
             session_source: self.session_source,
             clock: self.clock,
@@ -553,6 +621,8 @@ pub(crate) struct Shared {
     /// Session hash -> the user it was last linked to by this process (so the remember layer
     /// queues a link once, not on every request).
     links: moka::sync::Cache<u64, Arc<str>>,
+    privacy_signals: bool,
+    consent: Option<ConsentHook>,
 }
 
 impl Shared {
@@ -594,24 +664,36 @@ impl Shared {
         self.cookie.read(&parts.headers)
     }
 
+    /// Whether the browser collector may run for this request: no privacy signal (when
+    /// honoured) and the consent hook, if any, agrees.
+    pub(crate) fn browser_allowed(&self, parts: &http::request::Parts) -> bool {
+        let signal = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .is_some_and(|value| value.as_bytes().trim_ascii() == b"1")
+        };
+        if self.privacy_signals && (signal("sec-gpc") || signal("dnt")) {
+            return false;
+        }
+        self.consent.as_ref().is_none_or(|consent| consent(parts))
+    }
+
     /// Captures, debounces and enqueues one request; puts a [`CurrentVisit`] into its
     /// extensions. Returns the `Set-Cookie` value when a new built-in cookie was issued.
-    pub(crate) async fn fingerprint_request<B>(
+    pub(crate) async fn fingerprint_request(
         &self,
-        request: &mut Request<B>,
+        parts: &mut http::request::Parts,
     ) -> Option<HeaderValue> {
         let now = self.clock.now();
-        let peer = peer_ip(request);
-        let location = capture::locate(request.uri(), request.headers(), peer, &self.capture);
+        let peer = peer_ip(&parts.extensions);
+        let location = capture::locate(&parts.uri, &parts.headers, peer, &self.capture);
         #[cfg(feature = "tower-sessions")]
-        let session = request
-            .extensions()
-            .get::<tower_sessions::Session>()
-            .cloned();
+        let session = parts.extensions.get::<tower_sessions::Session>().cloned();
         #[cfg(not(feature = "tower-sessions"))]
         let session = None::<std::convert::Infallible>;
         let (session_key, set_cookie) = self
-            .session_key(request.headers(), session, location.secure)
+            .session_key(&parts.headers, session, location.secure)
             .await;
 
         let url = location.url.clone();
@@ -622,9 +704,9 @@ impl Shared {
             // Only recorded requests pay for the full capture.
             let captured = capture::capture_at(
                 location,
-                request.method(),
-                request.uri(),
-                request.headers(),
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
                 peer,
                 &self.capture,
                 now,
@@ -640,10 +722,12 @@ impl Shared {
             }
             accepted
         };
-        request.extensions_mut().insert(CurrentVisit {
+        let browser_fingerprinting = self.browser_allowed(parts);
+        parts.extensions.insert(CurrentVisit {
             session_key,
             url,
             recorded,
+            browser_fingerprinting,
         });
         set_cookie
     }
@@ -821,8 +905,7 @@ async fn login_user(
         .filter(|id| !id.is_empty()))
 }
 
-fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
-    let extensions = request.extensions();
+fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
         return Some(info.0.ip());
@@ -855,6 +938,7 @@ mod tests {
             session_key: String::new(),
             url: url.into(),
             recorded: true,
+            browser_fingerprinting: true,
         };
         assert_eq!(visit("http://a:3000/x?y").origin(), "http://a:3000");
         assert_eq!(visit("https://a").origin(), "https://a");

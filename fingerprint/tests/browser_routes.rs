@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use common::{cookie_key, serve, TestDb};
+use common::{attribute, collector_payload as payload, cookie_key, post_collector, serve, TestDb};
 use fingerprint::v1 as fp;
 use serde_json::json;
 
@@ -68,15 +68,6 @@ async fn app(db: &TestDb) -> App {
     }
 }
 
-fn attribute<'a>(html: &'a str, name: &str) -> &'a str {
-    let start = html
-        .find(&format!("{name}=\""))
-        .unwrap_or_else(|| panic!("{name} in {html}"))
-        + name.len()
-        + 2;
-    &html[start..start + html[start..].find('"').unwrap()]
-}
-
 /// Opens the redirect page; returns (session key, page HTML).
 async fn open_page(app: &App, next: &str) -> (String, String) {
     let response = reqwest::Client::new()
@@ -87,33 +78,6 @@ async fn open_page(app: &App, next: &str) -> (String, String) {
     assert_eq!(response.status(), 200);
     let key = cookie_key(&response).unwrap();
     (key, response.text().await.unwrap())
-}
-
-fn payload(token: &str) -> serde_json::Value {
-    json!({
-        "token": token,
-        "duration": 42,
-        "components": {
-            "screen": [1280, 720, 24],
-            "timezone": "UTC",
-            "timezoneOffset": 0,
-            "languages": ["en-US"],
-            "canvas": "5f1e2d",
-            "webdriver": true
-        }
-    })
-}
-
-async fn post(app: &App, key: Option<&str>, body: String, content_type: &str) -> (u16, String) {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{}/fingerprint/", app.addr))
-        .header("content-type", content_type)
-        .body(body);
-    if let Some(key) = key {
-        request = request.header("cookie", format!("fingerprint_session={key}"));
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 async fn redirect_page_fingerprints_and_points_to_next(db: TestDb) {
@@ -215,8 +179,8 @@ async fn collector_posts_are_stored_with_a_server_side_id(db: TestDb) {
     let app = app(&db).await;
     let (key, html) = open_page(&app, "/articles").await;
     let token = attribute(&html, "data-token").to_owned();
-    let (status, body) = post(
-        &app,
+    let (status, body) = post_collector(
+        app.addr,
         Some(&key),
         payload(&token).to_string(),
         "application/json",
@@ -237,8 +201,8 @@ async fn collector_posts_are_stored_with_a_server_side_id(db: TestDb) {
     // The same components with unstable ones changed: the same id; a stable change: another.
     let mut again = payload(&token);
     again["components"]["timezoneOffset"] = json!(-60);
-    post(
-        &app,
+    post_collector(
+        app.addr,
         Some(&key),
         again.to_string(),
         "application/json; charset=utf-8",
@@ -246,7 +210,7 @@ async fn collector_posts_are_stored_with_a_server_side_id(db: TestDb) {
     .await;
     let mut other = payload(&token);
     other["components"]["languages"] = json!(["de-DE"]);
-    post(&app, Some(&key), other.to_string(), "application/json").await;
+    post_collector(app.addr, Some(&key), other.to_string(), "application/json").await;
     let ids: Vec<String> = db
         .store()
         .session_browsers(&key, 5)
@@ -324,7 +288,7 @@ async fn bad_collector_posts_are_refused_and_store_nothing(db: TestDb) {
         ),
     ];
     for (cookie, body, content_type, status, reason) in cases {
-        let (got, text) = post(&app, cookie, body, content_type).await;
+        let (got, text) = post_collector(app.addr, cookie, body, content_type).await;
         assert_eq!(got, status, "{reason}: {text}");
         assert!(text.contains(reason), "{reason}: {text}");
         assert!(text.len() < 100, "short reason: {text}");
@@ -348,8 +312,8 @@ async fn tokens_expire_and_belong_to_one_session(db: TestDb) {
     let (key, html) = open_page(&app, "/").await;
     let token = attribute(&html, "data-token").to_owned();
     let (other_key, _) = open_page(&app, "/").await;
-    let (status, text) = post(
-        &app,
+    let (status, text) = post_collector(
+        app.addr,
         Some(&other_key),
         payload(&token).to_string(),
         "application/json",
@@ -360,8 +324,8 @@ async fn tokens_expire_and_belong_to_one_session(db: TestDb) {
         (403, "token belongs to another session")
     );
     app.clock.advance(Duration::from_secs(3601));
-    let (status, text) = post(
-        &app,
+    let (status, text) = post_collector(
+        app.addr,
         Some(&key),
         payload(&token).to_string(),
         "application/json",

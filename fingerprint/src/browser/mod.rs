@@ -60,6 +60,18 @@ impl BrowserSettings {
 pub struct ScriptTag(pub(crate) String);
 
 impl ScriptTag {
+    /// No element (browser fingerprinting is not allowed for the request).
+    pub(crate) fn empty() -> Self {
+        Self(String::new())
+    }
+
+    /// Whether there is no element to write (browser fingerprinting is not allowed for the
+    /// request).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The HTML.
     #[must_use]
     pub fn as_str(&self) -> &str {

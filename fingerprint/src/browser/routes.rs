@@ -127,6 +127,17 @@ async fn redirect_page(State(shared): State<Arc<Shared>>, request: Request) -> R
             "fingerprint layer missing",
         );
     };
+    if !visit.browser_fingerprinting {
+        // Nothing to collect: go on at once.
+        return (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, next.as_str()),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+        )
+            .into_response();
+    }
     let token = shared.token_for(visit);
     let script = script_element(&shared.browser, &token, None, Some(&next));
     let delay = shared.browser.redirect_delay.as_secs();
@@ -213,6 +224,12 @@ async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let (parts, body) = request.into_parts();
     if cross_origin(&parts.headers) {
         return refuse(StatusCode::FORBIDDEN, "cross-origin request refused");
+    }
+    if !shared.browser_allowed(&parts) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "browser fingerprinting declined (privacy signal or no consent)",
+        );
     }
     let json = parts
         .headers

@@ -20,6 +20,8 @@ pub(crate) struct CaptureConfig {
     pub(crate) country_header: HeaderName,
     /// `"http"` or `"https"`: the scheme when neither the request nor a trusted proxy says.
     pub(crate) default_scheme: &'static str,
+    /// Zero the host part of client addresses before they are stored.
+    pub(crate) anonymize_ips: bool,
 }
 
 impl Default for CaptureConfig {
@@ -28,6 +30,7 @@ impl Default for CaptureConfig {
             trusted_proxies: TrustedProxies::none(),
             country_header: HeaderName::from_static("cf-ipcountry"),
             default_scheme: "http",
+            anonymize_ips: false,
         }
     }
 }
@@ -73,7 +76,13 @@ pub(crate) fn capture_at(
 ) -> Captured {
     let list = |name: &str| truncate_chars(joined(headers, name), limits::HEADER);
     let fingerprint = RequestFingerprint {
-        ip: client_ip::client_ip(headers, peer, &config.trusted_proxies),
+        ip: client_ip::client_ip(headers, peer, &config.trusted_proxies).map(|ip| {
+            if config.anonymize_ips {
+                anonymize(ip)
+            } else {
+                ip
+            }
+        }),
         method: truncate_chars(method.as_str().to_owned(), limits::METHOD),
         user_agent: truncate_chars(first(headers, "user-agent"), limits::HEADER),
         accept: list("accept"),
@@ -178,6 +187,25 @@ fn utm(query: &str) -> Utm {
         }
     }
     utm
+}
+
+/// The address with its host part zeroed: the last octet of an IPv4 address, the last 80
+/// bits of an IPv6 one (keeping its /48), as Google Analytics and Matomo do.
+pub(crate) fn anonymize(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => anonymize(IpAddr::V4(v4)),
+            None => {
+                let mut segments = v6.segments();
+                segments[3..].fill(0);
+                IpAddr::from(segments)
+            }
+        },
+    }
 }
 
 #[cfg(test)]

@@ -256,6 +256,20 @@ fn utm_parameters() {
     assert_eq!(run("/?utm_source=x", &[]).utm.source.as_deref(), Some("x"));
 }
 
+#[test]
+fn anonymized_addresses() {
+    use super::anonymize;
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(anonymize(ip("203.0.113.77")), ip("203.0.113.0"));
+    assert_eq!(anonymize(ip("10.0.0.0")), ip("10.0.0.0"));
+    assert_eq!(
+        anonymize(ip("2001:db8:1234:5678:9abc:def0:1:2")),
+        ip("2001:db8:1234::")
+    );
+    assert_eq!(anonymize(ip("::ffff:198.51.100.9")), ip("198.51.100.0"));
+    assert_eq!(anonymize(ip("::1")), ip("::"));
+}
+
 fn header_value() -> impl Strategy<Value = Vec<u8>> {
     // Any bytes a HeaderValue accepts: visible ASCII, space, tab and obs-text.
     proptest::collection::vec(

@@ -73,19 +73,17 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // Keep the service that was driven to readiness; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = std::sync::Arc::clone(&self.shared);
         Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
             #[cfg(feature = "tower-sessions")]
-            let session = request
-                .extensions()
-                .get::<tower_sessions::Session>()
-                .cloned();
-            let set_cookie = shared.fingerprint_request(&mut request).await;
-            let mut response = inner.call(request).await?;
+            let session = parts.extensions.get::<tower_sessions::Session>().cloned();
+            let set_cookie = shared.fingerprint_request(&mut parts).await;
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
             #[cfg(feature = "tower-sessions")]
             if let Some(session) = session {
                 // The handler may have logged a user in (axum-login).

@@ -228,3 +228,48 @@ pub fn cookie_key(response: &reqwest::Response) -> Option<String> {
         .find_map(|v| v.strip_prefix("fingerprint_session="))
         .map(|v| v.split(';').next().unwrap_or_default().to_owned())
 }
+
+/// The value of the first `name="..."` attribute in `html`.
+pub fn attribute<'a>(html: &'a str, name: &str) -> &'a str {
+    let start = html
+        .find(&format!("{name}=\""))
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + name.len()
+        + 2;
+    &html[start..start + html[start..].find('"').unwrap()]
+}
+
+/// A collector POST body with `token` and a few components.
+pub fn collector_payload(token: &str) -> serde_json::Value {
+    serde_json::json!({
+        "token": token,
+        "duration": 42,
+        "components": {
+            "screen": [1280, 720, 24],
+            "timezone": "UTC",
+            "timezoneOffset": 0,
+            "languages": ["en-US"],
+            "canvas": "5f1e2d",
+            "webdriver": true
+        }
+    })
+}
+
+/// POSTs `body` to the collector endpoint at `addr`, as the session `key` (by its
+/// fingerprint cookie); returns (status, body).
+pub async fn post_collector(
+    addr: SocketAddr,
+    key: Option<&str>,
+    body: String,
+    content_type: &str,
+) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}/fingerprint/"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(key) = key {
+        request = request.header("cookie", format!("fingerprint_session={key}"));
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
