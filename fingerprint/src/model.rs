@@ -160,6 +160,26 @@ pub struct SessionRecord {
     pub utm: Utm,
 }
 
+/// A session read back from a store, for exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredSession {
+    /// Row id.
+    pub id: i64,
+    /// The session key.
+    pub key: String,
+    /// The user it is linked to, if any.
+    pub user_id: Option<String>,
+    /// When its first record was written.
+    pub created_at: DateTime<Utc>,
+    /// When it was linked to its user.
+    pub linked_at: Option<DateTime<Utc>>,
+    /// The referer of its first request.
+    pub referer: String,
+    /// The UTM parameters of its first request.
+    pub utm: Utm,
+}
+
 /// A request fingerprint read back from a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

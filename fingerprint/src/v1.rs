@@ -15,7 +15,8 @@ pub use crate::layer::{
     ResponseFuture,
 };
 pub use crate::model::{
-    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
+    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession,
+    Utm, Visit,
 };
 pub use crate::recorder::{RecorderClosed, RecorderStats};
 pub use crate::session::SessionSource;
@@ -23,7 +24,10 @@ pub use crate::session::SessionSource;
 pub use crate::store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::SqliteStore;
-pub use crate::store::{RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
+pub use crate::store::{
+    ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
+    StoreError, UrlCache,
+};
 pub use crate::users::{
     BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,
     UserDevices, UserQuery, UserSummary, Users, VisitorUser,

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{BrowserVisit, SessionRecord, StoredBrowser, StoredRequest, Visit};
+use crate::model::{
+    BrowserVisit, SessionRecord, StoredBrowser, StoredRequest, StoredSession, Visit,
+};
 use crate::users::{
     LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
     VisitorUser,
@@ -105,6 +107,58 @@ pub struct RecordOutcome {
     pub debounced: u64,
 }
 
+/// How far a long operation (rebuild, purge) has come: `done` of `total` units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Units done so far.
+    pub done: u64,
+    /// Units in all (an estimate taken at the start).
+    pub total: u64,
+}
+
+impl Progress {
+    /// `done` of `total`.
+    #[must_use]
+    pub fn new(done: u64, total: u64) -> Self {
+        Self { done, total }
+    }
+}
+
+/// Told how far a long operation has come (a progress bar, a log line).
+pub type ProgressFn<'a> = &'a (dyn Fn(Progress) + Send + Sync);
+
+/// What a purge of old fingerprints did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Request fingerprints deleted.
+    pub request_fingerprints: u64,
+    /// Browser fingerprints deleted.
+    pub browser_fingerprints: u64,
+    /// Sessions deleted (older than the cutoff, with no fingerprint left).
+    pub sessions: u64,
+    /// Unique (URL, session) visits taken out of the hit counters, because the session has
+    /// no fingerprint of the URL left.
+    pub visits_uncounted: u64,
+    /// Transactions used.
+    pub chunks: u64,
+}
+
+/// What forgetting a user did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ForgetReport {
+    /// The user's sessions deleted.
+    pub sessions: u64,
+    /// Their request fingerprints deleted.
+    pub request_fingerprints: u64,
+    /// Their browser fingerprints deleted.
+    pub browser_fingerprints: u64,
+    /// Unique (URL, session) visits taken out of the hit counters.
+    pub visits_uncounted: u64,
+}
+
 /// What a hit-count rebuild did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -149,6 +203,73 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Rebuilds the unique-visitor pairs and hit counters from the stored request fingerprints,
     /// `chunk` URLs per transaction.
     async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError>;
+
+    /// [`rebuild_hit_counts`](Self::rebuild_hit_counts), telling `progress` after each chunk
+    /// (units: URL ids). The default reports once, at the end.
+    async fn rebuild_hit_counts_with_progress(
+        &self,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<RebuildReport, StoreError> {
+        let report = self.rebuild_hit_counts(chunk).await?;
+        progress(Progress::new(report.urls, report.urls));
+        Ok(report)
+    }
+
+    /// Retention: deletes request and browser fingerprints created before `before`, `chunk`
+    /// rows per transaction, then the sessions older than `before` left without any. Hit
+    /// counters stay equal to a recount from the fingerprints left; the summaries of the
+    /// users concerned are recomputed. `progress` counts fingerprints.
+    #[allow(unused_variables)]
+    async fn purge(
+        &self,
+        before: DateTime<Utc>,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<PurgeReport, StoreError> {
+        Err(StoreError::Unsupported("purge"))
+    }
+
+    /// Right to erasure: deletes a user's sessions with all their fingerprints, and the
+    /// user's summary, in one transaction; the hit counters lose the user's visits.
+    #[allow(unused_variables)]
+    async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
+        Err(StoreError::Unsupported("forget_user"))
+    }
+
+    /// Request fingerprints with an id above `after_id` (and created at or after `since`),
+    /// in id order, at most `limit`: pages for a streaming export.
+    #[allow(unused_variables)]
+    async fn export_requests(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        Err(StoreError::Unsupported("export_requests"))
+    }
+
+    /// Browser fingerprints, paged like [`export_requests`](Self::export_requests).
+    #[allow(unused_variables)]
+    async fn export_browsers(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredBrowser>, StoreError> {
+        Err(StoreError::Unsupported("export_browsers"))
+    }
+
+    /// Sessions, paged like [`export_requests`](Self::export_requests).
+    #[allow(unused_variables)]
+    async fn export_sessions(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        Err(StoreError::Unsupported("export_sessions"))
+    }
 
     /// One session by key.
     async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError>;
@@ -270,6 +391,48 @@ macro_rules! forward_store {
             }
             async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
                 (**self).rebuild_hit_counts(chunk).await
+            }
+            async fn rebuild_hit_counts_with_progress(
+                &self,
+                chunk: u32,
+                progress: ProgressFn<'_>,
+            ) -> Result<RebuildReport, StoreError> {
+                (**self).rebuild_hit_counts_with_progress(chunk, progress).await
+            }
+            async fn purge(
+                &self,
+                before: DateTime<Utc>,
+                chunk: u32,
+                progress: ProgressFn<'_>,
+            ) -> Result<PurgeReport, StoreError> {
+                (**self).purge(before, chunk, progress).await
+            }
+            async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
+                (**self).forget_user(user_id).await
+            }
+            async fn export_requests(
+                &self,
+                since: Option<DateTime<Utc>>,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredRequest>, StoreError> {
+                (**self).export_requests(since, after_id, limit).await
+            }
+            async fn export_browsers(
+                &self,
+                since: Option<DateTime<Utc>>,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredBrowser>, StoreError> {
+                (**self).export_browsers(since, after_id, limit).await
+            }
+            async fn export_sessions(
+                &self,
+                since: Option<DateTime<Utc>>,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredSession>, StoreError> {
+                (**self).export_sessions(since, after_id, limit).await
             }
             async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
                 (**self).session(key).await

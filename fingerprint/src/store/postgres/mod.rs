@@ -10,15 +10,20 @@ use sqlx::{PgPool, Row};
 
 use super::batch::{window_micros, PreparedBatch};
 use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
-use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
+use super::{
+    ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
+    StoreError, UrlCache,
+};
 use crate::model::{
-    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
+    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession,
+    Utm, Visit,
 };
 use crate::users::{
     LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
     VisitorUser,
 };
 
+mod maintenance;
 mod users;
 
 const MIGRATIONS: Migrations = &[
@@ -168,6 +173,36 @@ impl PostgresStore {
 
 fn missing_id(what: &str, key: &str) -> StoreError {
     StoreError::Decode(format!("no id for {what} {key:?} after insert"))
+}
+
+/// The columns [`stored_request`] reads, from `r` (request fingerprints), `s` (sessions) and
+/// `u` (URLs); callers add the condition and order.
+const REQUEST_SELECT: &str = "SELECT r.id, s.key, host(r.ip), r.method, r.user_agent, r.accept, \
+     r.accept_language, r.accept_encoding, r.content_encoding, r.content_language, r.referer, \
+     r.country, u.url, r.created_at, r.browser, r.browser_version, r.os, r.os_version, \
+     r.device_type, r.country_code \
+     FROM fingerprint_request_fingerprints r \
+     JOIN fingerprint_sessions s ON s.id = r.session_id \
+     JOIN fingerprint_urls u ON u.id = r.url_id";
+
+/// The columns [`stored_browser`] reads, from `b` (browser fingerprints), `s` and `u`.
+const BROWSER_SELECT: &str = "SELECT b.id, s.key, u.url, b.visitor_id, b.components::text, \
+     b.duration_ms, b.created_at \
+     FROM fingerprint_browser_fingerprints b \
+     JOIN fingerprint_sessions s ON s.id = b.session_id \
+     LEFT JOIN fingerprint_urls u ON u.id = b.url_id";
+
+fn stored_browser(row: &PgRow) -> Result<StoredBrowser, StoreError> {
+    let duration: Option<i64> = row.try_get(5)?;
+    Ok(StoredBrowser {
+        id: row.try_get(0)?,
+        session_key: row.try_get(1)?,
+        url: row.try_get(2)?,
+        visitor_id: row.try_get(3)?,
+        components: row.try_get(4)?,
+        duration_ms: duration.and_then(|ms| u64::try_from(ms).ok()),
+        created_at: row.try_get(6)?,
+    })
 }
 
 fn stored_request(row: &PgRow) -> Result<StoredRequest, StoreError> {
@@ -475,55 +510,55 @@ impl Store for PostgresStore {
     }
 
     async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
-        let chunk = i64::from(chunk.max(1));
-        let max_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM fingerprint_urls")
-            .fetch_one(&self.pool)
-            .await?;
-        let mut report = RebuildReport::default();
-        let mut low = 1;
-        while low <= max_id.unwrap_or(0) {
-            let high = low.saturating_add(chunk - 1);
-            let mut tx = self.pool.begin().await?;
-            // Writers wait for this chunk (not the other way round), so no visit is lost
-            // between the recount and the counter update.
-            sqlx::query("LOCK TABLE fingerprint_url_visitors IN SHARE ROW EXCLUSIVE MODE")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM fingerprint_url_visitors WHERE url_id BETWEEN $1 AND $2")
-                .bind(low)
-                .bind(high)
-                .execute(&mut *tx)
-                .await?;
-            report.visitors += sqlx::query(
-                "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
-                 SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints \
-                 WHERE url_id BETWEEN $1 AND $2",
-            )
-            .bind(low)
-            .bind(high)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            sqlx::query("DELETE FROM fingerprint_hit_counts WHERE url_id BETWEEN $1 AND $2")
-                .bind(low)
-                .bind(high)
-                .execute(&mut *tx)
-                .await?;
-            report.urls += sqlx::query(
-                "INSERT INTO fingerprint_hit_counts (url_id, hits) \
-                 SELECT url_id, COUNT(*) FROM fingerprint_url_visitors \
-                 WHERE url_id BETWEEN $1 AND $2 GROUP BY url_id",
-            )
-            .bind(low)
-            .bind(high)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            report.chunks += 1;
-            low = high.saturating_add(1);
-        }
-        Ok(report)
+        self.rebuild_impl(chunk, &|_| {}).await
+    }
+
+    async fn rebuild_hit_counts_with_progress(
+        &self,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<RebuildReport, StoreError> {
+        self.rebuild_impl(chunk, progress).await
+    }
+
+    async fn purge(
+        &self,
+        before: DateTime<Utc>,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<PurgeReport, StoreError> {
+        self.purge_impl(before, chunk, progress).await
+    }
+
+    async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
+        self.forget_user_impl(user_id).await
+    }
+
+    async fn export_requests(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        self.export_requests_impl(since, after_id, limit).await
+    }
+
+    async fn export_browsers(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredBrowser>, StoreError> {
+        self.export_browsers_impl(since, after_id, limit).await
+    }
+
+    async fn export_sessions(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        self.export_sessions_impl(since, after_id, limit).await
     }
 
     async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -555,16 +590,9 @@ impl Store for PostgresStore {
         session_key: &str,
         limit: u32,
     ) -> Result<Vec<StoredRequest>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.id, s.key, host(r.ip), r.method, r.user_agent, r.accept, \
-             r.accept_language, r.accept_encoding, r.content_encoding, r.content_language, \
-             r.referer, r.country, u.url, r.created_at, r.browser, r.browser_version, r.os, \
-             r.os_version, r.device_type, r.country_code \
-             FROM fingerprint_request_fingerprints r \
-             JOIN fingerprint_sessions s ON s.id = r.session_id \
-             JOIN fingerprint_urls u ON u.id = r.url_id \
-             WHERE s.key = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "{REQUEST_SELECT} WHERE s.key = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2"
+        ))
         .bind(session_key)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -624,32 +652,14 @@ impl Store for PostgresStore {
         session_key: &str,
         limit: u32,
     ) -> Result<Vec<StoredBrowser>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT b.id, s.key, u.url, b.visitor_id, b.components::text, b.duration_ms, \
-             b.created_at \
-             FROM fingerprint_browser_fingerprints b \
-             JOIN fingerprint_sessions s ON s.id = b.session_id \
-             LEFT JOIN fingerprint_urls u ON u.id = b.url_id \
-             WHERE s.key = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "{BROWSER_SELECT} WHERE s.key = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2"
+        ))
         .bind(session_key)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let duration: Option<i64> = row.try_get(5)?;
-                Ok(StoredBrowser {
-                    id: row.try_get(0)?,
-                    session_key: row.try_get(1)?,
-                    url: row.try_get(2)?,
-                    visitor_id: row.try_get(3)?,
-                    components: row.try_get(4)?,
-                    duration_ms: duration.and_then(|ms| u64::try_from(ms).ok()),
-                    created_at: row.try_get(6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_browser).collect()
     }
 
     async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError> {

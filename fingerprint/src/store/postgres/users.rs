@@ -131,7 +131,10 @@ async fn absorb_session(
 }
 
 /// Rebuilds one user's devices from all of their sessions' fingerprints.
-async fn rebuild_user_devices(conn: &mut PgConnection, user_id: &str) -> Result<(), StoreError> {
+pub(super) async fn rebuild_user_devices(
+    conn: &mut PgConnection,
+    user_id: &str,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM fingerprint_user_devices WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *conn)

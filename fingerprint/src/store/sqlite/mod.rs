@@ -6,20 +6,27 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::batch::{pow2_chunks, window_micros, PreparedBatch};
 use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
-use super::{Migrations, RebuildReport, RecordOutcome, Store, StoreError, UrlCache};
+use super::{
+    ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
+    StoreError, UrlCache,
+};
 use crate::model::{
-    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
+    BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession,
+    Utm, Visit,
 };
 use crate::users::{
     LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
     VisitorUser,
 };
 
+mod maintenance;
 mod users;
 
 const MIGRATIONS: Migrations = &[
@@ -184,6 +191,72 @@ fn micros(time: DateTime<Utc>) -> i64 {
 fn from_micros(value: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(value)
         .ok_or_else(|| StoreError::Decode(format!("timestamp {value} out of range")))
+}
+
+/// The columns [`stored_request`] reads, from `r` (request fingerprints), `s` (sessions) and
+/// `u` (URLs); callers add the condition and order.
+const REQUEST_SELECT: &str = "SELECT r.id, s.key, r.ip, r.method, r.user_agent, r.accept, \
+     r.accept_language, r.accept_encoding, r.content_encoding, r.content_language, r.referer, \
+     r.country, u.url, r.created_at, r.browser, r.browser_version, r.os, r.os_version, \
+     r.device_type, r.country_code \
+     FROM fingerprint_request_fingerprints r \
+     JOIN fingerprint_sessions s ON s.id = r.session_id \
+     JOIN fingerprint_urls u ON u.id = r.url_id";
+
+fn stored_request(row: &SqliteRow) -> Result<StoredRequest, StoreError> {
+    let ip: Option<String> = row.try_get(2)?;
+    let ip = ip
+        .map(|ip| {
+            ip.parse()
+                .map_err(|_| StoreError::Decode(format!("ip {ip:?}")))
+        })
+        .transpose()?;
+    Ok(StoredRequest {
+        id: row.try_get(0)?,
+        session_key: row.try_get(1)?,
+        fingerprint: RequestFingerprint {
+            ip,
+            method: row.try_get(3)?,
+            user_agent: row.try_get(4)?,
+            accept: row.try_get(5)?,
+            accept_language: row.try_get(6)?,
+            accept_encoding: row.try_get(7)?,
+            content_encoding: row.try_get(8)?,
+            content_language: row.try_get(9)?,
+            referer: row.try_get(10)?,
+            country: row.try_get(11)?,
+            url: row.try_get(12)?,
+            created_at: from_micros(row.try_get(13)?)?,
+            device: super::users::device(
+                row.try_get(14)?,
+                row.try_get(15)?,
+                row.try_get(16)?,
+                row.try_get(17)?,
+                row.try_get::<&str, _>(18)?,
+            ),
+            country_code: row.try_get(19)?,
+        },
+    })
+}
+
+/// The columns [`stored_browser`] reads, from `b` (browser fingerprints), `s` and `u`.
+const BROWSER_SELECT: &str = "SELECT b.id, s.key, u.url, b.visitor_id, b.components, \
+     b.duration_ms, b.created_at \
+     FROM fingerprint_browser_fingerprints b \
+     JOIN fingerprint_sessions s ON s.id = b.session_id \
+     LEFT JOIN fingerprint_urls u ON u.id = b.url_id";
+
+fn stored_browser(row: &SqliteRow) -> Result<StoredBrowser, StoreError> {
+    let duration: Option<i64> = row.try_get(5)?;
+    Ok(StoredBrowser {
+        id: row.try_get(0)?,
+        session_key: row.try_get(1)?,
+        url: row.try_get(2)?,
+        visitor_id: row.try_get(3)?,
+        components: row.try_get(4)?,
+        duration_ms: duration.and_then(|ms| u64::try_from(ms).ok()),
+        created_at: from_micros(row.try_get(6)?)?,
+    })
 }
 
 fn missing_id(what: &str, key: &str) -> StoreError {
@@ -439,41 +512,55 @@ impl Store for SqliteStore {
     }
 
     async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
-        let chunk = i64::from(chunk.max(1));
-        let max_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM fingerprint_urls")
-            .fetch_one(&self.pool)
-            .await?;
-        let mut report = RebuildReport::default();
-        let mut low = 1;
-        while low <= max_id.unwrap_or(0) {
-            let high = low.saturating_add(chunk - 1);
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            for sql in [
-                "DELETE FROM fingerprint_url_visitors WHERE url_id BETWEEN ?1 AND ?2",
-                "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
-                 SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints \
-                 WHERE url_id BETWEEN ?1 AND ?2",
-                "DELETE FROM fingerprint_hit_counts WHERE url_id BETWEEN ?1 AND ?2",
-                "INSERT INTO fingerprint_hit_counts (url_id, hits) \
-                 SELECT url_id, COUNT(*) FROM fingerprint_url_visitors \
-                 WHERE url_id BETWEEN ?1 AND ?2 GROUP BY url_id",
-            ] {
-                let done = sqlx::query(sql)
-                    .bind(low)
-                    .bind(high)
-                    .execute(&mut *tx)
-                    .await?;
-                if sql.starts_with("INSERT INTO fingerprint_url_visitors") {
-                    report.visitors += done.rows_affected();
-                } else if sql.starts_with("INSERT INTO fingerprint_hit_counts") {
-                    report.urls += done.rows_affected();
-                }
-            }
-            tx.commit().await?;
-            report.chunks += 1;
-            low = high.saturating_add(1);
-        }
-        Ok(report)
+        self.rebuild_impl(chunk, &|_| {}).await
+    }
+
+    async fn rebuild_hit_counts_with_progress(
+        &self,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<RebuildReport, StoreError> {
+        self.rebuild_impl(chunk, progress).await
+    }
+
+    async fn purge(
+        &self,
+        before: DateTime<Utc>,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<PurgeReport, StoreError> {
+        self.purge_impl(before, chunk, progress).await
+    }
+
+    async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
+        self.forget_user_impl(user_id).await
+    }
+
+    async fn export_requests(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        self.export_requests_impl(since, after_id, limit).await
+    }
+
+    async fn export_browsers(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredBrowser>, StoreError> {
+        self.export_browsers_impl(since, after_id, limit).await
+    }
+
+    async fn export_sessions(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredSession>, StoreError> {
+        self.export_sessions_impl(since, after_id, limit).await
     }
 
     async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -505,57 +592,14 @@ impl Store for SqliteStore {
         session_key: &str,
         limit: u32,
     ) -> Result<Vec<StoredRequest>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.id, s.key, r.ip, r.method, r.user_agent, r.accept, r.accept_language, \
-             r.accept_encoding, r.content_encoding, r.content_language, r.referer, r.country, \
-             u.url, r.created_at, r.browser, r.browser_version, r.os, r.os_version, \
-             r.device_type, r.country_code \
-             FROM fingerprint_request_fingerprints r \
-             JOIN fingerprint_sessions s ON s.id = r.session_id \
-             JOIN fingerprint_urls u ON u.id = r.url_id \
-             WHERE s.key = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "{REQUEST_SELECT} WHERE s.key = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
+        ))
         .bind(session_key)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let ip: Option<String> = row.try_get(2)?;
-                let ip = ip
-                    .map(|ip| {
-                        ip.parse()
-                            .map_err(|_| StoreError::Decode(format!("ip {ip:?}")))
-                    })
-                    .transpose()?;
-                Ok(StoredRequest {
-                    id: row.try_get(0)?,
-                    session_key: row.try_get(1)?,
-                    fingerprint: RequestFingerprint {
-                        ip,
-                        method: row.try_get(3)?,
-                        user_agent: row.try_get(4)?,
-                        accept: row.try_get(5)?,
-                        accept_language: row.try_get(6)?,
-                        accept_encoding: row.try_get(7)?,
-                        content_encoding: row.try_get(8)?,
-                        content_language: row.try_get(9)?,
-                        referer: row.try_get(10)?,
-                        country: row.try_get(11)?,
-                        url: row.try_get(12)?,
-                        created_at: from_micros(row.try_get(13)?)?,
-                        device: super::users::device(
-                            row.try_get(14)?,
-                            row.try_get(15)?,
-                            row.try_get(16)?,
-                            row.try_get(17)?,
-                            row.try_get::<&str, _>(18)?,
-                        ),
-                        country_code: row.try_get(19)?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(stored_request).collect()
     }
 
     async fn record_browser(&self, visit: &BrowserVisit) -> Result<(), StoreError> {
@@ -610,31 +654,14 @@ impl Store for SqliteStore {
         session_key: &str,
         limit: u32,
     ) -> Result<Vec<StoredBrowser>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT b.id, s.key, u.url, b.visitor_id, b.components, b.duration_ms, b.created_at \
-             FROM fingerprint_browser_fingerprints b \
-             JOIN fingerprint_sessions s ON s.id = b.session_id \
-             LEFT JOIN fingerprint_urls u ON u.id = b.url_id \
-             WHERE s.key = ? ORDER BY b.created_at DESC, b.id DESC LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "{BROWSER_SELECT} WHERE s.key = ? ORDER BY b.created_at DESC, b.id DESC LIMIT ?"
+        ))
         .bind(session_key)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let duration: Option<i64> = row.try_get(5)?;
-                Ok(StoredBrowser {
-                    id: row.try_get(0)?,
-                    session_key: row.try_get(1)?,
-                    url: row.try_get(2)?,
-                    visitor_id: row.try_get(3)?,
-                    components: row.try_get(4)?,
-                    duration_ms: duration.and_then(|ms| u64::try_from(ms).ok()),
-                    created_at: from_micros(row.try_get(6)?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_browser).collect()
     }
 
     async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError> {

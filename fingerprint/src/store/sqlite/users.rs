@@ -125,7 +125,7 @@ async fn absorb_session(
 }
 
 /// Rebuilds one user's devices from all of their sessions' fingerprints.
-async fn rebuild_user_devices(
+pub(super) async fn rebuild_user_devices(
     conn: &mut SqliteConnection,
     user_id: &str,
 ) -> Result<(), StoreError> {

@@ -1,0 +1,288 @@
+//! Retention, erasure, exports and rebuilds, on SQLite and PostgreSQL: hit counters always
+//! equal a recount from the fingerprints left.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use common::TestDb;
+use fingerprint::v1 as fp;
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestDb::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    purge_deletes_old_data_and_keeps_counts_exact,
+    forget_user_erases_the_user_and_their_visits,
+    exports_page_through_everything_once,
+    rebuild_reports_progress,
+);
+
+fn key(n: u32) -> String {
+    format!("{n:032x}")
+}
+
+fn visit(session: u32, url: &str, at: DateTime<Utc>, agent: &str) -> fp::Visit {
+    let mut fingerprint = fp::RequestFingerprint::new(format!("http://site{url}"), at);
+    fingerprint.user_agent = agent.into();
+    fp::Visit::new(key(session), fingerprint)
+}
+
+/// Records what a progress callback was told.
+#[derive(Default)]
+struct Seen(Mutex<Vec<fp::Progress>>);
+
+impl Seen {
+    fn last(&self) -> Option<fp::Progress> {
+        self.0.lock().unwrap().last().copied()
+    }
+}
+
+async fn purge_deletes_old_data_and_keeps_counts_exact(db: TestDb) {
+    let store = db.store();
+    let now = Utc::now();
+    let old = now - TimeDelta::days(100);
+    let recent = now - TimeDelta::days(1);
+    // Session 1: old only (anonymous). Session 2: old and recent, linked to "u". Session 3:
+    // recent only.
+    let visits = vec![
+        visit(1, "/a", old, "old agent"),
+        visit(1, "/b", old, "old agent"),
+        visit(2, "/a", old, "old agent"),
+        visit(2, "/a", recent, "new agent"),
+        visit(2, "/c", old, "old agent"),
+        visit(3, "/a", recent, "new agent"),
+        visit(3, "/b", recent, "new agent"),
+    ];
+    for visit in &visits {
+        // One by one: sessions take their creation time from their first visit.
+        store
+            .record(std::slice::from_ref(visit), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    store
+        .link_sessions(&[fp::SessionLink::new(key(2), "u", old)])
+        .await
+        .unwrap();
+    store
+        .record_browser(&fp::BrowserVisit::new(key(1), "a".repeat(32), "{}", old))
+        .await
+        .unwrap();
+    store
+        .record_browser(&fp::BrowserVisit::new(key(2), "b".repeat(32), "{}", recent))
+        .await
+        .unwrap();
+    assert_eq!(db.counters().await, db.recount_hits().await);
+    let before = store.user("u").await.unwrap().unwrap();
+    assert_eq!(before.request_fingerprints, 2, "old and new agent");
+
+    let seen = Seen::default();
+    let report = store
+        .purge(now - TimeDelta::days(90), 2, &|p| {
+            seen.0.lock().unwrap().push(p)
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.request_fingerprints, 4);
+    assert_eq!(report.browser_fingerprints, 1);
+    assert_eq!(report.sessions, 1, "session 1 had nothing left");
+    // (a, 1), (b, 1) and (c, 2) lost their last fingerprint; (a, 2) did not.
+    assert_eq!(report.visits_uncounted, 3);
+    assert!(report.chunks >= 3, "{report:?}");
+    let last = seen.last().unwrap();
+    assert_eq!((last.done, last.total), (5, 5));
+    assert!(seen.0.lock().unwrap().len() >= 3);
+
+    let counters = db.counters().await;
+    assert_eq!(counters, db.recount_hits().await);
+    assert_eq!(counters.get("http://site/a"), Some(&2));
+    assert_eq!(counters.get("http://site/b"), Some(&1));
+    assert_eq!(counters.get("http://site/c"), None);
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 3);
+    assert_eq!(db.count("fingerprint_sessions").await, 2);
+    assert!(store.session(&key(1)).await.unwrap().is_none());
+    let after = store.user("u").await.unwrap().unwrap();
+    assert_eq!(after.request_fingerprints, 1, "only the new agent is left");
+    assert_eq!(after.browser_fingerprints, 1);
+    assert_eq!(after.sessions, 1);
+
+    // Nothing older left: a second purge does nothing.
+    let again = store
+        .purge(now - TimeDelta::days(90), 2, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(again, fp::PurgeReport::default());
+}
+
+async fn forget_user_erases_the_user_and_their_visits(db: TestDb) {
+    let store = db.store();
+    let t = Utc::now() - TimeDelta::hours(2);
+    let visits = vec![
+        visit(1, "/a", t, "agent"),
+        visit(1, "/b", t, "agent"),
+        visit(2, "/a", t, "agent"),
+        visit(3, "/a", t, "agent"),
+        visit(3, "/b", t, "agent"),
+    ];
+    store.record(&visits, Duration::ZERO).await.unwrap();
+    store
+        .link_sessions(&[
+            fp::SessionLink::new(key(1), "gone", t),
+            fp::SessionLink::new(key(2), "gone", t),
+            fp::SessionLink::new(key(3), "stays", t),
+        ])
+        .await
+        .unwrap();
+    store
+        .record_browser(&fp::BrowserVisit::new(key(1), "c".repeat(32), "{}", t))
+        .await
+        .unwrap();
+
+    let report = store.forget_user("gone").await.unwrap();
+    assert_eq!(report.sessions, 2);
+    assert_eq!(report.request_fingerprints, 3);
+    assert_eq!(report.browser_fingerprints, 1);
+    assert_eq!(report.visits_uncounted, 3);
+    assert_eq!(db.counters().await, db.recount_hits().await);
+    assert_eq!(
+        store
+            .hit_counts(&["http://site/a", "http://site/b"])
+            .await
+            .unwrap(),
+        [
+            ("http://site/a".to_owned(), 1),
+            ("http://site/b".to_owned(), 1)
+        ]
+        .into_iter()
+        .collect()
+    );
+    assert!(store.user("gone").await.unwrap().is_none());
+    assert!(store.user_sessions("gone", 10).await.unwrap().is_empty());
+    assert!(store
+        .user_devices("gone",)
+        .await
+        .unwrap()
+        .devices
+        .is_empty());
+    assert!(store
+        .visitor_users(&"c".repeat(32))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.user("stays").await.unwrap().unwrap().sessions, 1);
+    assert_eq!(
+        store.forget_user("nobody").await.unwrap(),
+        fp::ForgetReport::default()
+    );
+}
+
+async fn exports_page_through_everything_once(db: TestDb) {
+    let store = db.store();
+    let start = (Utc::now() - TimeDelta::days(10)).trunc_subsecs(6);
+    let mut visits = Vec::new();
+    for n in 0..10u32 {
+        let at = start + TimeDelta::days(i64::from(n));
+        visits.push(visit(n, &format!("/{n}"), at, "agent"));
+    }
+    for visit in &visits {
+        store
+            .record(std::slice::from_ref(visit), Duration::ZERO)
+            .await
+            .unwrap();
+        store
+            .record_browser(&fp::BrowserVisit::new(
+                &visit.session_key,
+                "d".repeat(32),
+                "{\"screen\":[1,2,3]}",
+                visit.fingerprint.created_at,
+            ))
+            .await
+            .unwrap();
+    }
+    store
+        .link_sessions(&[fp::SessionLink::new(key(4), "u4", start)])
+        .await
+        .unwrap();
+
+    let mut after = 0;
+    let mut urls = Vec::new();
+    loop {
+        let page = store.export_requests(None, after, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        urls.extend(page.into_iter().map(|r| r.fingerprint.url));
+    }
+    let expected: Vec<String> = (0..10).map(|n| format!("http://site/{n}")).collect();
+    assert_eq!(urls, expected);
+
+    let since = start + TimeDelta::days(7);
+    let recent = store.export_requests(Some(since), 0, 100).await.unwrap();
+    assert_eq!(recent.len(), 3, "days 7, 8, 9");
+    let browsers = store.export_browsers(Some(since), 0, 100).await.unwrap();
+    assert_eq!(browsers.len(), 3);
+    let components: serde_json::Value = serde_json::from_str(&browsers[0].components).unwrap();
+    assert_eq!(components, serde_json::json!({ "screen": [1, 2, 3] }));
+    let all_browsers = store.export_browsers(None, 0, 100).await.unwrap();
+    assert_eq!(all_browsers.len(), 10);
+    let sessions = store.export_sessions(None, 0, 100).await.unwrap();
+    assert_eq!(sessions.len(), 10);
+    let linked = sessions.iter().find(|s| s.key == key(4)).unwrap();
+    assert_eq!(linked.user_id.as_deref(), Some("u4"));
+    assert!(linked.linked_at.is_some());
+    let page = store
+        .export_sessions(Some(since), sessions[0].id, 2)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(
+        page.iter().all(|s| s.created_at >= since),
+        "{since} {page:#?}"
+    );
+}
+
+async fn rebuild_reports_progress(db: TestDb) {
+    let store = db.store();
+    let t = Utc::now();
+    let visits: Vec<fp::Visit> = (0..7).map(|n| visit(n, &format!("/{n}"), t, "a")).collect();
+    store.record(&visits, Duration::ZERO).await.unwrap();
+    db.execute("DELETE FROM fingerprint_hit_counts").await;
+    let seen = Seen::default();
+    let report = store
+        .rebuild_hit_counts_with_progress(3, &|p| seen.0.lock().unwrap().push(p))
+        .await
+        .unwrap();
+    assert_eq!((report.urls, report.visitors, report.chunks), (7, 7, 3));
+    let steps: Vec<(u64, u64)> = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| (p.done, p.total))
+        .collect();
+    assert_eq!(steps, [(3, 7), (6, 7), (7, 7)]);
+    assert_eq!(db.counters().await, db.recount_hits().await);
+}
