@@ -630,6 +630,7 @@ impl Shared {
         self.clock.now()
     }
 
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+// The parser, the redirect check and token verification serve the routes (feature `axum`).
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) mod components;
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 mod next;
 #[cfg(feature = "axum")]
 mod routes;
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 mod token;
 
 pub use next::RefusedRedirect;
@@ -33,7 +37,9 @@ pub(crate) static COLLECTOR_VERSION: LazyLock<String> = LazyLock::new(|| {
 pub(crate) struct BrowserSettings {
     pub(crate) signer: Signer,
     pub(crate) token_ttl: Duration,
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) redirect_delay: Duration,
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) policy: RedirectPolicy,
     /// Where the routes are mounted, without a trailing slash (`/fingerprint`).
     pub(crate) prefix: String,

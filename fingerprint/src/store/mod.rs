@@ -191,6 +191,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// visit brings the referer and UTM parameters, later ones never overwrite them), inserts
     /// request fingerprints except those within `debounce` of an earlier one of the same session
     /// and URL, records unique (URL, session) pairs and bumps hit counters.
+    ///
+    /// Visits are stored as given: the recorder fills their derived fields
+    /// ([`RequestFingerprint::device`](crate::v1::RequestFingerprint::device),
+    /// `country_code`) before it calls this; other callers fill them themselves, e.g. with
+    /// [`Device::from_user_agent`](crate::v1::Device::from_user_agent).
     async fn record(
         &self,
         visits: &[Visit],

@@ -1,0 +1,257 @@
+//! The `fingerprint` command: maintenance of a fingerprint-rt database (migrations, hit-count
+//! rebuilds, statistics, exports, retention, erasure, synthetic data).
+//!
+//! The options are clap-derive structs ([`Cli`]); [`run`] carries out a command. `main.rs`
+//! only parses, runs and maps errors to exit codes ([`CliError::exit_code`]).
+
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use fingerprint::v1 as fp;
+use indicatif::{ProgressBar, ProgressStyle};
+
+mod connect;
+mod export;
+
+pub use connect::open;
+
+/// Maintenance of a fingerprint-rt database.
+#[derive(Debug, Parser)]
+#[command(name = "fingerprint", version)]
+pub struct Cli {
+    /// The database: sqlite://FILE or postgres://USER@HOST/DB.
+    #[arg(long, env = "FINGERPRINT_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the tables.
+    Migrate,
+    /// Recount every hit counter from the stored request fingerprints.
+    RebuildHitCounts {
+        /// URLs per transaction.
+        #[arg(long, default_value_t = 1000)]
+        chunk: u32,
+    },
+    /// Write fingerprints or sessions as CSV or JSON Lines (streamed: constant memory).
+    Export {
+        /// What to export.
+        #[arg(value_enum)]
+        what: Export,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// Only rows created at or after this: a date (2026-01-31), a time (RFC 3339) or an
+        /// age (7d, 12h).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Retention: delete fingerprints older than an age, and sessions left empty.
+    Purge {
+        /// The age, e.g. 90d, 12w, 36h.
+        #[arg(long, value_parser = parse_age)]
+        older_than: Duration,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 5000)]
+        chunk: u32,
+    },
+    /// Right to erasure: delete a user's sessions and all their fingerprints.
+    ForgetUser {
+        /// The user id, as the app links it.
+        user_id: String,
+    },
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Export {
+    /// Request fingerprints.
+    Requests,
+    /// Browser fingerprints.
+    Browsers,
+    /// Sessions.
+    Sessions,
+}
+
+/// Output format of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The configuration is wrong or incomplete (exit code 2).
+    #[error("{0}")]
+    Config(String),
+    /// The database failed while working (exit code 1).
+    #[error(transparent)]
+    Store(#[from] fp::StoreError),
+    /// Writing the output failed (exit code 1).
+    #[error("cannot write the output: {0}")]
+    Output(String),
+}
+
+impl CliError {
+    /// 2 for configuration problems (bad URL, unreachable or unmigrated database), 1 for
+    /// failures while working.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Store(_) | Self::Output(_) => 1,
+        }
+    }
+}
+
+fn parse_age(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90d, 12w, 36h)"))
+}
+
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    let age = parse_age(text)
+        .map_err(|_| format!("{text:?} is not a date (2026-01-31), a time or an age (7d)"))?;
+    Ok(ago(age))
+}
+
+fn ago(age: Duration) -> DateTime<Utc> {
+    let age = chrono::TimeDelta::from_std(age).unwrap_or(chrono::TimeDelta::MAX);
+    Utc::now()
+        .checked_sub_signed(age)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn progress_bar(what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+fn tell(bar: &ProgressBar) -> impl Fn(fp::Progress) + Send + Sync + '_ {
+    move |progress: fp::Progress| {
+        bar.set_length(progress.total);
+        bar.set_position(progress.done);
+    }
+}
+
+/// Runs one command, writing its report to `out`.
+pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let url = cli.database_url.ok_or_else(|| {
+        CliError::Config(
+            "no database: pass --database-url sqlite://FILE or postgres://... \
+             (or set FINGERPRINT_DATABASE_URL)"
+                .into(),
+        )
+    })?;
+    let migrating = matches!(cli.command, Command::Migrate);
+    let store = open(&url, migrating).await?;
+    let write = |out: &mut (dyn Write + Send), text: String| {
+        writeln!(out, "{text}").map_err(|e| CliError::Output(e.to_string()))
+    };
+    match cli.command {
+        Command::Migrate => {
+            store.migrate().await?;
+            write(
+                out,
+                "migrated: the fingerprint tables are up to date".into(),
+            )
+        }
+        Command::RebuildHitCounts { chunk } => {
+            let bar = progress_bar("rebuilding");
+            let report = store
+                .rebuild_hit_counts_with_progress(chunk, &tell(&bar))
+                .await?;
+            bar.finish_and_clear();
+            write(
+                out,
+                format!(
+                    "rebuilt {} counters from {} unique visits in {} chunks",
+                    report.urls, report.visitors, report.chunks
+                ),
+            )
+        }
+        Command::Export {
+            what,
+            format,
+            since,
+            output,
+        } => match output {
+            Some(path) => {
+                let file = std::fs::File::create(&path).map_err(|e| {
+                    CliError::Config(format!("cannot create {}: {e}", path.display()))
+                })?;
+                let mut file = std::io::BufWriter::new(file);
+                let rows = export::run(&*store, what, format, since, &mut file).await?;
+                file.flush().map_err(|e| CliError::Output(e.to_string()))?;
+                write(out, format!("exported {rows} rows to {}", path.display()))
+            }
+            None => {
+                let mut buffered = std::io::BufWriter::new(&mut *out);
+                export::run(&*store, what, format, since, &mut buffered).await?;
+                buffered
+                    .flush()
+                    .map_err(|e| CliError::Output(e.to_string()))
+            }
+        },
+        Command::Purge { older_than, chunk } => {
+            let before = ago(older_than);
+            let bar = progress_bar("purging");
+            let report = store.purge(before, chunk, &tell(&bar)).await?;
+            bar.finish_and_clear();
+            write(
+                out,
+                format!(
+                    "purged everything before {}: {} request and {} browser fingerprints, \
+                     {} sessions; {} unique visits left the hit counts",
+                    before.format("%Y-%m-%d %H:%M UTC"),
+                    report.request_fingerprints,
+                    report.browser_fingerprints,
+                    report.sessions,
+                    report.visits_uncounted
+                ),
+            )
+        }
+        Command::ForgetUser { user_id } => {
+            let report = store.forget_user(&user_id).await?;
+            let text = if report.sessions == 0 {
+                format!("no session is linked to user {user_id:?}: nothing to forget")
+            } else {
+                format!(
+                    "forgot user {user_id:?}: {} sessions, {} request and {} browser \
+                     fingerprints; {} unique visits left the hit counts",
+                    report.sessions,
+                    report.request_fingerprints,
+                    report.browser_fingerprints,
+                    report.visits_uncounted
+                )
+            };
+            write(out, text)
+        }
+    }
+}

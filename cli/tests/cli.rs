@@ -1,0 +1,232 @@
+//! The `fingerprint` binary on a real SQLite file and a real PostgreSQL schema: what each
+//! command does, and the one-line errors (exit code 2) for a bad URL, an unreachable or an
+//! unmigrated database.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use fingerprint::v1 as fp;
+use fp::Store as _;
+
+fn fingerprint(url: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fingerprint"));
+    command.env_remove("FINGERPRINT_DATABASE_URL");
+    if let Some(url) = url {
+        command.args(["--database-url", url]);
+    }
+    command.args(args).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[track_caller]
+fn assert_config_error(output: &Output, says: &str) {
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(output));
+    let message = stderr(output);
+    assert!(message.contains(says), "{message:?} should say {says:?}");
+    assert_eq!(
+        message.trim_end().lines().count(),
+        1,
+        "one line: {message:?}"
+    );
+}
+
+#[test]
+fn configuration_errors_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_config_error(
+        &fingerprint(None, &["migrate"]),
+        "no database: pass --database-url",
+    );
+    assert_config_error(
+        &fingerprint(Some("mysql://x"), &["migrate"]),
+        "unsupported database URL",
+    );
+    let missing = format!("sqlite://{}", dir.path().join("missing.db").display());
+    assert_config_error(
+        &fingerprint(Some(&missing), &["export", "requests"]),
+        "there is no database at",
+    );
+    assert!(!dir.path().join("missing.db").exists(), "nothing created");
+    // A database without our tables.
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    assert_config_error(
+        &fingerprint(
+            Some(&format!("sqlite://{}", empty.display())),
+            &["purge", "--older-than", "90d"],
+        ),
+        "run `fingerprint migrate` first",
+    );
+    assert_config_error(
+        &fingerprint(
+            Some("postgres://nobody:secret@127.0.0.1:1/none"),
+            &["forget-user", "u"],
+        ),
+        "cannot open the database postgres://nobody:***@127.0.0.1:1/none",
+    );
+    let bad_age = fingerprint(Some(&missing), &["purge", "--older-than", "ninety"]);
+    assert_eq!(bad_age.status.code(), Some(2));
+    assert!(stderr(&bad_age).contains("90d"), "{}", stderr(&bad_age));
+}
+
+/// Three sessions: one 100 days old, two recent; one linked to "u".
+async fn fill(store: &dyn fp::Store) {
+    let now = Utc::now();
+    let key = |n: u32| format!("{n:032x}");
+    let mut visits = Vec::new();
+    for (n, days, url) in [(1, 100, "/old"), (2, 1, "/a"), (3, 1, "/a"), (3, 1, "/b")] {
+        let mut fingerprint =
+            fp::RequestFingerprint::new(format!("http://site{url}"), now - TimeDelta::days(days));
+        fingerprint.user_agent = "curl/8.5.0, \"quoted\"".into();
+        // What the recorder derives; a direct `record` stores what it is given.
+        fingerprint.device = fp::Device::from_user_agent(&fingerprint.user_agent);
+        visits.push(fp::Visit::new(key(n), fingerprint));
+    }
+    store.record(&visits, Duration::ZERO).await.unwrap();
+    store
+        .record_browser(&fp::BrowserVisit::new(
+            key(2),
+            "e".repeat(32),
+            "{\"screen\":[1,2,3]}",
+            now,
+        ))
+        .await
+        .unwrap();
+    store
+        .link_sessions(&[fp::SessionLink::new(key(2), "u", now)])
+        .await
+        .unwrap();
+}
+
+/// Every command on the database at `url` (migrated by the CLI itself).
+async fn commands_work_on(url: &str) {
+    let migrated = fingerprint(Some(url), &["migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert!(stdout(&migrated).contains("migrated"));
+    let store: Box<dyn fp::Store> = if url.starts_with("sqlite:") {
+        Box::new(fp::SqliteStore::connect(url).await.unwrap())
+    } else {
+        Box::new(fp::PostgresStore::connect(url).await.unwrap())
+    };
+    fill(&*store).await;
+
+    let csv = fingerprint(Some(url), &["export", "requests"]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let csv = stdout(&csv);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 5, "{csv}");
+    assert!(lines[0].starts_with("id,session,created_at,url,ip,method,user_agent,"));
+    assert!(
+        lines[1].contains(",\"curl/8.5.0, \"\"quoted\"\"\","),
+        "CSV quoting: {}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(",curl,8,,,bot"),
+        "derived columns: {}",
+        lines[1]
+    );
+
+    let jsonl = stdout(&fingerprint(
+        Some(url),
+        &["export", "browsers", "--format", "jsonl"],
+    ));
+    let row: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(row["visitor_id"], "e".repeat(32));
+    assert_eq!(row["components"]["screen"], serde_json::json!([1, 2, 3]));
+    assert_eq!(row["url"], serde_json::Value::Null);
+
+    let recent = stdout(&fingerprint(
+        Some(url),
+        &["export", "sessions", "--format", "jsonl", "--since", "7d"],
+    ));
+    assert_eq!(recent.lines().count(), 2, "{recent}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sessions.csv");
+    let to_file = fingerprint(
+        Some(url),
+        &[
+            "export",
+            "sessions",
+            "-o",
+            file.to_str().unwrap(),
+            "--since",
+            "2000-01-01",
+        ],
+    );
+    assert!(
+        stdout(&to_file).contains("exported 3 rows"),
+        "{}",
+        stdout(&to_file)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 4);
+
+    let purged = fingerprint(Some(url), &["purge", "--older-than", "30d"]);
+    assert!(purged.status.success(), "{}", stderr(&purged));
+    assert!(
+        stdout(&purged)
+            .contains(": 1 request and 0 browser fingerprints, 1 sessions; 1 unique visits"),
+        "{}",
+        stdout(&purged)
+    );
+
+    let forgot = fingerprint(Some(url), &["forget-user", "u"]);
+    assert!(
+        stdout(&forgot).contains("forgot user \"u\": 1 sessions, 1 request and 1 browser"),
+        "{}",
+        stdout(&forgot)
+    );
+    let again = fingerprint(Some(url), &["forget-user", "u"]);
+    assert!(stdout(&again).contains("nothing to forget"));
+    assert_eq!(
+        store.hit_counts(&["http://site/a"]).await.unwrap()["http://site/a"],
+        1,
+        "session 3 is left"
+    );
+
+    store.rebuild_hit_counts(10).await.unwrap();
+    let rebuilt = fingerprint(Some(url), &["rebuild-hit-counts", "--chunk", "1"]);
+    assert!(
+        stdout(&rebuilt).contains("rebuilt 2 counters from 2 unique visits"),
+        "{}",
+        stdout(&rebuilt)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    commands_work_on(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_postgres() {
+    let Ok(base) = std::env::var("FINGERPRINT_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED commands_on_postgres: set FINGERPRINT_TEST_POSTGRES_URL to run it");
+        return;
+    };
+    let schema = format!("fp_cli_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    for sql in [
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        format!("CREATE SCHEMA {schema}"),
+    ] {
+        sqlx::query(&sql).execute(&admin).await.unwrap();
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    commands_work_on(&url).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
