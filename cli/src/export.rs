@@ -141,7 +141,7 @@ fn session_fields(row: fp::StoredSession) -> Vec<Field> {
 
 /// Writes rows in one format.
 enum Writer<'w> {
-    Csv(csv::Writer<&'w mut (dyn Write + Send)>),
+    Csv(Box<csv::Writer<&'w mut (dyn Write + Send)>>),
     Jsonl(&'w mut (dyn Write + Send), &'static [&'static str]),
 }
 
@@ -159,7 +159,7 @@ impl<'w> Writer<'w> {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(out);
                 csv.write_record(columns).map_err(output)?;
-                Self::Csv(csv)
+                Self::Csv(Box::new(csv))
             }
             Format::Jsonl => Self::Jsonl(out, columns),
         })
