@@ -2,42 +2,16 @@
 //! sessions to users with no code in the demo. Over HTTP with a cookie jar, and in headless
 //! Chromium through the real browser collector.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::Demo;
 use fantoccini::Locator;
-use fingerprint::v1 as fp;
 use testkit::{browser_available, Browser, Driver};
 
-struct Demo {
-    base: String,
-    fingerprint: fp::Fingerprint,
-    _dir: tempfile::TempDir,
-}
-
 async fn start() -> Demo {
-    let dir = tempfile::tempdir().unwrap();
-    let config = demo::Config {
-        database_url: format!("sqlite://{}", dir.path().join("demo.db").display()),
-        fingerprint: true,
-        accounts: true,
-    };
-    let (app, fingerprint) = demo::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    Demo {
-        base: format!("http://{addr}"),
-        fingerprint,
-        _dir: dir,
-    }
+    Demo::start(true, true).await
 }
 
 fn jar() -> reqwest::Client {
@@ -56,7 +30,7 @@ async fn login(
     password: &str,
 ) -> reqwest::Response {
     client
-        .post(format!("{}/login", demo.base))
+        .post(format!("{}/login", demo.base()))
         .form(&[
             ("username", user),
             ("password", password),
@@ -71,7 +45,7 @@ async fn login(
 async fn logging_in_links_the_session_and_shows_my_devices() {
     let demo = start().await;
     let client = jar();
-    let get = |path: &str| client.get(format!("{}{path}", demo.base)).send();
+    let get = |path: &str| client.get(format!("{}{path}", demo.base())).send();
 
     let anonymous = get("/articles/3").await.unwrap();
     assert_eq!(anonymous.status(), 200);
@@ -136,7 +110,7 @@ async fn logging_in_links_the_session_and_shows_my_devices() {
 
     // Logging out ends the user's session; the next one is anonymous.
     let out = client
-        .post(format!("{}/logout", demo.base))
+        .post(format!("{}/logout", demo.base()))
         .send()
         .await
         .unwrap();
@@ -149,7 +123,7 @@ async fn logging_in_links_the_session_and_shows_my_devices() {
 
     // A login page with an outside `next` goes to the devices page instead.
     let off_site = client
-        .post(format!("{}/login", demo.base))
+        .post(format!("{}/login", demo.base()))
         .form(&[
             ("username", "bob"),
             ("password", "builder"),
@@ -179,7 +153,10 @@ async fn visitor_ids(demo: &Demo, user: &str) -> Vec<String> {
 
 async fn log_in_with_the_form(browser: &Browser, demo: &Demo, user: &str, password: &str) {
     let client = &browser.client;
-    client.goto(&format!("{}/login", demo.base)).await.unwrap();
+    client
+        .goto(&format!("{}/login", demo.base()))
+        .await
+        .unwrap();
     client
         .find(Locator::Css("input[name=username]"))
         .await
@@ -218,7 +195,7 @@ async fn two_users_on_one_browser_profile_share_its_visitor_id() {
 
     browser
         .client
-        .goto(&format!("{}/articles/1", demo.base))
+        .goto(&format!("{}/articles/1", demo.base()))
         .await
         .unwrap();
     log_in_with_the_form(&browser, &demo, "alice", "wonderland").await;

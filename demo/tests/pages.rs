@@ -1,38 +1,11 @@
 //! The demo's pages on a real server (127.0.0.1, a temporary SQLite file).
 
-use std::net::SocketAddr;
+mod common;
 
-use fingerprint::v1 as fp;
-
-struct Demo {
-    addr: SocketAddr,
-    fingerprint: fp::Fingerprint,
-    _dir: tempfile::TempDir,
-}
+use common::Demo;
 
 async fn start(fingerprinted: bool) -> Demo {
-    let dir = tempfile::tempdir().unwrap();
-    let config = demo::Config {
-        database_url: format!("sqlite://{}", dir.path().join("demo.db").display()),
-        fingerprint: fingerprinted,
-        accounts: false,
-    };
-    let (app, fingerprint) = demo::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    Demo {
-        addr,
-        fingerprint,
-        _dir: dir,
-    }
+    Demo::start(fingerprinted, false).await
 }
 
 async fn get(demo: &Demo, path: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {

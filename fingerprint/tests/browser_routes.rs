@@ -1,6 +1,7 @@
 //! The redirect page, the collector endpoint and the collector script, over HTTP on
 //! 127.0.0.1, on SQLite and PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -10,29 +11,6 @@ use axum::Router;
 use common::{attribute, collector_payload as payload, cookie_key, post_collector, serve, TestDb};
 use fingerprint::v1 as fp;
 use serde_json::json;
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     redirect_page_fingerprints_and_points_to_next,

@@ -1,6 +1,7 @@
 //! Retention, erasure, exports and rebuilds, on SQLite and PostgreSQL: hit counters always
 //! equal a recount from the fingerprints left.
 
+#[macro_use]
 mod common;
 
 use std::sync::Mutex;
@@ -9,29 +10,6 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use common::TestDb;
 use fingerprint::v1 as fp;
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     purge_deletes_old_data_and_keeps_counts_exact,

@@ -1,35 +1,13 @@
 //! Privacy options, on SQLite and PostgreSQL: anonymised IPs, the `Sec-GPC` / `DNT` signals,
 //! and the app's consent hook for browser fingerprinting.
 
+#[macro_use]
 mod common;
 
 use axum::routing::get;
 use axum::Router;
 use common::{attribute, collector_payload, cookie_key, post_collector, serve, TestDb};
 use fingerprint::v1 as fp;
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     anonymised_ips_are_stored_without_their_host_part,

@@ -1,6 +1,7 @@
 //! Request fingerprinting end to end, the same suite on SQLite and on PostgreSQL: a real server
 //! on 127.0.0.1, the fingerprint layer on a route, a real database.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,30 +15,6 @@ use chrono::Utc;
 use common::{cookie_key, serve, TestDb};
 use fingerprint::v1 as fp;
 use tokio::sync::Semaphore;
-
-/// Generates one test per backend for each suite function.
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     anonymous_get_is_recorded,

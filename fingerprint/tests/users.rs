@@ -2,6 +2,7 @@
 //! through real axum-login logins and through `remember_user_session`, the device and user
 //! queries, and the list filters on a seeded data set.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
@@ -15,29 +16,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::{serve, TestDb};
 use fingerprint::v1 as fp;
 use tower_sessions::{MemoryStore, SessionManagerLayer};
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     axum_login_links_the_session_with_its_history,

@@ -11,6 +11,32 @@ use axum::Router;
 use fingerprint::v1 as fp;
 use fp::Store as _;
 
+/// Generates, for each suite function `async fn name(db: TestDb)`, one test on SQLite and one
+/// on PostgreSQL (skipped, saying so, when no PostgreSQL is configured).
+#[allow(unused_macros)]
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::TestDb::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// Where PostgreSQL tests connect; unset = PostgreSQL tests are skipped (with a message).
 pub const POSTGRES_URL_VAR: &str = "FINGERPRINT_TEST_POSTGRES_URL";
 

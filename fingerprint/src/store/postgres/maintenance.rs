@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::users::{rebuild_user_devices, refresh_users};
@@ -307,22 +308,38 @@ impl PostgresStore {
         Ok(report)
     }
 
-    pub(super) async fn export_requests_impl(
+    /// One export page: the rows of `select` (whose table is aliased `alias`) with an id above
+    /// `after_id`, created at or after `since`, in id order.
+    async fn export_page<T>(
         &self,
+        select: &str,
+        alias: &str,
+        decode: fn(&PgRow) -> Result<T, StoreError>,
         since: Option<DateTime<Utc>>,
         after_id: i64,
         limit: u32,
-    ) -> Result<Vec<StoredRequest>, StoreError> {
+    ) -> Result<Vec<T>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{REQUEST_SELECT} WHERE r.id > $1 AND ($2::timestamptz IS NULL OR r.created_at >= $2) \
-             ORDER BY r.id LIMIT $3"
+            "{select} WHERE {alias}.id > $1 \
+             AND ($2::timestamptz IS NULL OR {alias}.created_at >= $2) \
+             ORDER BY {alias}.id LIMIT $3"
         ))
         .bind(after_id)
         .bind(since)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(stored_request).collect()
+        rows.iter().map(decode).collect()
+    }
+
+    pub(super) async fn export_requests_impl(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        self.export_page(REQUEST_SELECT, "r", stored_request, since, after_id, limit)
+            .await
     }
 
     pub(super) async fn export_browsers_impl(
@@ -331,16 +348,8 @@ impl PostgresStore {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredBrowser>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{BROWSER_SELECT} WHERE b.id > $1 AND ($2::timestamptz IS NULL OR b.created_at >= $2) \
-             ORDER BY b.id LIMIT $3"
-        ))
-        .bind(after_id)
-        .bind(since)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_browser).collect()
+        self.export_page(BROWSER_SELECT, "b", stored_browser, since, after_id, limit)
+            .await
     }
 
     pub(super) async fn export_sessions_impl(
@@ -349,35 +358,29 @@ impl PostgresStore {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredSession>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, key, user_id, created_at, linked_at, referer, utm_source, utm_medium, \
-             utm_campaign, utm_content, utm_term FROM fingerprint_sessions \
-             WHERE id > $1 AND ($2::timestamptz IS NULL OR created_at >= $2) \
-             ORDER BY id LIMIT $3",
-        )
-        .bind(after_id)
-        .bind(since)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredSession {
-                    id: row.try_get(0)?,
-                    key: row.try_get(1)?,
-                    user_id: row.try_get(2)?,
-                    created_at: row.try_get(3)?,
-                    linked_at: row.try_get(4)?,
-                    referer: row.try_get(5)?,
-                    utm: Utm {
-                        source: row.try_get(6)?,
-                        medium: row.try_get(7)?,
-                        campaign: row.try_get(8)?,
-                        content: row.try_get(9)?,
-                        term: row.try_get(10)?,
-                    },
-                })
-            })
-            .collect()
+        self.export_page(SESSION_SELECT, "s", stored_session, since, after_id, limit)
+            .await
     }
+}
+
+const SESSION_SELECT: &str = "SELECT s.id, s.key, s.user_id, s.created_at, s.linked_at, \
+     s.referer, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term \
+     FROM fingerprint_sessions s";
+
+fn stored_session(row: &PgRow) -> Result<StoredSession, StoreError> {
+    Ok(StoredSession {
+        id: row.try_get(0)?,
+        key: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        linked_at: row.try_get(4)?,
+        referer: row.try_get(5)?,
+        utm: Utm {
+            source: row.try_get(6)?,
+            medium: row.try_get(7)?,
+            campaign: row.try_get(8)?,
+            content: row.try_get(9)?,
+            term: row.try_get(10)?,
+        },
+    })
 }

@@ -607,19 +607,13 @@ impl Store for PostgresStore {
         };
         let url_id = visit.url.as_ref().and_then(|url| url_ids.get(url).copied());
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO fingerprint_sessions (key, created_at) VALUES ($1, $2) \
-             ON CONFLICT (key) DO NOTHING",
+        let (session_id, user) = users::ensure_session(
+            &mut tx,
+            &visit.session_key,
+            visit.created_at,
+            users::RowLock::Share,
         )
-        .bind(&visit.session_key)
-        .bind(visit.created_at)
-        .execute(&mut *tx)
         .await?;
-        let (session_id, user): (i64, Option<String>) =
-            sqlx::query_as("SELECT id, user_id FROM fingerprint_sessions WHERE key = $1 FOR SHARE")
-                .bind(&visit.session_key)
-                .fetch_one(&mut *tx)
-                .await?;
         sqlx::query(
             "INSERT INTO fingerprint_browser_fingerprints \
              (session_id, url_id, visitor_id, components, duration_ms, created_at) \

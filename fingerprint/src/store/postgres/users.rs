@@ -21,6 +21,38 @@ use crate::users::{
     SessionSummary, UserDevices, UserQuery, UserSummary, VisitorUser,
 };
 
+/// The id and user of the session `key`, creating it (at `at`) when it is new, and locking
+/// its row: `FOR SHARE` to write fingerprints of it, `FOR UPDATE` to change its user.
+pub(super) async fn ensure_session(
+    conn: &mut PgConnection,
+    key: &str,
+    at: DateTime<Utc>,
+    lock: RowLock,
+) -> Result<(i64, Option<String>), StoreError> {
+    sqlx::query(
+        "INSERT INTO fingerprint_sessions (key, created_at) VALUES ($1, $2) \
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    let sql = match lock {
+        RowLock::Share => "SELECT id, user_id FROM fingerprint_sessions WHERE key = $1 FOR SHARE",
+        RowLock::Update => "SELECT id, user_id FROM fingerprint_sessions WHERE key = $1 FOR UPDATE",
+    };
+    Ok(sqlx::query_as(sql).bind(key).fetch_one(&mut *conn).await?)
+}
+
+/// How [`ensure_session`] locks the session row.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RowLock {
+    /// Writing fingerprints of the session.
+    Share,
+    /// Changing its user.
+    Update,
+}
+
 /// Records what linked users were seen with (distinct values, first and last seen).
 pub(super) async fn upsert_seen(
     conn: &mut PgConnection,
@@ -218,20 +250,8 @@ impl PostgresStore {
         let mut outcomes = Vec::with_capacity(links.len());
         let mut touched = BTreeSet::new();
         for link in links {
-            sqlx::query(
-                "INSERT INTO fingerprint_sessions (key, created_at) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&link.session_key)
-            .bind(link.at)
-            .execute(&mut *tx)
-            .await?;
-            let (id, current): (i64, Option<String>) = sqlx::query_as(
-                "SELECT id, user_id FROM fingerprint_sessions WHERE key = $1 FOR UPDATE",
-            )
-            .bind(&link.session_key)
-            .fetch_one(&mut *tx)
-            .await?;
+            let (id, current) =
+                ensure_session(&mut tx, &link.session_key, link.at, RowLock::Update).await?;
             let outcome = match current {
                 Some(user) if user == link.user_id => LinkOutcome::AlreadyLinked,
                 Some(other) => LinkOutcome::LinkedToOther(other),

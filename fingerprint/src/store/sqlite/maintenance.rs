@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::users::{rebuild_user_devices, refresh_users};
@@ -331,21 +332,37 @@ impl SqliteStore {
         Ok(report)
     }
 
-    pub(super) async fn export_requests_impl(
+    /// One export page: the rows of `select` (whose table is aliased `alias`) with an id above
+    /// `after_id`, created at or after `since`, in id order.
+    async fn export_page<T>(
         &self,
+        select: &str,
+        alias: &str,
+        decode: fn(&SqliteRow) -> Result<T, StoreError>,
         since: Option<DateTime<Utc>>,
         after_id: i64,
         limit: u32,
-    ) -> Result<Vec<StoredRequest>, StoreError> {
+    ) -> Result<Vec<T>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{REQUEST_SELECT} WHERE r.id > ? AND r.created_at >= ? ORDER BY r.id LIMIT ?"
+            "{select} WHERE {alias}.id > ? AND {alias}.created_at >= ? \
+             ORDER BY {alias}.id LIMIT ?"
         ))
         .bind(after_id)
         .bind(since.map_or(i64::MIN, micros))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(stored_request).collect()
+        rows.iter().map(decode).collect()
+    }
+
+    pub(super) async fn export_requests_impl(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        self.export_page(REQUEST_SELECT, "r", stored_request, since, after_id, limit)
+            .await
     }
 
     pub(super) async fn export_browsers_impl(
@@ -354,15 +371,8 @@ impl SqliteStore {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredBrowser>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{BROWSER_SELECT} WHERE b.id > ? AND b.created_at >= ? ORDER BY b.id LIMIT ?"
-        ))
-        .bind(after_id)
-        .bind(since.map_or(i64::MIN, micros))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_browser).collect()
+        self.export_page(BROWSER_SELECT, "b", stored_browser, since, after_id, limit)
+            .await
     }
 
     pub(super) async fn export_sessions_impl(
@@ -371,37 +381,32 @@ impl SqliteStore {
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<StoredSession>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, key, user_id, created_at, linked_at, referer, utm_source, utm_medium, \
-             utm_campaign, utm_content, utm_term FROM fingerprint_sessions \
-             WHERE id > ? AND created_at >= ? ORDER BY id LIMIT ?",
-        )
-        .bind(after_id)
-        .bind(since.map_or(i64::MIN, micros))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredSession {
-                    id: row.try_get(0)?,
-                    key: row.try_get(1)?,
-                    user_id: row.try_get(2)?,
-                    created_at: from_micros(row.try_get(3)?)?,
-                    linked_at: row
-                        .try_get::<Option<i64>, _>(4)?
-                        .map(from_micros)
-                        .transpose()?,
-                    referer: row.try_get(5)?,
-                    utm: Utm {
-                        source: row.try_get(6)?,
-                        medium: row.try_get(7)?,
-                        campaign: row.try_get(8)?,
-                        content: row.try_get(9)?,
-                        term: row.try_get(10)?,
-                    },
-                })
-            })
-            .collect()
+        self.export_page(SESSION_SELECT, "s", stored_session, since, after_id, limit)
+            .await
     }
+}
+
+const SESSION_SELECT: &str = "SELECT s.id, s.key, s.user_id, s.created_at, s.linked_at, \
+     s.referer, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term \
+     FROM fingerprint_sessions s";
+
+fn stored_session(row: &SqliteRow) -> Result<StoredSession, StoreError> {
+    Ok(StoredSession {
+        id: row.try_get(0)?,
+        key: row.try_get(1)?,
+        user_id: row.try_get(2)?,
+        created_at: from_micros(row.try_get(3)?)?,
+        linked_at: row
+            .try_get::<Option<i64>, _>(4)?
+            .map(from_micros)
+            .transpose()?,
+        referer: row.try_get(5)?,
+        utm: Utm {
+            source: row.try_get(6)?,
+            medium: row.try_get(7)?,
+            campaign: row.try_get(8)?,
+            content: row.try_get(9)?,
+            term: row.try_get(10)?,
+        },
+    })
 }

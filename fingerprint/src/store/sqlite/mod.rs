@@ -609,19 +609,8 @@ impl Store for SqliteStore {
         };
         let url_id = visit.url.as_ref().and_then(|url| url_ids.get(url).copied());
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO fingerprint_sessions (key, created_at) VALUES (?, ?) \
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(&visit.session_key)
-        .bind(micros(visit.created_at))
-        .execute(&mut *tx)
-        .await?;
-        let (session_id, user): (i64, Option<String>) =
-            sqlx::query_as("SELECT id, user_id FROM fingerprint_sessions WHERE key = ?")
-                .bind(&visit.session_key)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (session_id, user) =
+            users::ensure_session(&mut tx, &visit.session_key, visit.created_at).await?;
         sqlx::query(
             "INSERT INTO fingerprint_browser_fingerprints \
              (session_id, url_id, visitor_id, components, duration_ms, created_at) \

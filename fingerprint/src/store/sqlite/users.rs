@@ -18,6 +18,28 @@ use crate::users::{
     SessionSummary, UserDevices, UserQuery, UserSummary, VisitorUser,
 };
 
+/// The id and user of the session `key`, creating it (at `at`) when it is new.
+pub(super) async fn ensure_session(
+    conn: &mut SqliteConnection,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<(i64, Option<String>), StoreError> {
+    sqlx::query(
+        "INSERT INTO fingerprint_sessions (key, created_at) VALUES (?, ?) \
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(micros(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_as("SELECT id, user_id FROM fingerprint_sessions WHERE key = ?")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
 /// Records what linked users were seen with (distinct values, first and last seen).
 pub(super) async fn upsert_seen(
     conn: &mut SqliteConnection,
@@ -220,19 +242,7 @@ impl SqliteStore {
         let mut outcomes = Vec::with_capacity(links.len());
         let mut touched = BTreeSet::new();
         for link in links {
-            sqlx::query(
-                "INSERT INTO fingerprint_sessions (key, created_at) VALUES (?, ?) \
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&link.session_key)
-            .bind(micros(link.at))
-            .execute(&mut *tx)
-            .await?;
-            let (id, current): (i64, Option<String>) =
-                sqlx::query_as("SELECT id, user_id FROM fingerprint_sessions WHERE key = ?")
-                    .bind(&link.session_key)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let (id, current) = ensure_session(&mut tx, &link.session_key, link.at).await?;
             let outcome = match current {
                 Some(user) if user == link.user_id => LinkOutcome::AlreadyLinked,
                 Some(other) => LinkOutcome::LinkedToOther(other),
