@@ -1,55 +1,106 @@
 #!/usr/bin/env bash
-# Layer overhead of the demo's fingerprinted article page, measured with wrk on loopback:
-# the same app with and without the fingerprint layer, in one run, for new visitors (no cookie:
-# every request is a new session and is recorded) and for one returning session (debounced).
+# The benchmark runner (BENCHMARKS.md): starts the demo as the bench server itself, loads it on
+# 127.0.0.1 only, and prints one table. Every figure is measured in this run next to a
+# baseline measured in the same run.
 #
-#   scripts/bench.sh                        # SQLite
+#   1  layer overhead: the demo's article page with and without the fingerprint layer (wrk),
+#      new visitors (no cookie) and one returning session
+#   2  zero-loss capacity: the highest new-visitor rate with every request answered and stored
+#      (fp-bench capacity, a fixed-rate generator), and what happens at twice that rate
+#   3  ingest through the recorder (1M events) and 4  hit counts on the result (fp-bench store)
+#   5  peak RSS of the bench server under overload with its queue full (writes held back)
+#
+#   scripts/bench.sh                                    # SQLite
 #   FINGERPRINT_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test scripts/bench.sh
-#   DURATION=30s CONNECTIONS=16 THREADS=2 scripts/bench.sh
+#   ITEMS="1 2" DURATION=30s STEP_DURATION=10 scripts/bench.sh
 #
-# Only 127.0.0.1 is ever a target; every run is bounded by DURATION.
+# Knobs (defaults keep a full run with both stores within about 15 minutes):
+#   DURATION=10s        each wrk run of item 1
+#   CONNECTIONS=16 THREADS=2   wrk's connections and threads (items 1 and 5)
+#   STEP_DURATION=5     seconds of each step of the item-2 search
+#   EVENTS=1000000 SWEEP_EVENTS=100000 BATCH_SIZES=512,2048,8192   item 3
+#   MEMORY_DURATION=60  seconds of overload in item 5
+#   ITEMS="1 2 3 4 5"   what to measure (3 and 4 run together)
+#   OUT=target/bench    where results.md (the table) and the logs are written
+#
+# Only 127.0.0.1 is ever a target; every run is bounded by its duration or event count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-2}"
+STEP_DURATION="${STEP_DURATION:-5}"
+EVENTS="${EVENTS:-1000000}"
+SWEEP_EVENTS="${SWEEP_EVENTS:-100000}"
+BATCH_SIZES="${BATCH_SIZES:-512,2048,8192}"
+MEMORY_DURATION="${MEMORY_DURATION:-60}"
+ITEMS="${ITEMS:-1 2 3 4 5}"
+OUT="${OUT:-target/bench}"
 PATH_UNDER_TEST="/articles/1"
 SESSION_COOKIE="fingerprint_session=0123456789abcdef0123456789abcdef"
+
+want() { [[ " $ITEMS " == *" $1 "* ]]; }
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "installing wrk" >&2
     apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release -p demo >&2
-DEMO=target/release/demo
+cargo build --release -p demo -p bench >&2
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+DEMO="$TARGET_DIR/release/demo"
+FP_BENCH="$TARGET_DIR/release/fp-bench"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+LOGS="$OUT/logs"
+rm -rf "$LOGS" && mkdir -p "$LOGS"
 WORK="$(mktemp -d)"
 PIDS=()
+SCHEMAS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    if [ -n "${PG_SCHEMA:-}" ]; then
-        psql "$FINGERPRINT_BENCH_POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1 || true
-    fi
+    for schema in "${SCHEMAS[@]}"; do
+        psql "$FINGERPRINT_BENCH_POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# start PORT DATABASE_URL [--without-fingerprint]
+# 12345.6 -> 12,346
+fmt() { awk -v n="$1" 'BEGIN { n = sprintf("%.0f", n); s = ""; while (length(n) > 3) { s = "," substr(n, length(n) - 2) s; n = substr(n, 1, length(n) - 3) } print n s }'; }
+# verdict VALUE TARGET UNIT: "met" or "missed by N UNIT" for a figure that must be >= TARGET
+verdict() { awk -v v="$1" -v t="$2" -v u="$3" 'BEGIN { if (v >= t) print "met"; else printf "missed by %.0f%s\n", t - v, u }'; }
+
+# start PORT DATABASE_URL [--without-fingerprint]; sets STARTED_PID
 start() {
     local port="$1" url="$2"; shift 2
-    RUST_LOG=warn "$DEMO" --port "$port" --database-url "$url" "$@" >"$WORK/demo-$port.log" 2>&1 &
-    PIDS+=($!)
+    RUST_LOG=warn "$DEMO" --port "$port" --database-url "$url" "$@" >"$LOGS/demo-$port.log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$port/about" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    echo "demo on port $port did not start:" >&2; cat "$WORK/demo-$port.log" >&2; exit 1
+    echo "demo on port $port did not start:" >&2; cat "$LOGS/demo-$port.log" >&2; exit 1
 }
 
-# run PORT [HEADER...] -> "req/s p99"
-run() {
+# forget PID: it has ended (so cleanup never signals a reused id)
+forget() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget "$1"
+}
+
+# wrk_run PORT [HEADER...] -> "req/s p99"
+wrk_run() {
     local port="$1"; shift
     local args=()
     for header in "$@"; do args+=(-H "$header"); done
@@ -63,57 +114,140 @@ run() {
     echo "$rps $p99"
 }
 
-# stored/dropped of the fingerprinted server once its queue is empty
-recorder() {
-    local port="$1" json
-    for _ in $(seq 1 100); do
-        json="$(curl -sf "http://127.0.0.1:$port/stats.json")"
-        grep -q '"pending":0' <<<"$json" && break
+stats() { curl -sf "http://127.0.0.1:$1/stats.json"; }
+counter() { jq -r --arg k "$2" '.[$k]' <<<"$1"; }
+
+# Waits until the recorder of the server on PORT has an empty queue; prints its stats.
+drained() {
+    local json
+    for _ in $(seq 1 600); do
+        json="$(stats "$1")"
+        [ "$(counter "$json" pending)" = 0 ] && break
         sleep 0.2
     done
-    sed -E 's/.*"dropped":([0-9]+).*"enqueued":([0-9]+).*"stored":([0-9]+).*/enqueued \2, stored \3, dropped \1/' <<<"$json"
+    echo "$json"
 }
 
+kib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+
 ROWS=()
-bench_store() {
-    local store="$1" url="$2" base_port="$3"
-    local plain=$((base_port)) fingerprinted=$((base_port + 1))
-    start "$plain" "${url}" --without-fingerprint
-    start "$fingerprinted" "${url}"
+
+bench_overhead() {  # store db_url base_port
+    local store="$1" url="$2" port="$3"
+    local plain=$((port)) fingerprinted=$((port + 1))
+    start "$plain" "$url" --without-fingerprint; local plain_pid=$STARTED_PID
+    start "$fingerprinted" "$url"; local fp_pid=$STARTED_PID
     # Warm up both (URL row, caches, connections).
     wrk -t1 -c2 -d1s "http://127.0.0.1:$plain$PATH_UNDER_TEST" >/dev/null
     wrk -t1 -c2 -d1s -H "Cookie: $SESSION_COOKIE" "http://127.0.0.1:$fingerprinted$PATH_UNDER_TEST" >/dev/null
-    for scenario in new returning; do
-        local headers=()
-        [ "$scenario" = returning ] && headers=("Cookie: $SESSION_COOKIE")
-        local without with
-        without="$(run "$plain" "${headers[@]}")"
-        with="$(run "$fingerprinted" "${headers[@]}")"
-        local note=""
-        [ "$scenario" = new ] && note="$(recorder "$fingerprinted")"
-        ROWS+=("$store|$scenario|$without|$with|$note")
+    if want 1; then
+        for scenario in new returning; do
+            local headers=() label="new visitor per request" target=80
+            if [ "$scenario" = returning ]; then
+                headers=("Cookie: $SESSION_COOKIE"); label="one returning session"; target=90
+            fi
+            local without with rps0 p990 rps1 p991 note="" ratio
+            without="$(wrk_run "$plain" "${headers[@]}")"
+            with="$(wrk_run "$fingerprinted" "${headers[@]}")"
+            read -r rps0 p990 <<<"$without"
+            read -r rps1 p991 <<<"$with"
+            if [ "$scenario" = new ]; then
+                local json; json="$(drained "$fingerprinted")"
+                note="; recorder: enqueued $(fmt "$(counter "$json" enqueued)"), stored $(fmt "$(counter "$json" stored)"), dropped $(counter "$json" dropped)"
+            fi
+            ratio="$(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.0f", 100 * a / b }')"
+            ROWS+=("| 1 | $store | layer overhead, $label (wrk -t$THREADS -c$CONNECTIONS -d$DURATION) | $(fmt "$rps1") req/s, p99 $p991$note | $(fmt "$rps0") req/s, p99 $p990 (without the layer) | $ratio % | >= $target % | $(verdict "$ratio" "$target" " points") |")
+            echo "${ROWS[-1]}" >&2
+        done
+    fi
+    if want 2; then
+        local rows
+        rows="$("$FP_BENCH" capacity --store "$store" \
+            --url "http://127.0.0.1:$fingerprinted$PATH_UNDER_TEST" \
+            --plain-url "http://127.0.0.1:$plain$PATH_UNDER_TEST" \
+            --stats-url "http://127.0.0.1:$fingerprinted/stats.json" \
+            --database-url "$url" --duration "$STEP_DURATION" 2> >(tee "$LOGS/capacity-$store.log" >&2))"
+        while IFS= read -r row; do ROWS+=("$row"); done <<<"$rows"
+    fi
+    stop "$fp_pid"; stop "$plain_pid"
+}
+
+bench_memory() {  # store db_url port
+    local store="$1" url="$2" port="$3"
+    start "$port" "$url"; local pid=$STARTED_PID
+    wrk -t1 -c2 -d1s "http://127.0.0.1:$port$PATH_UNDER_TEST" >/dev/null
+    local idle; idle="$(status_kb "$pid" VmRSS)"
+    # Hold the store's write lock a little longer than the load, so the queue stays full.
+    "$FP_BENCH" hold-lock --database-url "$url" --seconds $((MEMORY_DURATION + 3)) >"$LOGS/lock-$store.log" 2>&1 &
+    local lock_pid=$!
+    PIDS+=("$lock_pid")
+    for _ in $(seq 1 100); do grep -q locked "$LOGS/lock-$store.log" && break; sleep 0.1; done
+    grep -q locked "$LOGS/lock-$store.log" || { echo "could not lock $store:" >&2; cat "$LOGS/lock-$store.log" >&2; exit 1; }
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MEMORY_DURATION}s" "http://127.0.0.1:$port$PATH_UNDER_TEST" >"$LOGS/memory-wrk-$store.log" 2>&1 &
+    local wrk_pid=$!
+    PIDS+=("$wrk_pid")
+    local samples=() peak=0 rss
+    for _ in $(seq 1 "$MEMORY_DURATION"); do
+        sleep 1
+        rss="$(status_kb "$pid" VmRSS)"
+        samples+=("$rss")
+        [ "$rss" -gt "$peak" ] && peak="$rss"
     done
+    wait "$wrk_pid" || true
+    forget "$wrk_pid"
+    local hwm json n=${#samples[@]}
+    hwm="$(status_kb "$pid" VmHWM)"
+    json="$(stats "$port")"
+    local pending dropped requests
+    pending="$(counter "$json" pending)"; dropped="$(counter "$json" dropped)"
+    requests="$(awk '/requests in/ {print $1}' "$LOGS/memory-wrk-$store.log")"
+    printf '%s\n' "${samples[@]}" >"$LOGS/memory-rss-$store.txt"
+    wait "$lock_pid" || true
+    forget "$lock_pid"
+    json="$(drained "$port")"
+    local q1="${samples[$((n / 4))]}" q2="${samples[$((n / 2))]}" last="${samples[$((n - 1))]}"
+    local ratio; ratio="$(awk -v a="$hwm" -v b="$idle" 'BEGIN { printf "%.1fx", a / b }')"
+    local mib; mib="$(kib "$hwm")"
+    ROWS+=("| 5 | $store | peak RSS (VmHWM), ${MEMORY_DURATION} s overload with writes held back, default queue 65,536 ($(fmt "$requests") requests; at the end pending $(fmt "$pending"), dropped $(fmt "$dropped"); afterwards stored $(fmt "$(counter "$json" stored)") of $(fmt "$(counter "$json" enqueued)") enqueued) | $mib MiB (RSS at 1/4, 1/2, end of the load: $(kib "$q1"), $(kib "$q2"), $(kib "$last") MiB) | $(kib "$idle") MiB (same process, idle after warm-up) | $ratio | <= 64 MiB | $(awk -v v="$mib" 'BEGIN { if (v <= 64) print "met"; else printf "missed by %.0f %%\n", 100 * (v - 64) / 64 }') |")
+    echo "${ROWS[-1]}" >&2
+    stop "$pid"
+}
+
+bench_store() {  # store db_url base_port
+    local store="$1" url="$2" port="$3"
+    if want 1 || want 2; then bench_overhead "$store" "$url" "$port"; fi
+    if want 5; then bench_memory "$store" "$url" $((port + 5)); fi
+    if want 3 || want 4; then
+        local rows
+        rows="$("$FP_BENCH" store --kind "$store" --dir "$WORK" --events "$EVENTS" \
+            --sweep-events "$SWEEP_EVENTS" --batch-sizes "$BATCH_SIZES" \
+            2> >(tee "$LOGS/store-$store.log" >&2))"
+        while IFS= read -r row; do ROWS+=("$row"); done <<<"$rows"
+    fi
 }
 
 PORT=39100
+echo "== sqlite" >&2
 bench_store sqlite "sqlite://$WORK/bench.db" "$PORT"
 if [ -n "${FINGERPRINT_BENCH_POSTGRES_URL:-}" ]; then
-    PG_SCHEMA="fp_bench_$$"
-    psql "$FINGERPRINT_BENCH_POSTGRES_URL" -qc "CREATE SCHEMA $PG_SCHEMA" >/dev/null
+    echo "== postgres" >&2
+    schema="fp_bench_$$"
+    SCHEMAS+=("$schema")
+    psql "$FINGERPRINT_BENCH_POSTGRES_URL" -qc "CREATE SCHEMA $schema" >/dev/null
     sep='?'; [[ "$FINGERPRINT_BENCH_POSTGRES_URL" == *\?* ]] && sep='&'
-    bench_store postgres "${FINGERPRINT_BENCH_POSTGRES_URL}${sep}options=-c%20search_path%3D${PG_SCHEMA}" $((PORT + 10))
+    bench_store postgres "${FINGERPRINT_BENCH_POSTGRES_URL}${sep}options=-c%20search_path%3D${schema}" $((PORT + 10))
 fi
 
+{
+    echo "scripts/bench.sh on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "ITEMS=\"$ITEMS\" DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS STEP_DURATION=$STEP_DURATION EVENTS=$EVENTS SWEEP_EVENTS=$SWEEP_EVENTS BATCH_SIZES=$BATCH_SIZES MEMORY_DURATION=$MEMORY_DURATION"
+    echo
+    echo "| item | store | figure | value | baseline (same run) | ratio | target | verdict |"
+    echo "| --- | --- | --- | --- | --- | ---: | --- | --- |"
+    printf '%s\n' "${ROWS[@]}"
+} >"$OUT/results.md"
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION http://127.0.0.1:PORT$PATH_UNDER_TEST ($(nproc) cores, $(date -u +%Y-%m-%d))"
+cat "$OUT/results.md"
 echo
-echo "| store | visitors | without layer (req/s) | with layer (req/s) | with / without | p99 without | p99 with | recorder after the run |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
-for row in "${ROWS[@]}"; do
-    IFS='|' read -r store scenario without with note <<<"$row"
-    read -r rps0 p990 <<<"$without"
-    read -r rps1 p991 <<<"$with"
-    ratio="$(awk -v a="$rps1" -v b="$rps0" 'BEGIN { if (b > 0) printf "%.0f %%", 100 * a / b; else print "-" }')"
-    label="new visitor per request"; [ "$scenario" = returning ] && label="one returning session"
-    echo "| $store | $label | $rps0 | $rps1 | $ratio | $p990 | $p991 | ${note:--} |"
-done
+echo "written to $OUT/results.md (logs in $LOGS)" >&2

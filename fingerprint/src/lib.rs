@@ -115,3 +115,151 @@ mod users;
 pub mod v1;
 
 pub use fingerprint::{CurrentVisit, Fingerprint};
+
+/// Internals for the benchmarks and the fuzz target of this repository (`fingerprint/benches`,
+/// `bench/`, `fuzz/`). **Not part of the API**: hidden from the docs, outside [`v1`], and free
+/// to change or disappear in any release. Applications must not use it.
+#[doc(hidden)]
+pub mod __bench {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use http::{HeaderMap, Method, Uri};
+
+    use crate::capture::{self, CaptureConfig, TrustedProxies};
+    use crate::model::{RequestFingerprint, Visit};
+    use crate::recorder::{self, RecorderConfig, RecorderStats};
+    use crate::store::{Store, UrlCache};
+
+    /// Capture settings, as the builder makes them.
+    #[derive(Debug, Clone)]
+    pub struct Capture(CaptureConfig);
+
+    impl Capture {
+        /// The defaults, with `trusted` as the trusted proxies.
+        pub fn new(trusted: TrustedProxies) -> Self {
+            Self(CaptureConfig {
+                trusted_proxies: trusted,
+                ..CaptureConfig::default()
+            })
+        }
+
+        /// What the layer computes for every request, debounced or not: the absolute URL.
+        pub fn locate(&self, uri: &Uri, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
+            capture::locate(uri, headers, peer, &self.0).url
+        }
+
+        /// The full capture of a recorded request (headers -> fingerprint), as the layer
+        /// does it: [`locate`](Self::locate), then every header, the client IP and the UTM
+        /// parameters.
+        pub fn capture(
+            &self,
+            method: &Method,
+            uri: &Uri,
+            headers: &HeaderMap,
+            peer: Option<IpAddr>,
+            now: DateTime<Utc>,
+        ) -> RequestFingerprint {
+            let location = capture::locate(uri, headers, peer, &self.0);
+            capture::capture_at(location, method, uri, headers, peer, &self.0, now).fingerprint
+        }
+    }
+
+    /// A cached URL id (the store's lookup before it asks the database).
+    pub fn url_cache_get(cache: &UrlCache, url: &str) -> Option<i64> {
+        cache.get(url)
+    }
+
+    /// Caches a URL id (the store's insert after a database lookup).
+    pub fn url_cache_insert(cache: &UrlCache, url: &str, id: i64) {
+        cache.insert(url, id);
+    }
+
+    /// The recorder on its own (queue and batch writer), without the layer in front of it.
+    pub struct Recorder(recorder::Recorder);
+
+    impl std::fmt::Debug for Recorder {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_tuple("Recorder").field(&self.0.stats()).finish()
+        }
+    }
+
+    impl Recorder {
+        /// Starts a recorder over `store` on the current tokio runtime; other settings are the
+        /// builder's defaults (device enrichment from the user agent on, no GeoIP database).
+        pub fn start(
+            store: Arc<dyn Store>,
+            queue_capacity: usize,
+            batch_size: usize,
+            batch_delay: Duration,
+            debounce: Duration,
+        ) -> Self {
+            let config = RecorderConfig {
+                queue_capacity,
+                batch_size,
+                batch_delay,
+                debounce,
+                ..RecorderConfig::default()
+            };
+            let enricher = crate::device::Enricher::new(
+                #[cfg(feature = "geoip")]
+                None,
+            );
+            Self(recorder::Recorder::start(store, config, enricher))
+        }
+
+        /// Enqueues without waiting, as the layer does; false when the queue is full.
+        pub fn offer(&self, visit: Visit) -> bool {
+            self.0.offer(visit)
+        }
+
+        /// The counters.
+        pub fn stats(&self) -> RecorderStats {
+            self.0.stats()
+        }
+
+        /// Waits until everything enqueued so far is written.
+        pub async fn flush(&self) {
+            let _ = self.0.flush().await;
+        }
+
+        /// Writes what is queued and stops.
+        pub async fn shutdown(&self) -> RecorderStats {
+            self.0.shutdown().await
+        }
+    }
+
+    /// A collector payload the endpoint accepted: what [`collector_payload`] returns.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CollectorPayload {
+        /// The token, as sent.
+        pub token: String,
+        /// The checked components, as a canonical JSON object (keys sorted).
+        pub components: String,
+        /// The visitor id the server computes from the stable components.
+        pub visitor_id: String,
+        /// The reported duration in milliseconds.
+        pub duration_ms: Option<u64>,
+    }
+
+    /// The collector endpoint's payload parser and visitor id on `body`; `Err` holds the 400
+    /// response's reason.
+    pub fn collector_payload(body: &[u8]) -> Result<CollectorPayload, String> {
+        let payload = crate::browser::components::parse(body).map_err(|e| e.to_string())?;
+        Ok(CollectorPayload {
+            visitor_id: crate::browser::components::visitor_id(&payload.components),
+            components: serde_json::to_string(&payload.components).unwrap_or_default(),
+            token: payload.token,
+            duration_ms: payload.duration_ms,
+        })
+    }
+
+    /// The component names the collector may send.
+    pub fn collector_component_names() -> impl Iterator<Item = &'static str> {
+        crate::browser::components::COMPONENTS
+            .iter()
+            .map(|(name, _)| *name)
+    }
+}

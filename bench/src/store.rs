@@ -1,0 +1,793 @@
+//! Ingest through the recorder into a fresh store, and hit counts on what it wrote.
+//!
+//! Ingest: `--events` new-visitor events (each its own session, spread over `--urls` URLs,
+//! browser-like headers) are offered to the recorder as fast as its queue takes them; the
+//! time runs from the first offer to the flush that confirms the last write. Every event is a
+//! request fingerprint, a session, a unique (URL, session) pair and a counter update. First a
+//! sweep over batch sizes on `--sweep-events`, then the full run with the fastest one.
+//! Baseline: the same rows inserted by plain multi-row INSERTs into one bare table, in
+//! transactions of the same size (what the database itself does, without the store's work).
+//!
+//! Hit counts: `Store::hit_counts` for 1, 100 and 1,000 random stored URLs on the result of
+//! the full run, median of `--runs` after warm-up; baseline `SELECT 1` on the same pool.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use chrono::{DateTime, TimeDelta, Utc};
+use fingerprint::__bench::{url_cache_get, url_cache_insert, Recorder};
+use fingerprint::v1 as fp;
+use fp::Store as _;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::QueryBuilder;
+
+use crate::db::{Kind, Scratch};
+use crate::report::{at_least, at_most, percent, thousands, Row};
+
+/// `fp-bench store`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// Which store.
+    #[arg(long, value_enum)]
+    kind: Kind,
+    /// PostgreSQL server (each measurement makes a schema of its own and drops it).
+    #[arg(long, env = "FINGERPRINT_BENCH_POSTGRES_URL")]
+    postgres_url: Option<String>,
+    /// Folder for SQLite files (default: a new folder under the system's temp folder).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Events of the full ingest run (and so rows under the hit counts).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Distinct URLs the events are spread over.
+    #[arg(long, default_value_t = 20_000)]
+    urls: u64,
+    /// Batch sizes tried first, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "512,2048,8192")]
+    batch_sizes: Vec<usize>,
+    /// Events per batch-size trial.
+    #[arg(long, default_value_t = 100_000)]
+    sweep_events: u64,
+    /// The recorder's batch delay in milliseconds (the library's default is 50).
+    #[arg(long, default_value_t = 50)]
+    batch_delay_ms: u64,
+    /// The recorder's queue capacity (the library's default is 65,536).
+    #[arg(long, default_value_t = 65_536)]
+    queue: usize,
+    /// Timed hit-count queries per size (after 3 warm-up queries).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Experiment (not the library's settings): open SQLite stores with this page cache per
+    /// connection, in MiB (SQLite's default is about 2 MiB).
+    #[arg(long)]
+    sqlite_cache_mib: Option<u64>,
+    /// Experiment (not the library's schema): drop these indexes after migrating, to see what
+    /// each costs the ingest (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    drop_index: Vec<String>,
+    /// Experiment: session keys of the events. `random` (the default) as the layer makes
+    /// them (128 random bits); `time-ordered`: 48 bits of milliseconds then 80 random bits
+    /// (as UUIDv7 orders them), so new keys land at the end of the unique index.
+    #[arg(long, value_enum, default_value = "random")]
+    keys: Keys,
+    /// Keep the full run's database (its URL is printed) for a closer look.
+    #[arg(long)]
+    keep: bool,
+    /// Ingest target, events/s.
+    #[arg(long, default_value_t = 100_000.0)]
+    ingest_target: f64,
+    /// Target for 1,000 URLs in ms (default: 1 on SQLite, 2 on PostgreSQL).
+    #[arg(long)]
+    counts_target_ms: Option<f64>,
+}
+
+const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Keys {
+    Random,
+    TimeOrdered,
+}
+
+/// SplitMix64's finaliser: a bijection on u64 that scatters consecutive numbers.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Event `i` of a run: a new session on one of `urls` URLs. Session keys look random, as the
+/// layer's 128 random bits do (sequential keys would flatter the unique index): the low half
+/// is a bijection of `i` (unique within the run), the high half depends on `nonce` (unique
+/// across runs).
+fn event(keys: Keys, nonce: u64, i: u64, urls: u64, start: DateTime<Utc>) -> fp::Visit {
+    let page = i.wrapping_mul(2_654_435_761) % urls.max(1);
+    let micros = i64::try_from(i).unwrap_or(i64::MAX);
+    let mut fingerprint = fp::RequestFingerprint::new(
+        format!("http://bench.test/articles/{page}"),
+        start + TimeDelta::microseconds(micros),
+    );
+    // 192.0.2.0/24 is TEST-NET-1: stored as data, never contacted.
+    fingerprint.ip = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, (i % 251) as u8)));
+    fingerprint.user_agent = USER_AGENT.into();
+    fingerprint.accept = ACCEPT.into();
+    fingerprint.accept_language = "cs-CZ,cs;q=0.9,en;q=0.8".into();
+    fingerprint.accept_encoding = "gzip, deflate, br, zstd".into();
+    fingerprint.referer = "https://search.test/?q=fingerprint".into();
+    fingerprint.country = "CZ".into();
+    let key = match keys {
+        Keys::Random => format!("{:016x}{:016x}", mix(nonce ^ mix(i)), mix(i)),
+        Keys::TimeOrdered => {
+            // 48 bits of milliseconds (one event per microsecond of the run), then 80 bits.
+            let millis = start.timestamp_millis().unsigned_abs() + i / 1000;
+            let low = mix(i);
+            let high = mix(nonce ^ low) & 0xffff;
+            format!("{:012x}{high:04x}{low:016x}", millis & 0xffff_ffff_ffff)
+        }
+    };
+    fp::Visit::new(key, fingerprint)
+}
+
+fn nonce() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+enum AnyStore {
+    Sqlite(fp::SqliteStore),
+    Postgres(fp::PostgresStore),
+}
+
+impl AnyStore {
+    async fn open(url: &str, args: &StoreArgs) -> anyhow::Result<Self> {
+        let store = if let (true, Some(mib)) = (url.starts_with("sqlite:"), args.sqlite_cache_mib) {
+            // SqliteStore::connect's settings, plus the page cache.
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+                .pragma("cache_size", format!("-{}", mib * 1024));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            Self::Sqlite(fp::SqliteStore::new(pool))
+        } else if url.starts_with("sqlite:") {
+            Self::Sqlite(fp::SqliteStore::connect(url).await?)
+        } else {
+            Self::Postgres(fp::PostgresStore::connect(url).await?)
+        };
+        store.dynamic().migrate().await?;
+        for index in &args.drop_index {
+            store.execute(&format!("DROP INDEX {index}")).await?;
+        }
+        Ok(store)
+    }
+
+    async fn execute(&self, sql: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(store) => {
+                sqlx::raw_sql(sql).execute(store.pool()).await?;
+            }
+            Self::Postgres(store) => {
+                sqlx::raw_sql(sql).execute(store.pool()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn dynamic(&self) -> Arc<dyn fp::Store> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
+        Ok(match self {
+            Self::Sqlite(store) => sqlx::query_scalar(sql).fetch_one(store.pool()).await?,
+            Self::Postgres(store) => sqlx::query_scalar(sql).fetch_one(store.pool()).await?,
+        })
+    }
+
+    async fn url_ids(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        let sql = "SELECT id, url FROM fingerprint_urls";
+        Ok(match self {
+            Self::Sqlite(store) => sqlx::query_as(sql).fetch_all(store.pool()).await?,
+            Self::Postgres(store) => sqlx::query_as(sql).fetch_all(store.pool()).await?,
+        })
+    }
+
+    async fn urls(&self) -> anyhow::Result<Vec<String>> {
+        let sql = "SELECT url FROM fingerprint_urls ORDER BY id";
+        Ok(match self {
+            Self::Sqlite(store) => sqlx::query_scalar(sql).fetch_all(store.pool()).await?,
+            Self::Postgres(store) => sqlx::query_scalar(sql).fetch_all(store.pool()).await?,
+        })
+    }
+
+    /// What `hit_counts` could do with the store's URL cache (not what the library does
+    /// today): ids from the cache, then one query on the counters by id.
+    async fn counts_by_id(
+        &self,
+        cache: &fp::UrlCache,
+        urls: &[&str],
+    ) -> anyhow::Result<HashMap<String, u64>> {
+        let mut by_id = HashMap::with_capacity(urls.len());
+        for &url in urls {
+            if let Some(id) = url_cache_get(cache, url) {
+                by_id.insert(id, url);
+            }
+        }
+        let ids: Vec<i64> = by_id.keys().copied().collect();
+        let rows: Vec<(i64, i64)> = match self {
+            Self::Sqlite(store) => {
+                sqlx::query_as(
+                    "SELECT h.url_id, h.hits FROM json_each(?1) j \
+                     JOIN fingerprint_hit_counts h ON h.url_id = j.value",
+                )
+                .bind(serde_json::to_string(&ids)?)
+                .fetch_all(store.pool())
+                .await?
+            }
+            Self::Postgres(store) => {
+                sqlx::query_as(
+                    "SELECT url_id, hits FROM fingerprint_hit_counts WHERE url_id = ANY($1)",
+                )
+                .bind(&ids)
+                .fetch_all(store.pool())
+                .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, hits)| {
+                let url = by_id.get(&id)?;
+                Some(((*url).to_owned(), u64::try_from(hits).unwrap_or(0)))
+            })
+            .collect())
+    }
+
+    /// SQLite only: the library's query as one statement for any number of URLs (a JSON
+    /// array instead of power-of-two chunks of bound parameters).
+    async fn counts_one_statement(&self, urls: &[&str]) -> anyhow::Result<HashMap<String, u64>> {
+        let Self::Sqlite(store) = self else {
+            anyhow::bail!("SQLite only");
+        };
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT j.key, h.hits FROM json_each(?1) j \
+             JOIN fingerprint_urls u ON u.url = j.value \
+             JOIN fingerprint_hit_counts h ON h.url_id = u.id",
+        )
+        .bind(serde_json::to_string(urls)?)
+        .fetch_all(store.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(index, hits)| {
+                let url = urls.get(usize::try_from(index).ok()?)?;
+                Some(((*url).to_owned(), u64::try_from(hits).unwrap_or(0)))
+            })
+            .collect())
+    }
+
+    /// The counts by id (as [`counts_by_id`](Self::counts_by_id)) returned as one row: two
+    /// arrays (ids, hits) instead of a row per URL.
+    async fn counts_one_row(
+        &self,
+        cache: &fp::UrlCache,
+        urls: &[&str],
+    ) -> anyhow::Result<HashMap<String, u64>> {
+        let mut by_id = HashMap::with_capacity(urls.len());
+        for &url in urls {
+            if let Some(id) = url_cache_get(cache, url) {
+                by_id.insert(id, url);
+            }
+        }
+        let ids: Vec<i64> = by_id.keys().copied().collect();
+        let (found, hits): (Vec<i64>, Vec<i64>) = match self {
+            Self::Sqlite(store) => {
+                let (found, hits): (String, String) = sqlx::query_as(
+                    "SELECT json_group_array(h.url_id), json_group_array(h.hits) \
+                     FROM json_each(?1) j JOIN fingerprint_hit_counts h ON h.url_id = j.value",
+                )
+                .bind(serde_json::to_string(&ids)?)
+                .fetch_one(store.pool())
+                .await?;
+                (serde_json::from_str(&found)?, serde_json::from_str(&hits)?)
+            }
+            Self::Postgres(store) => {
+                let (found, hits): (Option<Vec<i64>>, Option<Vec<i64>>) = sqlx::query_as(
+                    "SELECT array_agg(url_id), array_agg(hits) FROM fingerprint_hit_counts \
+                     WHERE url_id = ANY($1)",
+                )
+                .bind(&ids)
+                .fetch_one(store.pool())
+                .await?;
+                (found.unwrap_or_default(), hits.unwrap_or_default())
+            }
+        };
+        Ok(found
+            .into_iter()
+            .zip(hits)
+            .filter_map(|(id, hits)| {
+                let url = by_id.get(&id)?;
+                Some(((*url).to_owned(), u64::try_from(hits).unwrap_or(0)))
+            })
+            .collect())
+    }
+
+    async fn close(self) {
+        match self {
+            Self::Sqlite(store) => store.pool().close().await,
+            Self::Postgres(store) => store.pool().close().await,
+        }
+    }
+}
+
+struct Ingest {
+    events: u64,
+    batch: usize,
+    elapsed: Duration,
+    stats: fp::RecorderStats,
+}
+
+impl Ingest {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn batch_ms(&self) -> f64 {
+        let batches = (self.events as f64 / self.batch as f64).ceil().max(1.0);
+        self.elapsed.as_secs_f64() * 1000.0 / batches
+    }
+}
+
+/// Offers `events` events to a recorder over `store` (never more than the queue holds, so
+/// nothing is dropped) and waits until the last one is written.
+async fn ingest(
+    store: Arc<dyn fp::Store>,
+    args: &StoreArgs,
+    events: u64,
+    batch: usize,
+) -> anyhow::Result<Ingest> {
+    let recorder = Recorder::start(
+        store,
+        args.queue,
+        batch,
+        Duration::from_millis(args.batch_delay_ms),
+        Duration::from_secs(10),
+    );
+    let nonce = nonce();
+    let start_time = Utc::now();
+    let room = args.queue.saturating_sub(2 * batch).max(1) as u64;
+    let started = Instant::now();
+    for i in 0..events {
+        if i % 256 == 0 {
+            while recorder.stats().pending() + 256 >= room {
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+        }
+        recorder.offer(event(args.keys, nonce, i, args.urls, start_time));
+    }
+    recorder.flush().await;
+    let elapsed = started.elapsed();
+    let stats = recorder.shutdown().await;
+    ensure!(
+        stats.stored == events && stats.dropped == 0 && stats.failed == 0,
+        "ingest lost events: {stats:?}"
+    );
+    Ok(Ingest {
+        events,
+        batch,
+        elapsed,
+        stats,
+    })
+}
+
+/// Plain multi-row INSERTs of the same rows into one bare table, `batch` rows per transaction.
+async fn raw_insert(store: &AnyStore, args: &StoreArgs, batch: usize) -> anyhow::Result<Duration> {
+    let columns = "session_key, url, ip, method, user_agent, accept, accept_language, \
+                   accept_encoding, content_encoding, content_language, referer, country, created_at";
+    let nonce = nonce();
+    let start_time = Utc::now();
+    let events: Vec<u64> = (0..args.events).collect();
+    match store {
+        AnyStore::Sqlite(store) => {
+            let pool = store.pool();
+            sqlx::query(
+                "CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, session_key TEXT NOT NULL, \
+                 url TEXT NOT NULL, ip TEXT, method TEXT NOT NULL, user_agent TEXT NOT NULL, \
+                 accept TEXT NOT NULL, accept_language TEXT NOT NULL, accept_encoding TEXT NOT NULL, \
+                 content_encoding TEXT NOT NULL, content_language TEXT NOT NULL, \
+                 referer TEXT NOT NULL, country TEXT NOT NULL, created_at INTEGER NOT NULL)",
+            )
+            .execute(pool)
+            .await?;
+            let started = Instant::now();
+            for ids in events.chunks(batch) {
+                let visits: Vec<fp::Visit> = ids
+                    .iter()
+                    .map(|&i| event(args.keys, nonce, i, args.urls, start_time))
+                    .collect();
+                let mut tx = pool.begin().await?;
+                // 13 parameters a row: 2,048 rows stay under SQLite's 32,766.
+                for chunk in visits.chunks(2048) {
+                    let mut insert = QueryBuilder::<sqlx::Sqlite>::new(format!(
+                        "INSERT INTO bench_raw ({columns}) "
+                    ));
+                    insert.push_values(chunk, |mut row, v| {
+                        let f = &v.fingerprint;
+                        row.push_bind(&v.session_key)
+                            .push_bind(&f.url)
+                            .push_bind(f.ip.map(|ip| ip.to_string()))
+                            .push_bind(&f.method)
+                            .push_bind(&f.user_agent)
+                            .push_bind(&f.accept)
+                            .push_bind(&f.accept_language)
+                            .push_bind(&f.accept_encoding)
+                            .push_bind(&f.content_encoding)
+                            .push_bind(&f.content_language)
+                            .push_bind(&f.referer)
+                            .push_bind(&f.country)
+                            .push_bind(f.created_at.timestamp_micros());
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            Ok(started.elapsed())
+        }
+        AnyStore::Postgres(store) => {
+            let pool = store.pool();
+            sqlx::query(
+                "CREATE TABLE bench_raw (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+                 session_key TEXT NOT NULL, url TEXT NOT NULL, ip INET, method TEXT NOT NULL, \
+                 user_agent TEXT NOT NULL, accept TEXT NOT NULL, accept_language TEXT NOT NULL, \
+                 accept_encoding TEXT NOT NULL, content_encoding TEXT NOT NULL, \
+                 content_language TEXT NOT NULL, referer TEXT NOT NULL, country TEXT NOT NULL, \
+                 created_at TIMESTAMPTZ NOT NULL)",
+            )
+            .execute(pool)
+            .await?;
+            let started = Instant::now();
+            for ids in events.chunks(batch) {
+                let visits: Vec<fp::Visit> = ids
+                    .iter()
+                    .map(|&i| event(args.keys, nonce, i, args.urls, start_time))
+                    .collect();
+                let text =
+                    |f: fn(&fp::Visit) -> &str| -> Vec<&str> { visits.iter().map(f).collect() };
+                let ips: Vec<Option<String>> = visits
+                    .iter()
+                    .map(|v| v.fingerprint.ip.map(|ip| ip.to_string()))
+                    .collect();
+                let times: Vec<DateTime<Utc>> =
+                    visits.iter().map(|v| v.fingerprint.created_at).collect();
+                sqlx::query(&format!(
+                    "INSERT INTO bench_raw ({columns}) SELECT k, u, i::inet, m, ua, a, al, ae, ce, cl, r, c, t \
+                     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+                     $13::timestamptz[]) AS v(k, u, i, m, ua, a, al, ae, ce, cl, r, c, t)"
+                ))
+                .bind(text(|v| &v.session_key))
+                .bind(text(|v| &v.fingerprint.url))
+                .bind(&ips)
+                .bind(text(|v| &v.fingerprint.method))
+                .bind(text(|v| &v.fingerprint.user_agent))
+                .bind(text(|v| &v.fingerprint.accept))
+                .bind(text(|v| &v.fingerprint.accept_language))
+                .bind(text(|v| &v.fingerprint.accept_encoding))
+                .bind(text(|v| &v.fingerprint.content_encoding))
+                .bind(text(|v| &v.fingerprint.content_language))
+                .bind(text(|v| &v.fingerprint.referer))
+                .bind(text(|v| &v.fingerprint.country))
+                .bind(&times)
+                .execute(pool)
+                .await?;
+            }
+            Ok(started.elapsed())
+        }
+    }
+}
+
+/// Median milliseconds of `runs` calls of `count` on `n` random stored URLs (after 3 warm-up
+/// calls); every call must return a count for every URL.
+async fn time_counts<'a, F, Fut>(
+    runs: usize,
+    all: &'a [String],
+    n: usize,
+    count: F,
+) -> anyhow::Result<f64>
+where
+    F: Fn(Vec<&'a str>) -> Fut,
+    Fut: Future<Output = anyhow::Result<HashMap<String, u64>>>,
+{
+    let mut samples = Vec::with_capacity(runs);
+    for run in 0..runs + 3 {
+        let urls = pick(all, n, 0x9e37_79b9 + run as u64);
+        let asked = urls.len();
+        let started = Instant::now();
+        let counts = count(urls).await?;
+        let took = started.elapsed();
+        ensure!(
+            counts.len() == asked,
+            "asked {asked} URLs, got {} counts",
+            counts.len()
+        );
+        if run >= 3 {
+            samples.push(took);
+        }
+    }
+    Ok(median(samples).as_secs_f64() * 1000.0)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// A deterministic shuffle (xorshift), so runs pick comparable URLs without a dependency.
+fn pick(all: &[String], n: usize, seed: u64) -> Vec<&str> {
+    let mut state = seed | 1;
+    let mut indices: Vec<usize> = (0..all.len()).collect();
+    for i in (1..indices.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        indices.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    indices
+        .into_iter()
+        .take(n)
+        .map(|i| all[i].as_str())
+        .collect()
+}
+
+pub(crate) async fn run(args: &StoreArgs) -> anyhow::Result<()> {
+    let mut scratches = Vec::new();
+    let result = measure(args, &mut scratches).await;
+    for scratch in scratches {
+        if let Err(error) = scratch.remove().await {
+            eprintln!("  could not remove a scratch database: {error:#}");
+        }
+    }
+    result
+}
+
+async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Result<()> {
+    let kind = args.kind;
+    let name = kind.name();
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("fp-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let postgres = args.postgres_url.as_deref();
+    let mut rows = Vec::new();
+
+    // Batch-size sweep, each on a fresh store.
+    let mut best: Option<(usize, f64)> = None;
+    for &batch in &args.batch_sizes {
+        scratches.push(Scratch::create(kind, &dir, postgres, &format!("sweep{batch}")).await?);
+        let store = AnyStore::open(scratches[scratches.len() - 1].url(), args).await?;
+        let result = ingest(store.dynamic(), args, args.sweep_events, batch).await?;
+        eprintln!(
+            "  {name} ingest, batch {batch}: {:.0} events/s ({} events in {:.2} s, {:.1} ms a batch)",
+            result.rate(),
+            result.events,
+            result.elapsed.as_secs_f64(),
+            result.batch_ms()
+        );
+        store.close().await;
+        if let Some(scratch) = scratches.pop() {
+            scratch.remove().await?;
+        }
+        if best.is_none_or(|(_, rate)| result.rate() > rate) {
+            best = Some((batch, result.rate()));
+        }
+        rows.push(result);
+    }
+    let batch = best.map_or(2048, |(batch, _)| batch);
+
+    // The full run on a fresh store, kept for the hit counts.
+    scratches.push(Scratch::create(kind, &dir, postgres, "ingest").await?);
+    let store = AnyStore::open(scratches[scratches.len() - 1].url(), args).await?;
+    let full = ingest(store.dynamic(), args, args.events, batch).await?;
+    eprintln!(
+        "  {name} ingest, batch {batch}: {:.0} events/s ({} events in {:.2} s)",
+        full.rate(),
+        full.events,
+        full.elapsed.as_secs_f64()
+    );
+    let stored = store
+        .scalar("SELECT COUNT(*) FROM fingerprint_request_fingerprints")
+        .await?;
+    let hits = store
+        .scalar("SELECT CAST(COALESCE(SUM(hits), 0) AS BIGINT) FROM fingerprint_hit_counts")
+        .await?;
+
+    // Baseline: the same rows, plain INSERTs, in a store of their own.
+    scratches.push(Scratch::create(kind, &dir, postgres, "raw").await?);
+    let raw_store = AnyStore::open(scratches[scratches.len() - 1].url(), args).await?;
+    let raw = raw_insert(&raw_store, args, batch).await?;
+    let raw_rate = args.events as f64 / raw.as_secs_f64();
+    eprintln!("  {name} plain INSERT, {batch} rows a transaction: {raw_rate:.0} rows/s");
+    raw_store.close().await;
+    if let Some(scratch) = scratches.pop() {
+        scratch.remove().await?;
+    }
+
+    let baseline = format!(
+        "{} rows/s (plain INSERT of the same rows, {} a transaction)",
+        thousands(raw_rate),
+        thousands(batch as f64)
+    );
+    for trial in &rows {
+        Row {
+            item: "3",
+            store: name,
+            figure: format!(
+                "ingest, batch {} ({} events, fresh store)",
+                thousands(trial.batch as f64),
+                thousands(trial.events as f64)
+            ),
+            value: format!(
+                "{} events/s ({:.1} ms a batch)",
+                thousands(trial.rate()),
+                trial.batch_ms()
+            ),
+            baseline: baseline.clone(),
+            ratio: percent(trial.rate(), raw_rate),
+            target: format!(">= {} events/s", thousands(args.ingest_target)),
+            verdict: at_least(trial.rate(), args.ingest_target),
+        }
+        .print();
+    }
+    Row {
+        item: "3",
+        store: name,
+        figure: format!(
+            "ingest, {} events, batch {} (fastest above), delay {} ms",
+            thousands(full.events as f64),
+            thousands(batch as f64),
+            args.batch_delay_ms
+        ),
+        value: format!(
+            "{} events/s ({:.1} ms a batch; rows {}, hit counters sum {}, retries {})",
+            thousands(full.rate()),
+            full.batch_ms(),
+            thousands(stored as f64),
+            thousands(hits as f64),
+            full.stats.retries
+        ),
+        baseline,
+        ratio: percent(full.rate(), raw_rate),
+        target: format!(">= {} events/s", thousands(args.ingest_target)),
+        verdict: at_least(full.rate(), args.ingest_target),
+    }
+    .print();
+
+    // Hit counts on the full run's store.
+    let all = store.urls().await?;
+    let dynamic = store.dynamic();
+    let mut round_trips = Vec::new();
+    for i in 0..args.runs + 3 {
+        let started = Instant::now();
+        store.scalar("SELECT CAST(1 AS BIGINT)").await?;
+        if i >= 3 {
+            round_trips.push(started.elapsed());
+        }
+    }
+    let floor_ms = median(round_trips).as_secs_f64() * 1000.0;
+    let target_ms = args.counts_target_ms.unwrap_or(match kind {
+        Kind::Sqlite => 1.0,
+        Kind::Postgres => 2.0,
+    });
+    let cache = fp::UrlCache::default();
+    for (id, url) in store.url_ids().await? {
+        url_cache_insert(&cache, &url, id);
+    }
+    for n in [1usize, 100, 1000] {
+        let ms = time_counts(args.runs, &all, n, |urls| {
+            let dynamic = &dynamic;
+            async move { Ok(dynamic.hit_counts(&urls).await?) }
+        })
+        .await?;
+        Row {
+            item: "4",
+            store: name,
+            figure: format!(
+                "hit counts for {} URL{} on {} fingerprints ({} URLs), median of {}",
+                thousands(n as f64),
+                if n == 1 { "" } else { "s" },
+                thousands(stored as f64),
+                thousands(all.len() as f64),
+                args.runs
+            ),
+            value: format!("{ms:.3} ms"),
+            baseline: format!("{floor_ms:.3} ms (SELECT 1 on the same pool)"),
+            ratio: format!("{:.1}x", ms / floor_ms),
+            target: if n == 1000 {
+                format!("<= {target_ms} ms")
+            } else {
+                "-".into()
+            },
+            verdict: if n == 1000 {
+                at_most(ms, target_ms)
+            } else {
+                "-".into()
+            },
+        }
+        .print();
+    }
+    // What the same counts cost with other queries (not the library's code): evidence for
+    // the optimisations suggested in BENCHMARKS.md.
+    let library_ms = time_counts(args.runs, &all, 1000, |urls| {
+        let dynamic = &dynamic;
+        async move { Ok(dynamic.hit_counts(&urls).await?) }
+    })
+    .await?;
+    let mut alternatives = vec![(
+        "by id from the URL cache, one query on the counters",
+        time_counts(args.runs, &all, 1000, |urls| {
+            let (store, cache) = (&store, &cache);
+            async move { store.counts_by_id(cache, &urls).await }
+        })
+        .await?,
+    )];
+    alternatives.push((
+        "by id from the URL cache, one query returning one row (two arrays)",
+        time_counts(args.runs, &all, 1000, |urls| {
+            let (store, cache) = (&store, &cache);
+            async move { store.counts_one_row(cache, &urls).await }
+        })
+        .await?,
+    ));
+    if kind == Kind::Sqlite {
+        alternatives.push((
+            "the same join as one statement (json_each) instead of power-of-two chunks",
+            time_counts(args.runs, &all, 1000, |urls| {
+                let store = &store;
+                async move { store.counts_one_statement(&urls).await }
+            })
+            .await?,
+        ));
+    }
+    for (how, ms) in alternatives {
+        Row {
+            item: "4 (experiment)",
+            store: name,
+            figure: format!("hit counts for 1,000 URLs, {how}: not the library's query"),
+            value: format!("{ms:.3} ms"),
+            baseline: format!("{library_ms:.3} ms (the library's hit_counts, measured again)"),
+            ratio: percent(ms, library_ms),
+            target: format!("<= {target_ms} ms"),
+            verdict: at_most(ms, target_ms),
+        }
+        .print();
+    }
+    store.close().await;
+    if args.keep {
+        if let Some(kept) = scratches.pop() {
+            eprintln!("  kept {}", kept.url());
+        }
+    } else if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
