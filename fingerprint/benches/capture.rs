@@ -1,0 +1,121 @@
+//! Capture (request headers -> fingerprint), what the layer computes per request:
+//! `cargo bench -p fingerprint-rt --bench capture`.
+//!
+//! - `locate`: the absolute URL only; every request pays it, debounced ones included.
+//! - `full/*`: everything a recorded request pays for: URL, client IP, every header (as sent,
+//!   truncated to the column limits), UTM parameters.
+
+use std::hint::black_box;
+use std::net::IpAddr;
+
+use chrono::Utc;
+use criterion::{criterion_group, criterion_main, Criterion};
+use fingerprint::__bench::Capture;
+use fingerprint::v1::TrustedProxies;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+
+/// What Chromium sends for a page.
+fn browser_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("host", "news.example"),
+        ("connection", "keep-alive"),
+        ("upgrade-insecure-requests", "1"),
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+        ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "document"),
+        ("referer", "https://news.example/articles/?page=2"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("accept-language", "cs-CZ,cs;q=0.9,en-GB;q=0.8,en;q=0.7"),
+        ("cookie", "fingerprint_session=0123456789abcdef0123456789abcdef; theme=dark"),
+    ] {
+        headers.append(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    headers
+}
+
+/// Headers at and beyond every limit: a 4 KiB user agent, 40 `Accept` lines, a long referer.
+fn oversized_headers() -> HeaderMap {
+    let mut headers = browser_headers();
+    headers.insert(
+        "user-agent",
+        HeaderValue::from_str(&"Agent/1.0 ".repeat(410)).unwrap(),
+    );
+    for i in 0..40 {
+        headers.append(
+            "accept",
+            HeaderValue::from_str(&format!("application/x-type-{i};q=0.{i}")).unwrap(),
+        );
+    }
+    headers.insert(
+        "referer",
+        HeaderValue::from_str(&format!("https://r.example/{}", "p".repeat(3000))).unwrap(),
+    );
+    headers
+}
+
+fn bench(c: &mut Criterion) {
+    let direct = Capture::new(TrustedProxies::none());
+    let proxied = Capture::new(TrustedProxies::new(["10.0.0.0/8", "192.168.0.0/16"]).unwrap());
+    let uri: Uri = "/articles/7?utm_source=newsletter&utm_medium=email&ref=home"
+        .parse()
+        .unwrap();
+    let peer: Option<IpAddr> = Some("203.0.113.9".parse().unwrap());
+    let proxy_peer: Option<IpAddr> = Some("10.0.0.2".parse().unwrap());
+    let headers = browser_headers();
+    let mut forwarded = browser_headers();
+    forwarded.insert(
+        "x-forwarded-for",
+        HeaderValue::from_static("198.51.100.7, 192.168.1.20, 10.0.0.3"),
+    );
+    forwarded.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    let oversized = oversized_headers();
+    let now = Utc::now();
+
+    let mut group = c.benchmark_group("capture");
+    group.bench_function("locate", |b| {
+        b.iter(|| direct.locate(black_box(&uri), black_box(&headers), peer))
+    });
+    group.bench_function("full/browser", |b| {
+        b.iter(|| {
+            direct.capture(
+                &Method::GET,
+                black_box(&uri),
+                black_box(&headers),
+                peer,
+                now,
+            )
+        })
+    });
+    group.bench_function("full/behind_trusted_proxies", |b| {
+        b.iter(|| {
+            proxied.capture(
+                &Method::GET,
+                black_box(&uri),
+                black_box(&forwarded),
+                proxy_peer,
+                now,
+            )
+        })
+    });
+    group.bench_function("full/oversized_headers", |b| {
+        b.iter(|| {
+            direct.capture(
+                &Method::GET,
+                black_box(&uri),
+                black_box(&oversized),
+                peer,
+                now,
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
