@@ -256,6 +256,90 @@ pub mod __bench {
         })
     }
 
+    /// Checks the payload parser's promises on any input, and panics when one is broken: the
+    /// body of the fuzz target (`fuzz/`) and of the property tests
+    /// (`tests/collector_payload.rs`).
+    ///
+    /// - It never panics; a refusal has a short, non-empty reason (it becomes a 400 body).
+    /// - An accepted payload has a token of 1 to 4,096 bytes, a visitor id of 32 lowercase
+    ///   hex digits, and only known components, each at most 2,048 bytes of JSON.
+    /// - It is canonical: the accepted payload, sent again as the collector would send it, is
+    ///   accepted as the same payload with the same visitor id. Unless `exact_floats`, only
+    ///   for payloads without fractional numbers: serde_json (without its `float_roundtrip`
+    ///   feature) may read a float back one unit in the last place off, which changes the
+    ///   canonical JSON and so the visitor id (see BENCHMARKS.md, fuzzing).
+    pub fn check_collector_payload(body: &[u8], exact_floats: bool) {
+        use serde_json::{Map, Value};
+
+        let payload = match collector_payload(body) {
+            Ok(payload) => payload,
+            Err(reason) => {
+                assert!(
+                    !reason.is_empty() && reason.len() <= 512,
+                    "refusal reason {reason:?}"
+                );
+                return;
+            }
+        };
+        assert!(
+            !payload.token.is_empty() && payload.token.len() <= 4096,
+            "token of {} bytes accepted",
+            payload.token.len()
+        );
+        assert!(
+            payload.visitor_id.len() == 32
+                && payload
+                    .visitor_id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "visitor id {:?}",
+            payload.visitor_id
+        );
+        let components: Map<String, Value> =
+            serde_json::from_str(&payload.components).expect("components are a JSON object");
+        for (name, value) in &components {
+            assert!(
+                crate::browser::components::COMPONENTS
+                    .iter()
+                    .any(|(known, _)| known == name),
+                "unknown component {name:?} accepted"
+            );
+            let json = serde_json::to_string(value).expect("a value serialises");
+            assert!(
+                json.len() <= 2048,
+                "component {name:?} of {} bytes",
+                json.len()
+            );
+        }
+        let floats = components.values().any(has_float);
+        let mut again = Map::new();
+        again.insert("token".into(), Value::String(payload.token.clone()));
+        again.insert("components".into(), Value::Object(components));
+        if let Some(ms) = payload.duration_ms {
+            again.insert("duration".into(), Value::from(ms));
+        }
+        let resent = Value::Object(again).to_string();
+        let reparsed = collector_payload(resent.as_bytes())
+            .unwrap_or_else(|reason| panic!("re-sent payload refused: {reason}"));
+        if exact_floats || !floats {
+            assert_eq!(reparsed, payload, "not canonical");
+        } else {
+            assert_eq!(
+                (&reparsed.token, reparsed.duration_ms),
+                (&payload.token, payload.duration_ms)
+            );
+        }
+    }
+
+    fn has_float(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) => n.is_f64(),
+            serde_json::Value::Array(items) => items.iter().any(has_float),
+            serde_json::Value::Object(map) => map.values().any(has_float),
+            _ => false,
+        }
+    }
+
     /// The component names the collector may send.
     pub fn collector_component_names() -> impl Iterator<Item = &'static str> {
         crate::browser::components::COMPONENTS
