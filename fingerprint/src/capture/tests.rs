@@ -332,3 +332,94 @@ proptest! {
         prop_assert!(ip == peer || named, "{} from {:?}", ip, chain);
     }
 }
+
+/// `value` cut to `max` characters (what the column limits keep).
+fn cut(value: &str, max: usize) -> String {
+    value.chars().take(max).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any method, UTM parameters with any values, up to 64 header lines (repeated names
+    /// included), origin- or absolute-form request targets: no panic, every limit respected,
+    /// and what is kept is exactly the start of what was sent.
+    #[test]
+    fn any_method_query_and_header_lines(
+        method in "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,40}",
+        utm in proptest::collection::vec(
+            ("utm_(source|medium|campaign|content|term)|other", ".{0,300}"),
+            0..10,
+        ),
+        lines in proptest::collection::vec(
+            (0usize..8, proptest::collection::vec(any::<u8>(), 0..600)),
+            0..64,
+        ),
+        authority in proptest::option::of("[a-z0-9.-]{1,40}(:[0-9]{1,4})?"),
+    ) {
+        const NAMES: [&str; 8] = [
+            "user-agent", "accept", "accept-language", "accept-encoding", "content-encoding",
+            "content-language", "referer", "cf-ipcountry",
+        ];
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&utm)
+            .finish();
+        let target = match &authority {
+            Some(authority) => format!("http://{authority}/p?{query}"),
+            None => format!("/p?{query}"),
+        };
+        let uri: Uri = target.parse().unwrap();
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut headers = HeaderMap::new();
+        for (name, value) in &lines {
+            // Bytes a HeaderValue refuses (controls other than tab, DEL) become 'x'.
+            let value: Vec<u8> = value
+                .iter()
+                .map(|&b| if (b < 0x20 && b != b'\t') || b == 0x7f { b'x' } else { b })
+                .collect();
+            headers.append(NAMES[*name], HeaderValue::from_bytes(&value).unwrap());
+        }
+        let c = capture(&method, &uri, &headers, None, &CaptureConfig::default(), Utc::now());
+        let f = &c.fingerprint;
+
+        prop_assert_eq!(&f.method, &cut(method.as_str(), 16));
+        let sent = |name: &str| -> Vec<String> {
+            headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect()
+        };
+        let first = |name: &str| sent(name).into_iter().next().unwrap_or_default();
+        prop_assert_eq!(&f.user_agent, &cut(&first("user-agent"), 255));
+        prop_assert_eq!(&f.referer, &cut(&first("referer"), 2047));
+        prop_assert_eq!(&f.country, &cut(&first("cf-ipcountry"), 16));
+        for (kept, name) in [
+            (&f.accept, "accept"),
+            (&f.accept_language, "accept-language"),
+            (&f.accept_encoding, "accept-encoding"),
+            (&f.content_encoding, "content-encoding"),
+            (&f.content_language, "content-language"),
+        ] {
+            prop_assert_eq!(kept, &cut(&sent(name).join(", "), 255), "{}", name);
+        }
+        prop_assert!(f.url.is_ascii() && f.url.len() <= 2048);
+        if let Some(authority) = &authority {
+            let expected = format!("http://{authority}/p");
+            prop_assert!(f.url.starts_with(&expected), "{}", f.url);
+        }
+        for (kept, name) in [
+            (&c.utm.source, "utm_source"),
+            (&c.utm.medium, "utm_medium"),
+            (&c.utm.campaign, "utm_campaign"),
+            (&c.utm.content, "utm_content"),
+            (&c.utm.term, "utm_term"),
+        ] {
+            let expected = utm
+                .iter()
+                .find(|(n, v)| n == name && !v.is_empty())
+                .map(|(_, v)| cut(v, 255));
+            prop_assert_eq!(kept, &expected, "{}", name);
+        }
+    }
+}
