@@ -21,6 +21,8 @@
 #   EVENTS=1000000 SWEEP_EVENTS=100000 BATCH_SIZES=512,2048,8192   item 3
 #   MEMORY_DURATION=60  seconds of overload in item 5
 #   ITEMS="1 2 3 4 5"   what to measure (3 and 4 run together)
+#   BROWSER_HEADERS=1   send a browser's User-Agent, Accept, Accept-Language and
+#                       Accept-Encoding (0: only what wrk sends, as the first tables did)
 #   OUT=target/bench    where results.md (the table) and the logs are written
 #
 # Only 127.0.0.1 is ever a target; every run is bounded by its duration or event count.
@@ -37,7 +39,17 @@ BATCH_SIZES="${BATCH_SIZES:-512,2048,8192}"
 MEMORY_DURATION="${MEMORY_DURATION:-60}"
 ITEMS="${ITEMS:-1 2 3 4 5}"
 OUT="${OUT:-target/bench}"
+BROWSER_HEADERS="${BROWSER_HEADERS:-1}"
 PATH_UNDER_TEST="/articles/1"
+BROWSER=()
+if [ "$BROWSER_HEADERS" = 1 ]; then
+    BROWSER=(
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+        "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+        "Accept-Language: cs-CZ,cs;q=0.9,en;q=0.8"
+        "Accept-Encoding: gzip, deflate, br, zstd"
+    )
+fi
 SESSION_COOKIE="fingerprint_session=0123456789abcdef0123456789abcdef"
 
 want() { [[ " $ITEMS " == *" $1 "* ]]; }
@@ -103,7 +115,7 @@ stop() {
 wrk_run() {
     local port="$1"; shift
     local args=()
-    for header in "$@"; do args+=(-H "$header"); done
+    for header in "${BROWSER[@]}" "$@"; do args+=(-H "$header"); done
     local out
     out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${args[@]}" "http://127.0.0.1:$port$PATH_UNDER_TEST")"
     local rps p99 errors
@@ -162,8 +174,9 @@ bench_overhead() {  # store db_url base_port
         done
     fi
     if want 2; then
-        local rows
-        rows="$("$FP_BENCH" capacity --store "$store" \
+        local rows header_args=()
+        for header in "${BROWSER[@]}"; do header_args+=(--header "$header"); done
+        rows="$("$FP_BENCH" capacity --store "$store" "${header_args[@]}" \
             --url "http://127.0.0.1:$fingerprinted$PATH_UNDER_TEST" \
             --plain-url "http://127.0.0.1:$plain$PATH_UNDER_TEST" \
             --stats-url "http://127.0.0.1:$fingerprinted/stats.json" \
@@ -184,7 +197,9 @@ bench_memory() {  # store db_url port
     PIDS+=("$lock_pid")
     for _ in $(seq 1 100); do grep -q locked "$LOGS/lock-$store.log" && break; sleep 0.1; done
     grep -q locked "$LOGS/lock-$store.log" || { echo "could not lock $store:" >&2; cat "$LOGS/lock-$store.log" >&2; exit 1; }
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MEMORY_DURATION}s" "http://127.0.0.1:$port$PATH_UNDER_TEST" >"$LOGS/memory-wrk-$store.log" 2>&1 &
+    local args=()
+    for header in "${BROWSER[@]}"; do args+=(-H "$header"); done
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MEMORY_DURATION}s" "${args[@]}" "http://127.0.0.1:$port$PATH_UNDER_TEST" >"$LOGS/memory-wrk-$store.log" 2>&1 &
     local wrk_pid=$!
     PIDS+=("$wrk_pid")
     local samples=() peak=0 rss
@@ -241,7 +256,7 @@ fi
 
 {
     echo "scripts/bench.sh on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-    echo "ITEMS=\"$ITEMS\" DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS STEP_DURATION=$STEP_DURATION EVENTS=$EVENTS SWEEP_EVENTS=$SWEEP_EVENTS BATCH_SIZES=$BATCH_SIZES MEMORY_DURATION=$MEMORY_DURATION"
+    echo "ITEMS=\"$ITEMS\" BROWSER_HEADERS=$BROWSER_HEADERS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS STEP_DURATION=$STEP_DURATION EVENTS=$EVENTS SWEEP_EVENTS=$SWEEP_EVENTS BATCH_SIZES=$BATCH_SIZES MEMORY_DURATION=$MEMORY_DURATION"
     echo
     echo "| item | store | figure | value | baseline (same run) | ratio | target | verdict |"
     echo "| --- | --- | --- | --- | --- | ---: | --- | --- |"

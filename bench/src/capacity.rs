@@ -37,6 +37,9 @@ pub(crate) struct CapacityArgs {
     /// Stop bisecting when the bracket is narrower than this fraction of the passing rate.
     #[arg(long, default_value_t = 0.05)]
     precision: f64,
+    /// Extra request header, `Name: value` (repeatable), e.g. a browser's User-Agent.
+    #[arg(long = "header")]
+    headers: Vec<String>,
     /// Keep-alive connections of the generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -120,7 +123,7 @@ async fn step(
         rate,
         Duration::from_secs_f64(args.duration),
         args.connections,
-        &[],
+        &args.headers,
     )?;
     let load = load::run(&config).await?;
     let after_stats = drained(&args.stats_url).await?;

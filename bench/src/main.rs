@@ -35,6 +35,12 @@ enum Command {
     Capacity(capacity::CapacityArgs),
     /// Ingest through the recorder (1M events by default) and hit counts on the result.
     Store(store::StoreArgs),
+    /// Prints the number of request fingerprints stored in a database.
+    Rows {
+        /// The store: sqlite://FILE or postgres://... (with its search_path).
+        #[arg(long)]
+        database_url: String,
+    },
     /// Takes the write lock of the fingerprint tables and keeps it for `--seconds`.
     HoldLock {
         /// The store: sqlite://FILE or postgres://... (with its search_path).
@@ -63,6 +69,15 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(store::run(&store)),
+        Command::Rows { database_url } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let pool = db::Pool::connect(&database_url).await?;
+                println!("{}", pool.request_rows().await?);
+                pool.close().await;
+                Ok(())
+            }),
         Command::HoldLock {
             database_url,
             seconds,
