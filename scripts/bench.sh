@@ -18,7 +18,8 @@
 #   DURATION=10s        each wrk run of item 1
 #   CONNECTIONS=16 THREADS=2   wrk's connections and threads (items 1 and 5)
 #   STEP_DURATION=5     seconds of each step of the item-2 search
-#   EVENTS=1000000 SWEEP_EVENTS=100000 BATCH_SIZES=512,2048,8192   item 3
+#   EVENTS=1000000 SWEEP_EVENTS=50000 BATCH_SIZES=512,2048,8192   item 3
+#   KEY_EXPERIMENT_EVENTS=100000   item 3's experiment with time-ordered session keys (0: off)
 #   MEMORY_DURATION=60  seconds of overload in item 5
 #   ITEMS="1 2 3 4 5"   what to measure (3 and 4 run together)
 #   BROWSER_HEADERS=1   send a browser's User-Agent, Accept, Accept-Language and
@@ -34,7 +35,8 @@ CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-2}"
 STEP_DURATION="${STEP_DURATION:-5}"
 EVENTS="${EVENTS:-1000000}"
-SWEEP_EVENTS="${SWEEP_EVENTS:-100000}"
+SWEEP_EVENTS="${SWEEP_EVENTS:-50000}"
+KEY_EXPERIMENT_EVENTS="${KEY_EXPERIMENT_EVENTS:-100000}"
 BATCH_SIZES="${BATCH_SIZES:-512,2048,8192}"
 MEMORY_DURATION="${MEMORY_DURATION:-60}"
 ITEMS="${ITEMS:-1 2 3 4 5}"
@@ -67,6 +69,7 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 LOGS="$OUT/logs"
 rm -rf "$LOGS" && mkdir -p "$LOGS"
+: >"$OUT/rows.txt"
 WORK="$(mktemp -d)"
 PIDS=()
 SCHEMAS=()
@@ -144,6 +147,13 @@ kib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
 ROWS=()
+# row TEXT: keeps a result row (also appended to $OUT/rows.txt at once, so an interrupted run
+# leaves what it measured)
+row() {
+    ROWS+=("$1")
+    echo "$1" >>"$OUT/rows.txt"
+    echo "$1" >&2
+}
 
 bench_overhead() {  # store db_url base_port
     local store="$1" url="$2" port="$3"
@@ -169,8 +179,7 @@ bench_overhead() {  # store db_url base_port
                 note="; recorder: enqueued $(fmt "$(counter "$json" enqueued)"), stored $(fmt "$(counter "$json" stored)"), dropped $(counter "$json" dropped)"
             fi
             ratio="$(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.0f", 100 * a / b }')"
-            ROWS+=("| 1 | $store | layer overhead, $label (wrk -t$THREADS -c$CONNECTIONS -d$DURATION) | $(fmt "$rps1") req/s, p99 $p991$note | $(fmt "$rps0") req/s, p99 $p990 (without the layer) | $ratio % | >= $target % | $(verdict "$ratio" "$target" " points") |")
-            echo "${ROWS[-1]}" >&2
+            row "| 1 | $store | layer overhead, $label (wrk -t$THREADS -c$CONNECTIONS -d$DURATION) | $(fmt "$rps1") req/s, p99 $p991$note | $(fmt "$rps0") req/s, p99 $p990 (without the layer) | $ratio % | >= $target % | $(verdict "$ratio" "$target" " points") |"
         done
     fi
     if want 2; then
@@ -181,7 +190,7 @@ bench_overhead() {  # store db_url base_port
             --plain-url "http://127.0.0.1:$plain$PATH_UNDER_TEST" \
             --stats-url "http://127.0.0.1:$fingerprinted/stats.json" \
             --database-url "$url" --duration "$STEP_DURATION" 2> >(tee "$LOGS/capacity-$store.log" >&2))"
-        while IFS= read -r row; do ROWS+=("$row"); done <<<"$rows"
+        while IFS= read -r line; do row "$line"; done <<<"$rows"
     fi
     stop "$fp_pid"; stop "$plain_pid"
 }
@@ -195,8 +204,8 @@ bench_memory() {  # store db_url port
     "$FP_BENCH" hold-lock --database-url "$url" --seconds $((MEMORY_DURATION + 3)) >"$LOGS/lock-$store.log" 2>&1 &
     local lock_pid=$!
     PIDS+=("$lock_pid")
-    for _ in $(seq 1 100); do grep -q locked "$LOGS/lock-$store.log" && break; sleep 0.1; done
-    grep -q locked "$LOGS/lock-$store.log" || { echo "could not lock $store:" >&2; cat "$LOGS/lock-$store.log" >&2; exit 1; }
+    for _ in $(seq 1 100); do grep -qs locked "$LOGS/lock-$store.log" && break; sleep 0.1; done
+    grep -qs locked "$LOGS/lock-$store.log" || { echo "could not lock $store:" >&2; cat "$LOGS/lock-$store.log" >&2; exit 1; }
     local args=()
     for header in "${BROWSER[@]}"; do args+=(-H "$header"); done
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MEMORY_DURATION}s" "${args[@]}" "http://127.0.0.1:$port$PATH_UNDER_TEST" >"$LOGS/memory-wrk-$store.log" 2>&1 &
@@ -224,8 +233,7 @@ bench_memory() {  # store db_url port
     local q1="${samples[$((n / 4))]}" q2="${samples[$((n / 2))]}" last="${samples[$((n - 1))]}"
     local ratio; ratio="$(awk -v a="$hwm" -v b="$idle" 'BEGIN { printf "%.1fx", a / b }')"
     local mib; mib="$(kib "$hwm")"
-    ROWS+=("| 5 | $store | peak RSS (VmHWM), ${MEMORY_DURATION} s overload with writes held back, default queue 65,536 ($(fmt "$requests") requests; at the end pending $(fmt "$pending"), dropped $(fmt "$dropped"); afterwards stored $(fmt "$(counter "$json" stored)") of $(fmt "$(counter "$json" enqueued)") enqueued) | $mib MiB (RSS at 1/4, 1/2, end of the load: $(kib "$q1"), $(kib "$q2"), $(kib "$last") MiB) | $(kib "$idle") MiB (same process, idle after warm-up) | $ratio | <= 64 MiB | $(awk -v v="$mib" 'BEGIN { if (v <= 64) print "met"; else printf "missed by %.0f %%\n", 100 * (v - 64) / 64 }') |")
-    echo "${ROWS[-1]}" >&2
+    row "| 5 | $store | peak RSS (VmHWM), ${MEMORY_DURATION} s overload with writes held back, default queue 65,536 ($(fmt "$requests") requests; at the end pending $(fmt "$pending"), dropped $(fmt "$dropped"); afterwards stored $(fmt "$(counter "$json" stored)") of $(fmt "$(counter "$json" enqueued)") enqueued) | $mib MiB (RSS at 1/4, 1/2, end of the load: $(kib "$q1"), $(kib "$q2"), $(kib "$last") MiB) | $(kib "$idle") MiB (same process, idle after warm-up) | $ratio | <= 64 MiB | $(awk -v v="$mib" 'BEGIN { if (v <= 64) print "met"; else printf "missed by %.0f %%\n", 100 * (v - 64) / 64 }') |"
     stop "$pid"
 }
 
@@ -237,8 +245,9 @@ bench_store() {  # store db_url base_port
         local rows
         rows="$("$FP_BENCH" store --kind "$store" --dir "$WORK" --events "$EVENTS" \
             --sweep-events "$SWEEP_EVENTS" --batch-sizes "$BATCH_SIZES" \
+            --key-experiment-events "$KEY_EXPERIMENT_EVENTS" \
             2> >(tee "$LOGS/store-$store.log" >&2))"
-        while IFS= read -r row; do ROWS+=("$row"); done <<<"$rows"
+        while IFS= read -r line; do row "$line"; done <<<"$rows"
     fi
 }
 
@@ -256,7 +265,7 @@ fi
 
 {
     echo "scripts/bench.sh on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-    echo "ITEMS=\"$ITEMS\" BROWSER_HEADERS=$BROWSER_HEADERS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS STEP_DURATION=$STEP_DURATION EVENTS=$EVENTS SWEEP_EVENTS=$SWEEP_EVENTS BATCH_SIZES=$BATCH_SIZES MEMORY_DURATION=$MEMORY_DURATION"
+    echo "ITEMS=\"$ITEMS\" BROWSER_HEADERS=$BROWSER_HEADERS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS STEP_DURATION=$STEP_DURATION EVENTS=$EVENTS SWEEP_EVENTS=$SWEEP_EVENTS KEY_EXPERIMENT_EVENTS=$KEY_EXPERIMENT_EVENTS BATCH_SIZES=$BATCH_SIZES MEMORY_DURATION=$MEMORY_DURATION"
     echo
     echo "| item | store | figure | value | baseline (same run) | ratio | target | verdict |"
     echo "| --- | --- | --- | --- | --- | ---: | --- | --- |"

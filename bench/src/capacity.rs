@@ -35,7 +35,7 @@ pub(crate) struct CapacityArgs {
     #[arg(long, default_value_t = 200_000.0)]
     max: f64,
     /// Stop bisecting when the bracket is narrower than this fraction of the passing rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.1)]
     precision: f64,
     /// Extra request header, `Name: value` (repeatable), e.g. a browser's User-Agent.
     #[arg(long = "header")]

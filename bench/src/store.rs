@@ -10,11 +10,16 @@
 //!
 //! Hit counts: `Store::hit_counts` for 1, 100 and 1,000 random stored URLs on the result of
 //! the full run, median of `--runs` after warm-up; baseline `SELECT 1` on the same pool.
+//!
+//! Experiments (rows marked so; not the library's code): other queries for the same counts,
+//! and ingest with session keys ordered by time. Options `--sqlite-cache-mib`, `--drop-index`
+//! and `--keys` try other settings by hand.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +28,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use fingerprint::__bench::{url_cache_get, url_cache_insert, Recorder};
 use fingerprint::v1 as fp;
 use fp::Store as _;
-use std::str::FromStr;
-
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::QueryBuilder;
 
@@ -77,6 +80,10 @@ pub(crate) struct StoreArgs {
     /// (as UUIDv7 orders them), so new keys land at the end of the unique index.
     #[arg(long, value_enum, default_value = "random")]
     keys: Keys,
+    /// Events of the session-key experiment run after everything else: ingest with random
+    /// and with time-ordered keys, each on a fresh store (0 skips it).
+    #[arg(long, default_value_t = 200_000)]
+    key_experiment_events: u64,
     /// Keep the full run's database (its URL is printed) for a closer look.
     #[arg(long)]
     keep: bool,
@@ -343,12 +350,34 @@ struct Ingest {
     events: u64,
     batch: usize,
     elapsed: Duration,
+    /// CPU time of this process (all threads: the producer, the writer, the driver's
+    /// SQLite thread) while ingesting; a PostgreSQL server's own CPU is not in it.
+    cpu: Option<Duration>,
     stats: fp::RecorderStats,
+}
+
+/// CPU time (user + system) of this process so far, from /proc/self/stat (Linux).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): state is the 3rd field,
+    // utime and stime the 14th and 15th, in clock ticks (100 a second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 impl Ingest {
     fn rate(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU microseconds an event cost this process, as text.
+    fn cpu_per_event(&self) -> String {
+        self.cpu.map_or_else(
+            || "-".into(),
+            |cpu| format!("{:.1}", cpu.as_secs_f64() * 1e6 / self.events as f64),
+        )
     }
 
     fn batch_ms(&self) -> f64 {
@@ -362,6 +391,7 @@ impl Ingest {
 async fn ingest(
     store: Arc<dyn fp::Store>,
     args: &StoreArgs,
+    keys: Keys,
     events: u64,
     batch: usize,
 ) -> anyhow::Result<Ingest> {
@@ -375,6 +405,7 @@ async fn ingest(
     let nonce = nonce();
     let start_time = Utc::now();
     let room = args.queue.saturating_sub(2 * batch).max(1) as u64;
+    let cpu_before = cpu_time();
     let started = Instant::now();
     for i in 0..events {
         if i % 256 == 0 {
@@ -382,10 +413,13 @@ async fn ingest(
                 tokio::time::sleep(Duration::from_micros(500)).await;
             }
         }
-        recorder.offer(event(args.keys, nonce, i, args.urls, start_time));
+        recorder.offer(event(keys, nonce, i, args.urls, start_time));
     }
     recorder.flush().await;
     let elapsed = started.elapsed();
+    let cpu = cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let stats = recorder.shutdown().await;
     ensure!(
         stats.stored == events && stats.dropped == 0 && stats.failed == 0,
@@ -395,6 +429,7 @@ async fn ingest(
         events,
         batch,
         elapsed,
+        cpu,
         stats,
     })
 }
@@ -585,7 +620,7 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
     for &batch in &args.batch_sizes {
         scratches.push(Scratch::create(kind, &dir, postgres, &format!("sweep{batch}")).await?);
         let store = AnyStore::open(scratches[scratches.len() - 1].url(), args).await?;
-        let result = ingest(store.dynamic(), args, args.sweep_events, batch).await?;
+        let result = ingest(store.dynamic(), args, args.keys, args.sweep_events, batch).await?;
         eprintln!(
             "  {name} ingest, batch {batch}: {:.0} events/s ({} events in {:.2} s, {:.1} ms a batch)",
             result.rate(),
@@ -607,7 +642,7 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
     // The full run on a fresh store, kept for the hit counts.
     scratches.push(Scratch::create(kind, &dir, postgres, "ingest").await?);
     let store = AnyStore::open(scratches[scratches.len() - 1].url(), args).await?;
-    let full = ingest(store.dynamic(), args, args.events, batch).await?;
+    let full = ingest(store.dynamic(), args, args.keys, args.events, batch).await?;
     eprintln!(
         "  {name} ingest, batch {batch}: {:.0} events/s ({} events in {:.2} s)",
         full.rate(),
@@ -647,9 +682,10 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
                 thousands(trial.events as f64)
             ),
             value: format!(
-                "{} events/s ({:.1} ms a batch)",
+                "{} events/s ({:.1} ms a batch, {} µs CPU an event in this process)",
                 thousands(trial.rate()),
-                trial.batch_ms()
+                trial.batch_ms(),
+                trial.cpu_per_event()
             ),
             baseline: baseline.clone(),
             ratio: percent(trial.rate(), raw_rate),
@@ -668,9 +704,10 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
             args.batch_delay_ms
         ),
         value: format!(
-            "{} events/s ({:.1} ms a batch; rows {}, hit counters sum {}, retries {})",
+            "{} events/s ({:.1} ms a batch, {} µs CPU an event in this process; rows {}, hit counters sum {}, retries {})",
             thousands(full.rate()),
             full.batch_ms(),
+            full.cpu_per_event(),
             thousands(stored as f64),
             thousands(hits as f64),
             full.stats.retries
@@ -786,7 +823,57 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
         if let Some(kept) = scratches.pop() {
             eprintln!("  kept {}", kept.url());
         }
-    } else if args.dir.is_none() {
+    }
+
+    // Experiment: what session keys that sort by time would change (not what the layer makes).
+    if args.key_experiment_events > 0 {
+        let mut rates = Vec::new();
+        for keys in [Keys::Random, Keys::TimeOrdered] {
+            scratches.push(Scratch::create(kind, &dir, postgres, "keys").await?);
+            let store = AnyStore::open(scratches[scratches.len() - 1].url(), args).await?;
+            let result = ingest(
+                store.dynamic(),
+                args,
+                keys,
+                args.key_experiment_events,
+                batch,
+            )
+            .await?;
+            eprintln!(
+                "  {name} ingest, {keys:?} keys: {:.0} events/s",
+                result.rate()
+            );
+            store.close().await;
+            if let Some(scratch) = scratches.pop() {
+                scratch.remove().await?;
+            }
+            rates.push(result);
+        }
+        Row {
+            item: "3 (experiment)",
+            store: name,
+            figure: format!(
+                "ingest, {} events, batch {}, session keys ordered by time (48 bits of ms + 80 random bits): not what the layer makes",
+                thousands(args.key_experiment_events as f64),
+                thousands(batch as f64)
+            ),
+            value: format!(
+                "{} events/s ({} µs CPU an event in this process)",
+                thousands(rates[1].rate()),
+                rates[1].cpu_per_event()
+            ),
+            baseline: format!(
+                "{} events/s (random keys as today, same size, {} µs CPU an event)",
+                thousands(rates[0].rate()),
+                rates[0].cpu_per_event()
+            ),
+            ratio: percent(rates[1].rate(), rates[0].rate()),
+            target: format!(">= {} events/s", thousands(args.ingest_target)),
+            verdict: at_least(rates[1].rate(), args.ingest_target),
+        }
+        .print();
+    }
+    if !args.keep && args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
