@@ -67,10 +67,19 @@ for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$PORT/about" >/dev/null 2>&1 && break
     sleep 0.1
 done
-curl -sf "http://127.0.0.1:$PORT$PAGE" >/dev/null
 stats() { curl -sf "http://127.0.0.1:$PORT/stats.json"; }
 counter() { jq -r --arg k "$2" '.[$k]' <<<"$1"; }
 rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$SERVER/status"; }
+# drained: waits until the recorder has written everything; leaves its stats in $json
+drained() {
+    for _ in $(seq 1 600); do
+        json="$(stats)"
+        [ "$(counter "$json" pending)" = 0 ] && return 0
+        sleep 0.2
+    done
+}
+curl -sf "http://127.0.0.1:$PORT$PAGE" >/dev/null   # warm-up (one recorded request)
+drained
 
 rows_before="$("$FP_BENCH" rows --database-url "$URL")"
 echo "soak: $STORE, $RATE req/s of new visitors for $SOAK_DURATION s (pid $SERVER)" >&2
@@ -92,11 +101,7 @@ while kill -0 "$LOAD" 2>/dev/null; do
 done
 wait "$LOAD"
 PIDS=("$SERVER")
-for _ in $(seq 1 600); do
-    json="$(stats)"
-    [ "$(counter "$json" pending)" = 0 ] && break
-    sleep 0.2
-done
+drained
 rows_after="$("$FP_BENCH" rows --database-url "$URL")"
 hwm="$(awk '$1 == "VmHWM:" {print $2}' "/proc/$SERVER/status")"
 load="$(cat "$OUT/load.json")"
@@ -121,6 +126,7 @@ check() {  # NAME OK(0/1) DETAIL
         "$stored rows stored for $sent requests (dropped $(counter "$json" dropped), failed $(counter "$json" failed))"
     check "RSS flat" "$(awk -v g="$growth" -v max="$RSS_GROWTH" 'BEGIN { print (g != "nan" && g <= max) ? 1 : 0 }')" \
         "peak RSS $((reference / 1024)) MiB in the second minute, $((last / 1024)) MiB in the last minute (${growth} %, at most ${RSS_GROWTH} %); VmHWM $((hwm / 1024)) MiB"
-} | tee "$OUT/result.txt"
+} >"$OUT/result.txt"   # not a pipeline: check() must set $failed in this shell
+cat "$OUT/result.txt"
 echo "samples in $OUT/samples.txt" >&2
 exit "$failed"
