@@ -142,12 +142,12 @@ proptest! {
 
     #[test]
     fn any_bytes(body in prop::collection::vec(any::<u8>(), 0..4096)) {
-        check_collector_payload(&body, false);
+        check_collector_payload(&body);
     }
 
     #[test]
     fn collector_shaped_payloads(body in payload()) {
-        check_collector_payload(&body, false);
+        check_collector_payload(&body);
     }
 
     #[test]
@@ -156,12 +156,12 @@ proptest! {
         let accepted = fingerprint::__bench::collector_payload(&body).is_ok();
         let large = body.len() > 2048;
         prop_assert!(accepted || large, "refused: {}", String::from_utf8_lossy(&body));
-        check_collector_payload(&body, false);
+        check_collector_payload(&body);
     }
 
     #[test]
     fn mutated_valid_payloads(body in mutated()) {
-        check_collector_payload(&body, false);
+        check_collector_payload(&body);
     }
 }
 
@@ -171,7 +171,7 @@ fn the_fuzz_seeds() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/collector_payload");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
-        check_collector_payload(&std::fs::read(entry.unwrap().path()).unwrap(), false);
+        check_collector_payload(&std::fs::read(entry.unwrap().path()).unwrap());
         seen += 1;
     }
     assert!(seen >= 4, "seeds in {}", dir.display());

@@ -8,5 +8,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    fingerprint::__bench::check_collector_payload(body, false);
+    fingerprint::__bench::check_collector_payload(body);
 });
