@@ -59,6 +59,39 @@ impl UrlCache {
     }
 }
 
+/// The URLs of `urls` whose id the cache knows (by id), and the others.
+pub(crate) fn split_cached<'a>(
+    cache: &UrlCache,
+    urls: &[&'a str],
+) -> (std::collections::HashMap<i64, &'a str>, Vec<&'a str>) {
+    let mut known = std::collections::HashMap::with_capacity(urls.len());
+    let mut unknown = Vec::new();
+    for &url in urls {
+        match cache.get(url) {
+            Some(id) => {
+                known.insert(id, url);
+            }
+            None => unknown.push(url),
+        }
+    }
+    (known, unknown)
+}
+
+/// The counts of `(ids, hits)` (one row of two arrays) by the URLs of `known`.
+pub(crate) fn counts_by_url(
+    known: &std::collections::HashMap<i64, &str>,
+    ids: Vec<i64>,
+    hits: Vec<i64>,
+) -> std::collections::HashMap<String, u64> {
+    ids.into_iter()
+        .zip(hits)
+        .filter_map(|(id, hits)| {
+            let url = known.get(&id)?;
+            Some(((*url).to_owned(), u64::try_from(hits).unwrap_or(0)))
+        })
+        .collect()
+}
+
 impl Default for UrlCache {
     fn default() -> Self {
         Self::with_capacity(100_000)

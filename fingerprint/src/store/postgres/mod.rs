@@ -9,6 +9,7 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::batch::{window_micros, PreparedBatch};
+use super::url_cache::{counts_by_url, split_cached};
 use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use super::{
     ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
@@ -494,19 +495,39 @@ impl Store for PostgresStore {
     }
 
     async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT u.url, h.hits FROM fingerprint_urls u \
-             JOIN fingerprint_hit_counts h ON h.url_id = u.id WHERE u.url = ANY($1)",
-        )
-        .bind(urls)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut counts = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let hits: i64 = row.try_get(1)?;
-            counts.insert(row.try_get(0)?, u64::try_from(hits).unwrap_or(0));
+        // URL ids from the cache (the recorder fills it), the others in one query; then the
+        // counters by id as one row of two arrays.
+        let (mut known, unknown) = split_cached(&self.urls, urls);
+        if !unknown.is_empty() {
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as("SELECT id, url FROM fingerprint_urls WHERE url = ANY($1)")
+                    .bind(&unknown)
+                    .fetch_all(&self.pool)
+                    .await?;
+            let by_text: HashMap<&str, &str> = unknown.iter().map(|u| (*u, *u)).collect();
+            for (id, url) in rows {
+                self.urls.insert(&url, id);
+                if let Some(asked) = by_text.get(url.as_str()) {
+                    known.insert(id, asked);
+                }
+            }
         }
-        Ok(counts)
+        if known.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<i64> = known.keys().copied().collect();
+        let (found, hits): (Option<Vec<i64>>, Option<Vec<i64>>) = sqlx::query_as(
+            "SELECT array_agg(url_id), array_agg(hits) FROM fingerprint_hit_counts \
+             WHERE url_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(counts_by_url(
+            &known,
+            found.unwrap_or_default(),
+            hits.unwrap_or_default(),
+        ))
     }
 
     async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::batch::{pow2_chunks, window_micros, PreparedBatch};
+use super::url_cache::{counts_by_url, split_cached};
 use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use super::{
     ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
@@ -492,23 +493,41 @@ impl Store for SqliteStore {
     }
 
     async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
-        let mut counts = HashMap::with_capacity(urls.len());
-        for chunk in pow2_chunks(urls, MAX_PARAMS) {
-            let mut select = QueryBuilder::<Sqlite>::new(
-                "SELECT u.url, h.hits FROM fingerprint_urls u \
-                 JOIN fingerprint_hit_counts h ON h.url_id = u.id WHERE u.url IN (",
-            );
-            let mut list = select.separated(", ");
-            for url in chunk {
-                list.push_bind(*url);
-            }
-            select.push(")");
-            for row in select.build().fetch_all(&self.pool).await? {
-                let hits: i64 = row.try_get(1)?;
-                counts.insert(row.try_get(0)?, u64::try_from(hits).unwrap_or(0));
+        // URL ids from the cache (the recorder fills it), the others in one query; then the
+        // counters by id in one statement returning one row: fixed statement texts, and no
+        // row per URL to decode.
+        let (mut known, unknown) = split_cached(&self.urls, urls);
+        if !unknown.is_empty() {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, url FROM fingerprint_urls \
+                 WHERE url IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(serde_json::to_string(&unknown).map_err(|e| StoreError::Decode(e.to_string()))?)
+            .fetch_all(&self.pool)
+            .await?;
+            let by_text: HashMap<&str, &str> = unknown.iter().map(|u| (*u, *u)).collect();
+            for (id, url) in rows {
+                self.urls.insert(&url, id);
+                if let Some(asked) = by_text.get(url.as_str()) {
+                    known.insert(id, asked);
+                }
             }
         }
-        Ok(counts)
+        if known.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<i64> = known.keys().copied().collect();
+        let (found, hits): (String, String) = sqlx::query_as(
+            "SELECT json_group_array(h.url_id), json_group_array(h.hits) \
+             FROM json_each(?1) j JOIN fingerprint_hit_counts h ON h.url_id = j.value",
+        )
+        .bind(serde_json::to_string(&ids).map_err(|e| StoreError::Decode(e.to_string()))?)
+        .fetch_one(&self.pool)
+        .await?;
+        let decode = |json: &str| -> Result<Vec<i64>, StoreError> {
+            serde_json::from_str(json).map_err(|e| StoreError::Decode(e.to_string()))
+        };
+        Ok(counts_by_url(&known, decode(&found)?, decode(&hits)?))
     }
 
     async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
