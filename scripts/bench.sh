@@ -21,6 +21,7 @@
 #   EVENTS=1000000 SWEEP_EVENTS=50000 BATCH_SIZES=512,2048,8192   item 3
 #   KEY_EXPERIMENT_EVENTS=100000   item 3's experiment with time-ordered session keys (0: off)
 #   MEMORY_DURATION=60  seconds of overload in item 5
+#   QUEUE_CAPACITY=     the demo's recorder queue (default: the library's, 16,384)
 #   ITEMS="1 2 3 4 5"   what to measure (3 and 4 run together)
 #   BROWSER_HEADERS=1   send a browser's User-Agent, Accept, Accept-Language and
 #                       Accept-Encoding (0: only what wrk sends, as the first tables did)
@@ -88,10 +89,14 @@ fmt() { awk -v n="$1" 'BEGIN { n = sprintf("%.0f", n); s = ""; while (length(n) 
 # verdict VALUE TARGET UNIT: "met" or "missed by N UNIT" for a figure that must be >= TARGET
 verdict() { awk -v v="$1" -v t="$2" -v u="$3" 'BEGIN { if (v >= t) print "met"; else printf "missed by %.0f%s\n", t - v, u }'; }
 
-# start PORT DATABASE_URL [--without-fingerprint]; sets STARTED_PID
+# start PORT DATABASE_URL [--without-fingerprint]; sets STARTED_PID. The demo runs without
+# accounts: no session layer, so the fingerprint cookie carries the session (what the layer
+# costs, not what a session store costs).
 start() {
     local port="$1" url="$2"; shift 2
-    RUST_LOG=warn "$DEMO" --port "$port" --database-url "$url" "$@" >"$LOGS/demo-$port.log" 2>&1 &
+    local queue=()
+    [ -n "${QUEUE_CAPACITY:-}" ] && queue=(--queue-capacity "$QUEUE_CAPACITY")
+    RUST_LOG=warn "$DEMO" --port "$port" --database-url "$url" --without-accounts "${queue[@]}" "$@" >"$LOGS/demo-$port.log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
     for _ in $(seq 1 100); do
@@ -233,7 +238,7 @@ bench_memory() {  # store db_url port
     local q1="${samples[$((n / 4))]}" q2="${samples[$((n / 2))]}" last="${samples[$((n - 1))]}"
     local ratio; ratio="$(awk -v a="$hwm" -v b="$idle" 'BEGIN { printf "%.1fx", a / b }')"
     local mib; mib="$(kib "$hwm")"
-    row "| 5 | $store | peak RSS (VmHWM), ${MEMORY_DURATION} s overload with writes held back, default queue 65,536 ($(fmt "$requests") requests; at the end pending $(fmt "$pending"), dropped $(fmt "$dropped"); afterwards stored $(fmt "$(counter "$json" stored)") of $(fmt "$(counter "$json" enqueued)") enqueued) | $mib MiB (RSS at 1/4, 1/2, end of the load: $(kib "$q1"), $(kib "$q2"), $(kib "$last") MiB) | $(kib "$idle") MiB (same process, idle after warm-up) | $ratio | <= 64 MiB | $(awk -v v="$mib" 'BEGIN { if (v <= 64) print "met"; else printf "missed by %.0f %%\n", 100 * (v - 64) / 64 }') |"
+    row "| 5 | $store | peak RSS (VmHWM), ${MEMORY_DURATION} s overload with writes held back, queue $(fmt "${QUEUE_CAPACITY:-16384}") ($(fmt "$requests") requests; at the end pending $(fmt "$pending"), dropped $(fmt "$dropped"); afterwards stored $(fmt "$(counter "$json" stored)") of $(fmt "$(counter "$json" enqueued)") enqueued) | $mib MiB (RSS at 1/4, 1/2, end of the load: $(kib "$q1"), $(kib "$q2"), $(kib "$last") MiB) | $(kib "$idle") MiB (same process, idle after warm-up) | $ratio | <= 64 MiB | $(awk -v v="$mib" 'BEGIN { if (v <= 64) print "met"; else printf "missed by %.0f %%\n", 100 * (v - 64) / 64 }') |"
     stop "$pid"
 }
 

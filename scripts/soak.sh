@@ -60,7 +60,7 @@ case "$STORE" in
     *) echo "STORE must be sqlite or postgres" >&2; exit 2 ;;
 esac
 
-RUST_LOG=warn "$DEMO" --port "$PORT" --database-url "$URL" >"$OUT/demo.log" 2>&1 &
+RUST_LOG=warn "$DEMO" --port "$PORT" --database-url "$URL" --without-accounts >"$OUT/demo.log" 2>&1 &
 SERVER=$!
 PIDS+=("$SERVER")
 for _ in $(seq 1 100); do

@@ -34,6 +34,8 @@ pub struct Config {
     /// Accounts: tower-sessions and axum-login around the pages, the login page and "my
     /// devices". Off, the fingerprint layer's own cookie carries the session.
     pub accounts: bool,
+    /// The recorder's queue capacity (`None`: the library's default).
+    pub queue_capacity: Option<usize>,
 }
 
 /// An article of the demo.
@@ -123,7 +125,11 @@ pub async fn connect_store(database_url: &str) -> anyhow::Result<Box<dyn fp::Sto
 /// The demo's router and its fingerprint handle (for `flush`/`shutdown`).
 pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)> {
     let store = connect_store(&config.database_url).await?;
-    let fingerprint = fp::Fingerprint::builder(store).build()?;
+    let mut builder = fp::Fingerprint::builder(store);
+    if let Some(capacity) = config.queue_capacity {
+        builder = builder.with_queue_capacity(capacity);
+    }
+    let fingerprint = builder.build()?;
     let state = Arc::new(AppState {
         fingerprint: fingerprint.clone(),
         articles: articles(),

@@ -28,6 +28,9 @@ struct Args {
     /// the session). Demo users: alice / wonderland (staff), bob / builder.
     #[arg(long)]
     without_accounts: bool,
+    /// Capacity of the fingerprint recorder's queue (default: the library's, 16,384).
+    #[arg(long)]
+    queue_capacity: Option<usize>,
 }
 
 #[tokio::main]
@@ -42,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         database_url: args.database_url,
         fingerprint: !args.without_fingerprint,
         accounts: !args.without_accounts,
+        queue_capacity: args.queue_capacity,
     };
     let (app, fingerprint) = demo::build(&config).await?;
     let addr = SocketAddr::new(args.host, args.port);

@@ -455,7 +455,8 @@ impl FingerprintBuilder {
         self
     }
 
-    /// Capacity of the queue between requests and the writer. Default 65,536 visits; when it
+    /// Capacity of the queue between requests and the writer. Default 16,384 visits (about
+    /// 1 KiB each: this bounds the memory an overload or a database outage can take); when it
     /// is full, fingerprints are dropped (and counted), requests are never slowed.
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
         self.recorder.queue_capacity = capacity;

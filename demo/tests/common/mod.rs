@@ -23,6 +23,7 @@ impl Demo {
             database_url: format!("sqlite://{}", dir.path().join("demo.db").display()),
             fingerprint,
             accounts,
+            queue_capacity: None,
         };
         let (app, fingerprint) = demo::build(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

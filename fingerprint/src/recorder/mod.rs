@@ -35,7 +35,7 @@ pub(crate) struct RecorderConfig {
 impl Default for RecorderConfig {
     fn default() -> Self {
         Self {
-            queue_capacity: 65_536,
+            queue_capacity: 16_384,
             batch_size: 2_048,
             batch_delay: Duration::from_millis(50),
             debounce: Duration::from_secs(10),
