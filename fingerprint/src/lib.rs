@@ -167,6 +167,26 @@ pub mod __bench {
         }
     }
 
+    /// The recorder's device derivation: user agent -> device, cached per user agent.
+    #[derive(Debug)]
+    pub struct DeviceCache(crate::device::Enricher);
+
+    impl DeviceCache {
+        /// An empty cache (as the recorder starts with), without GeoIP.
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Self(crate::device::Enricher::new(
+                #[cfg(feature = "geoip")]
+                None,
+            ))
+        }
+
+        /// The device of `user_agent`, parsed once per distinct user agent.
+        pub fn device(&self, user_agent: &str) -> Arc<crate::device::Device> {
+            self.0.device(user_agent)
+        }
+    }
+
     /// A cached URL id (the store's lookup before it asks the database).
     pub fn url_cache_get(cache: &UrlCache, url: &str) -> Option<i64> {
         cache.get(url)
