@@ -105,6 +105,7 @@ mod clock;
 mod device;
 mod fingerprint;
 mod hits;
+mod insight;
 mod layer;
 mod model;
 mod recorder;

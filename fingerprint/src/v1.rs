@@ -10,6 +10,10 @@ pub use crate::device::{Device, DeviceType};
 pub use crate::device::{GeoIp, GeoIpError};
 pub use crate::fingerprint::{BuildError, CurrentVisit, Fingerprint, FingerprintBuilder, PeerAddr};
 pub use crate::hits::{AbsoluteUrl, Hits};
+pub use crate::insight::{
+    BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, InvalidIpFilter, IpFilter,
+    RequestQuery, SessionQuery, TimelineEvent, TimelineKind, UrlHits, UrlQuery, UserPlace,
+};
 pub use crate::layer::{
     FingerprintLayer, FingerprintService, RememberUserSession, RememberUserSessionLayer,
     ResponseFuture,
