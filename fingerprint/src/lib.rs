@@ -109,6 +109,7 @@ mod insight;
 mod layer;
 mod model;
 mod recorder;
+mod seed;
 mod session;
 mod store;
 mod users;

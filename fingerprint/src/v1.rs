@@ -22,6 +22,7 @@ pub use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, Utm, Visit,
 };
 pub use crate::recorder::{RecorderClosed, RecorderStats};
+pub use crate::seed::{seed, SeedOptions, SeedProgress, SeedReport};
 pub use crate::session::SessionSource;
 #[cfg(feature = "postgres")]
 pub use crate::store::PostgresStore;
