@@ -330,12 +330,13 @@ impl IpFilter {
     }
 }
 
-/// Which request fingerprints to list, newest first (by the order they were stored).
+/// Which request fingerprints to list, newest first (by time, then by id).
 ///
 /// IP, URL-prefix and session filters use indexes. The user-agent search is a substring
 /// search (ASCII letters case-insensitive) that no index can serve, so each page examines at
-/// most [`scan_limit`](Self::scan_limit) rows (default 100,000): a page can then come back with
-/// fewer items than the limit, or none, and still have a `next` cursor to search older rows.
+/// most [`scan_limit`](Self::scan_limit) rows, newest first (default 100,000): a page can then
+/// come back with fewer items than the limit, or none, and still have a `next` cursor to
+/// search older rows.
 ///
 /// ```
 /// use fingerprint::v1::RequestQuery;

@@ -418,8 +418,9 @@ async fn every_list_pages_through_every_row_once(db: TestDb) {
     })
     .await;
     let ids: Vec<i64> = requests.iter().map(|r| r.id).collect();
-    let mut wanted: Vec<i64> = raws.iter().map(|r| r.id).collect();
-    wanted.reverse();
+    let mut newest_first: Vec<&Raw> = raws.iter().collect();
+    newest_first.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
+    let wanted: Vec<i64> = newest_first.iter().map(|r| r.id).collect();
     assert_eq!(ids, wanted, "newest first, each once");
     let by_id: HashMap<i64, &Raw> = raws.iter().map(|r| (r.id, r)).collect();
     for request in &requests {
@@ -553,6 +554,14 @@ async fn every_list_pages_through_every_row_once(db: TestDb) {
     assert!(!got.is_empty());
 }
 
+fn assert_newest_first(requests: &[fp::StoredRequest]) {
+    let keys: Vec<_> = requests
+        .iter()
+        .map(|r| (r.fingerprint.created_at, r.id))
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] > w[1]), "newest first");
+}
+
 fn ids_of(requests: &[fp::StoredRequest]) -> BTreeSet<i64> {
     requests.iter().map(|r| r.id).collect()
 }
@@ -571,7 +580,8 @@ async fn search(db: &TestDb, query: fp::RequestQuery) -> Vec<fp::StoredRequest> 
 }
 
 async fn request_filters_find_what_a_scan_finds(db: TestDb) {
-    seeded(&db, 2_500).await;
+    // More than 10,000 rows: broad filters walk the rows on SQLite, narrow ones use an index.
+    seeded(&db, 12_000).await;
     let raws = raw_requests(&db).await;
     let scan = |keep: &dyn Fn(&Raw) -> bool| -> BTreeSet<i64> {
         raws.iter().filter(|r| keep(r)).map(|r| r.id).collect()
@@ -599,6 +609,7 @@ async fn request_filters_find_what_a_scan_finds(db: TestDb) {
         let found = search(&db, fp::RequestQuery::new().with_ip(filter)).await;
         let wanted = scan(&|r: &Raw| r.ip.is_some_and(|ip| filter.contains(ip)));
         assert_eq!(ids_of(&found), wanted, "{network}");
+        assert_newest_first(&found);
         if network == busy.to_string() {
             assert!(wanted.len() >= 2, "{network}: {}", wanted.len());
         }
@@ -617,6 +628,7 @@ async fn request_filters_find_what_a_scan_finds(db: TestDb) {
             scan(&|r: &Raw| r.url.starts_with(prefix)),
             "{prefix}"
         );
+        assert_newest_first(&found);
     }
 
     // User-agent substrings, case-insensitive, in windows of 300 rows: some pages come
@@ -633,6 +645,7 @@ async fn request_filters_find_what_a_scan_finds(db: TestDb) {
         let wanted = scan(&|r: &Raw| r.user_agent.to_ascii_lowercase().contains(&lower));
         assert_eq!(ids_of(&found), wanted, "{text}");
         assert_eq!(found.len(), wanted.len(), "{text}: each match once");
+        assert_newest_first(&found);
     }
     let store = db.store();
     let first = store

@@ -23,7 +23,7 @@ CREATE TABLE fingerprint_daily (
 
 -- Request fingerprints by IP (exact and network searches, newest first), URLs by hit count,
 -- URL prefixes (byte order, whatever the database's collation).
-CREATE INDEX fingerprint_request_fingerprints_ip ON fingerprint_request_fingerprints (ip, id);
+CREATE INDEX fingerprint_request_fingerprints_ip ON fingerprint_request_fingerprints (ip, created_at);
 CREATE INDEX fingerprint_hit_counts_hits ON fingerprint_hit_counts (hits, url_id);
 CREATE INDEX fingerprint_urls_url_bytes ON fingerprint_urls ((url COLLATE "C"));
 

@@ -21,8 +21,8 @@ CREATE TABLE fingerprint_daily (
     PRIMARY KEY (dimension, day, value)
 ) WITHOUT ROWID;
 
--- Request fingerprints by IP (exact and network searches), URLs by hit count.
-CREATE INDEX fingerprint_request_fingerprints_ip ON fingerprint_request_fingerprints (ip);
+-- Request fingerprints by IP (exact and network searches, newest first), URLs by hit count.
+CREATE INDEX fingerprint_request_fingerprints_ip ON fingerprint_request_fingerprints (ip, created_at);
 CREATE INDEX fingerprint_hit_counts_hits ON fingerprint_hit_counts (hits, url_id);
 
 -- What was recorded before this migration.

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
+#[cfg(any(feature = "sqlite", test))]
 use crate::insight::IpFilter;
+#[cfg(feature = "sqlite")]
 use crate::model::RequestFingerprint;
 use crate::store::StoreError;
 use crate::users::Page;
@@ -48,6 +50,7 @@ pub(crate) struct RecordedRow<'a> {
 
 impl<'a> RecordedRow<'a> {
     /// The row stored for `fingerprint` in session `session_id`.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn of(session_id: i64, fingerprint: &'a RequestFingerprint) -> Self {
         Self {
             session_id,
@@ -264,6 +267,7 @@ pub(crate) fn hex_upper_bound(prefix: &str) -> String {
 }
 
 /// How the addresses of a network are found among addresses stored as text (SQLite).
+#[cfg(any(feature = "sqlite", test))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TextRange {
     /// Exactly this text.
@@ -273,10 +277,12 @@ pub(crate) enum TextRange {
 }
 
 /// At most this many exact addresses or prefixes for one network.
+#[cfg(any(feature = "sqlite", test))]
 const MAX_TEXT_RANGES: u32 = 256;
 
 /// The text ranges that hold exactly the addresses of `filter`, as Rust (and the recorder)
 /// writes addresses: IPv4 dotted decimal, IPv6 in the RFC 5952 form.
+#[cfg(any(feature = "sqlite", test))]
 pub(crate) fn text_ranges(filter: &IpFilter) -> Result<Vec<TextRange>, StoreError> {
     if filter.is_address() {
         return Ok(vec![TextRange::Exact(filter.network().to_string())]);
@@ -335,6 +341,7 @@ pub(crate) fn text_ranges(filter: &IpFilter) -> Result<Vec<TextRange>, StoreErro
 }
 
 /// A time in microseconds as a `DateTime`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn time_of_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| StoreError::Decode(format!("timestamp {micros} out of range")))

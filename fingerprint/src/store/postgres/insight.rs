@@ -178,6 +178,18 @@ fn push_prefix(select: &mut QueryBuilder<'_, Postgres>, column: &str, prefix: &s
     }
 }
 
+/// Rows before the cursor `(created_at, id)` in the newest-first order.
+fn push_before(select: &mut QueryBuilder<'_, Postgres>, cursor: Option<(DateTime<Utc>, i64)>) {
+    if let Some((created, id)) = cursor {
+        select
+            .push(" AND (r.created_at, r.id) < (")
+            .push_bind(created)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+}
+
 fn non_empty(value: Option<&String>) -> Option<&str> {
     value.map(|v| v.as_str()).filter(|v| !v.is_empty())
 }
@@ -358,6 +370,32 @@ impl PostgresStore {
         query: &RequestQuery,
     ) -> Result<Page<StoredRequest>, StoreError> {
         let limit = clamp_limit(query.limit);
+        let after = query
+            .after
+            .as_deref()
+            .map(parse_pair_cursor)
+            .transpose()?
+            .map(|(created, id)| Ok::<_, StoreError>((time_of_micros(created)?, id)))
+            .transpose()?;
+        let user_agent = non_empty(query.user_agent.as_ref());
+
+        // The user-agent search examines at most `scan_limit` rows below the cursor: down to
+        // the `scan_limit`-th one (none: the window reaches the oldest row).
+        let mut floor: Option<(DateTime<Utc>, i64)> = None;
+        if user_agent.is_some() {
+            let mut boundary = QueryBuilder::<Postgres>::new(
+                "SELECT r.created_at, r.id FROM fingerprint_request_fingerprints r WHERE TRUE",
+            );
+            push_before(&mut boundary, after);
+            boundary
+                .push(" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ")
+                .push_bind(i64::from(query.scan_limit.max(1)) - 1);
+            floor = boundary
+                .build_query_as::<(DateTime<Utc>, i64)>()
+                .fetch_optional(&self.pool)
+                .await?;
+        }
+
         let mut select = QueryBuilder::<Postgres>::new(REQUEST_COLUMNS);
         if let Some(key) = &query.session_key {
             select
@@ -385,52 +423,52 @@ impl PostgresStore {
             push_prefix(&mut select, "url", prefix);
             select.push(")");
         }
-        let after = query.after.as_deref().map(parse_id_cursor).transpose()?;
-        if let Some(after) = after {
-            select.push(" AND r.id < ").push_bind(after);
-        }
-        // The user-agent search examines at most `scan_limit` ids below the start.
-        let mut floor = None;
-        if let Some(text) = non_empty(query.user_agent.as_ref()) {
-            let start = match after {
-                Some(after) => after,
-                None => {
-                    let max: Option<i64> =
-                        sqlx::query_scalar("SELECT MAX(id) FROM fingerprint_request_fingerprints")
-                            .fetch_one(&self.pool)
-                            .await?;
-                    max.unwrap_or(0).saturating_add(1)
-                }
-            };
-            let lowest = start.saturating_sub(i64::from(query.scan_limit.max(1)));
+        push_before(&mut select, after);
+        if let Some(text) = user_agent {
+            if let Some((created, id)) = floor {
+                select
+                    .push(" AND (r.created_at, r.id) >= (")
+                    .push_bind(created)
+                    .push(", ")
+                    .push_bind(id)
+                    .push(")");
+            }
             select
-                .push(" AND r.id >= ")
-                .push_bind(lowest)
                 .push(" AND strpos(lower(r.user_agent), ")
                 .push_bind(text.to_ascii_lowercase())
                 .push(") > 0");
-            floor = Some(lowest);
         }
         select
-            .push(" ORDER BY r.id DESC LIMIT ")
+            .push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
             .push_bind(i64::from(limit) + 1);
         let rows = select.build().fetch_all(&self.pool).await?;
         let rows = rows
             .iter()
             .map(|row| {
                 let request = stored_request(row)?;
-                let cursor = request.id.to_string();
+                let cursor = format!(
+                    "{}:{}",
+                    request.fingerprint.created_at.timestamp_micros(),
+                    request.id
+                );
                 Ok((request, cursor))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut page = keyset_page(rows, limit);
-        if let (None, Some(floor)) = (&page.next, floor) {
-            let lowest: Option<i64> =
-                sqlx::query_scalar("SELECT MIN(id) FROM fingerprint_request_fingerprints")
-                    .fetch_one(&self.pool)
-                    .await?;
-            if lowest.is_some_and(|lowest| lowest < floor) {
-                page.next = Some(floor.to_string());
+        if let (None, Some((created, id))) = (&page.next, floor) {
+            // The window ended before the matches did: go on below it, if anything is there.
+            let mut older = QueryBuilder::<Postgres>::new(
+                "SELECT 1 FROM fingerprint_request_fingerprints r WHERE TRUE",
+            );
+            push_before(&mut older, Some((created, id)));
+            older.push(" LIMIT 1");
+            if older
+                .build_query_scalar::<i32>()
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some()
+            {
+                page.next = Some(format!("{}:{id}", created.timestamp_micros()));
             }
         }
         Ok(page)

@@ -104,6 +104,7 @@ const REQUEST_JOINS: &str = " JOIN fingerprint_sessions s ON s.id = r.session_id
     JOIN fingerprint_urls u ON u.id = r.url_id WHERE 1 = 1";
 
 const IP_INDEX: &str = "fingerprint_request_fingerprints_ip";
+const CREATED_INDEX: &str = "fingerprint_request_fingerprints_created_at";
 const URL_INDEX: &str = "fingerprint_request_fingerprints_url_session";
 
 /// Up to this many matches of an IP or URL filter are read through its index and sorted;
@@ -113,12 +114,27 @@ const INDEX_CAP: u32 = 10_000;
 /// How the request-fingerprint list reads its table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
-    /// The planner's choice.
+    /// The planner's choice (a session's rows).
     Auto,
-    /// Through this index (its matches sorted by id).
+    /// Through this index, its matches sorted.
     Index(&'static str),
-    /// Newest first by id, no index.
+    /// Newest first on the `created_at` index.
     Scan,
+}
+
+/// Rows before the cursor `(created_at, id)` in the newest-first order (a form SQLite
+/// serves with a range on the `created_at` index).
+fn push_before(select: &mut QueryBuilder<'_, Sqlite>, cursor: Option<(i64, i64)>) {
+    if let Some((created, id)) = cursor {
+        select
+            .push(" AND r.created_at <= ")
+            .push_bind(created)
+            .push(" AND (r.created_at < ")
+            .push_bind(created)
+            .push(" OR r.id < ")
+            .push_bind(id)
+            .push(")");
+    }
 }
 
 /// `r.ip` is in one of `ranges`.
@@ -442,56 +458,77 @@ impl SqliteStore {
         query: &RequestQuery,
     ) -> Result<Page<StoredRequest>, StoreError> {
         let limit = clamp_limit(query.limit);
-        let after = query.after.as_deref().map(parse_id_cursor).transpose()?;
+        let after = query.after.as_deref().map(parse_pair_cursor).transpose()?;
         let ranges = query.ip.as_ref().map(text_ranges).transpose()?;
         let url_prefix = non_empty(query.url_prefix.as_ref());
         let user_agent = non_empty(query.user_agent.as_ref());
 
         // SQLite has no statistics to weigh an IP or URL filter against the newest-first
-        // order, so we do: count the matches on the filter's index (index only, capped).
-        // Few matches: read them through the index and sort them. Many: walk the rows
-        // newest first, the page fills quickly.
+        // order, so we do: count the matches on the filter's index (capped). Few: read them
+        // through that index and sort them. Many: walk the rows newest first, the page fills
+        // quickly.
         let mut access = Access::Auto;
-        if query.session_key.is_none() && user_agent.is_none() {
-            let mut fewest: Option<(u32, &'static str)> = None;
-            if let Some(ranges) = &ranges {
-                let matches = self
-                    .count_matches(IP_INDEX, |q| push_ip(q, ranges), after)
-                    .await?;
-                fewest = Some((matches, IP_INDEX));
-            }
-            if let Some(prefix) = url_prefix {
-                let matches = self
-                    .count_matches(URL_INDEX, |q| push_url(q, prefix), after)
-                    .await?;
-                if fewest.is_none_or(|(fewest, _)| matches < fewest) {
-                    fewest = Some((matches, URL_INDEX));
+        if query.session_key.is_none() {
+            access = Access::Scan;
+            if user_agent.is_none() {
+                let mut fewest: Option<(u32, &'static str)> = None;
+                if let Some(ranges) = &ranges {
+                    let matches = self
+                        .count_matches(IP_INDEX, |q| push_ip(q, ranges), after)
+                        .await?;
+                    fewest = Some((matches, IP_INDEX));
+                }
+                if let Some(prefix) = url_prefix {
+                    let matches = self
+                        .count_matches(URL_INDEX, |q| push_url(q, prefix), after)
+                        .await?;
+                    if fewest.is_none_or(|(fewest, _)| matches < fewest) {
+                        fewest = Some((matches, URL_INDEX));
+                    }
+                }
+                if let Some((matches, index)) = fewest {
+                    if matches <= INDEX_CAP {
+                        access = Access::Index(index);
+                    }
                 }
             }
-            access = match fewest {
-                Some((matches, index)) if matches <= INDEX_CAP => Access::Index(index),
-                Some(_) => Access::Scan,
-                None => Access::Auto,
-            };
         }
+
+        // The user-agent search examines at most `scan_limit` rows below the cursor: down to
+        // the `scan_limit`-th one (none: the window reaches the oldest row).
+        let mut floor = None;
         if user_agent.is_some() {
-            access = Access::Scan;
+            let mut boundary = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT r.created_at, r.id FROM fingerprint_request_fingerprints r \
+                 INDEXED BY {CREATED_INDEX} WHERE 1 = 1"
+            ));
+            push_before(&mut boundary, after);
+            boundary
+                .push(" ORDER BY r.created_at DESC, r.id DESC LIMIT 1 OFFSET ")
+                .push_bind(i64::from(query.scan_limit.max(1)) - 1);
+            floor = boundary
+                .build_query_as::<(i64, i64)>()
+                .fetch_optional(&self.pool)
+                .await?;
         }
 
         let mut select = QueryBuilder::<Sqlite>::new(REQUEST_COLUMNS_SELECT);
-        if let Access::Index(index) = access {
-            // The page's ids from the index alone (sorted there), then their rows.
-            select.push(REQUEST_JOINS).push(format_args!(
-                " AND r.id IN (SELECT r.id FROM fingerprint_request_fingerprints r \
-                 INDEXED BY {index} WHERE 1 = 1"
-            ));
-        } else {
-            select.push(if access == Access::Scan {
-                " NOT INDEXED"
-            } else {
-                ""
-            });
-            select.push(REQUEST_JOINS);
+        match access {
+            Access::Index(index) => {
+                // The page's ids from the index (sorted there), then their rows.
+                select.push(REQUEST_JOINS).push(format_args!(
+                    " AND r.id IN (SELECT r.id FROM fingerprint_request_fingerprints r \
+                     INDEXED BY {index} WHERE 1 = 1"
+                ));
+            }
+            Access::Scan => {
+                select
+                    .push(format_args!(" INDEXED BY {CREATED_INDEX}"))
+                    .push(REQUEST_JOINS);
+            }
+            Access::Auto => {
+                select.push(REQUEST_JOINS);
+            }
         }
         if let Some(key) = &query.session_key {
             select
@@ -505,75 +542,77 @@ impl SqliteStore {
         if let Some(prefix) = url_prefix {
             push_url(&mut select, prefix);
         }
-        if let Some(after) = after {
-            select.push(" AND r.id < ").push_bind(after);
-        }
-        // The user-agent search examines at most `scan_limit` ids below the start.
-        let mut floor = None;
+        push_before(&mut select, after);
         if let Some(text) = user_agent {
-            let start = match after {
-                Some(after) => after,
-                None => {
-                    let max: Option<i64> =
-                        sqlx::query_scalar("SELECT MAX(id) FROM fingerprint_request_fingerprints")
-                            .fetch_one(&self.pool)
-                            .await?;
-                    max.unwrap_or(0).saturating_add(1)
-                }
-            };
-            let lowest = start.saturating_sub(i64::from(query.scan_limit.max(1)));
+            if let Some((created, id)) = floor {
+                select
+                    .push(" AND r.created_at >= ")
+                    .push_bind(created)
+                    .push(" AND (r.created_at > ")
+                    .push_bind(created)
+                    .push(" OR r.id >= ")
+                    .push_bind(id)
+                    .push(")");
+            }
             select
-                .push(" AND r.id >= ")
-                .push_bind(lowest)
                 .push(" AND instr(lower(r.user_agent), ")
                 .push_bind(text.to_ascii_lowercase())
                 .push(") > 0");
-            floor = Some(lowest);
         }
         select
-            .push(" ORDER BY r.id DESC LIMIT ")
+            .push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
             .push_bind(i64::from(limit) + 1);
         if let Access::Index(_) = access {
-            select.push(") ORDER BY r.id DESC");
+            select.push(") ORDER BY r.created_at DESC, r.id DESC");
         }
         let rows = select.build().fetch_all(&self.pool).await?;
         let rows = rows
             .iter()
             .map(|row| {
                 let request = stored_request(row)?;
-                let cursor = request.id.to_string();
+                let cursor = format!(
+                    "{}:{}",
+                    request.fingerprint.created_at.timestamp_micros(),
+                    request.id
+                );
                 Ok((request, cursor))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut page = keyset_page(rows, limit);
-        if let (None, Some(floor)) = (&page.next, floor) {
-            let lowest: Option<i64> =
-                sqlx::query_scalar("SELECT MIN(id) FROM fingerprint_request_fingerprints")
-                    .fetch_one(&self.pool)
-                    .await?;
-            if lowest.is_some_and(|lowest| lowest < floor) {
-                page.next = Some(floor.to_string());
+        if let (None, Some((created, id))) = (&page.next, floor) {
+            // The window ended before the matches did: go on below it, if anything is there.
+            let mut older = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT 1 FROM fingerprint_request_fingerprints r INDEXED BY {CREATED_INDEX} \
+                 WHERE 1 = 1"
+            ));
+            push_before(&mut older, Some((created, id)));
+            older.push(" LIMIT 1");
+            if older
+                .build_query_scalar::<i64>()
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some()
+            {
+                page.next = Some(format!("{created}:{id}"));
             }
         }
         Ok(page)
     }
 
-    /// Request fingerprints matching a filter below `after`, counted on `index` alone, up to
-    /// `INDEX_CAP + 1`.
+    /// Request fingerprints matching a filter below the cursor, counted on `index` alone,
+    /// up to `INDEX_CAP + 1`.
     async fn count_matches(
         &self,
         index: &str,
         filter: impl FnOnce(&mut QueryBuilder<'_, Sqlite>),
-        after: Option<i64>,
+        after: Option<(i64, i64)>,
     ) -> Result<u32, StoreError> {
         let mut count = QueryBuilder::<Sqlite>::new(format!(
             "SELECT COUNT(*) FROM (SELECT 1 FROM fingerprint_request_fingerprints r \
              INDEXED BY {index} WHERE 1 = 1"
         ));
         filter(&mut count);
-        if let Some(after) = after {
-            count.push(" AND r.id < ").push_bind(after);
-        }
+        push_before(&mut count, after);
         count
             .push(" LIMIT ")
             .push_bind(i64::from(INDEX_CAP) + 1)
