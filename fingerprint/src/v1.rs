@@ -5,6 +5,8 @@
 pub use crate::browser::{RefusedRedirect, ScriptTag};
 pub use crate::capture::{InvalidProxy, TrustedProxies};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "dashboard")]
+pub use crate::dashboard::DashboardAccess;
 pub use crate::device::{Device, DeviceType};
 #[cfg(feature = "geoip")]
 pub use crate::device::{GeoIp, GeoIpError};
