@@ -22,6 +22,7 @@ struct Args {
     postgres: Option<String>,
     keep: bool,
     cache_mib: Option<u32>,
+    autocheckpoint: Option<u32>,
     schema: Option<String>,
     analyze: bool,
 }
@@ -34,6 +35,7 @@ fn args() -> Args {
         postgres: None,
         keep: false,
         cache_mib: None,
+        autocheckpoint: None,
         schema: None,
         analyze: false,
     };
@@ -52,6 +54,9 @@ fn args() -> Args {
             }
             "--analyze" => args.analyze = true,
             "--cache-mib" => args.cache_mib = Some(value().parse().expect("--cache-mib N")),
+            "--autocheckpoint" => {
+                args.autocheckpoint = Some(value().parse().expect("--autocheckpoint PAGES"));
+            }
             other => panic!("unknown argument {other}"),
         }
     }
@@ -120,9 +125,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             };
             let url = format!("sqlite://{}", path.display());
-            let store = match args.cache_mib {
-                // The library's settings, with a larger page cache per connection.
-                Some(mib) => {
+            let store = match (args.cache_mib, args.autocheckpoint) {
+                (None, None) => fp::SqliteStore::connect(&url).await?,
+                // The library's settings, with a larger page cache or fewer checkpoints.
+                (mib, pages) => {
                     use std::str::FromStr as _;
                     let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
                         .create_if_missing(true)
@@ -130,14 +136,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(5))
                         .foreign_keys(true)
-                        .pragma("cache_size", format!("-{}", u64::from(mib) * 1024));
+                        .pragma(
+                            "cache_size",
+                            format!("-{}", u64::from(mib.unwrap_or(2)) * 1024),
+                        )
+                        .pragma("wal_autocheckpoint", pages.unwrap_or(1000).to_string());
                     let pool = sqlx::sqlite::SqlitePoolOptions::new()
                         .max_connections(4)
                         .connect_with(options)
                         .await?;
                     fp::SqliteStore::new(pool)
                 }
-                None => fp::SqliteStore::connect(&url).await?,
             };
             (Box::new(store), format!("sqlite:{}", path.display()))
         }

@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size of the list queries.
 pub(crate) const MAX_LIMIT: u32 = 1000;
 /// Default bound of the user-agent search, in rows per page.
-pub(crate) const DEFAULT_SCAN_LIMIT: u32 = 100_000;
+pub(crate) const DEFAULT_SCAN_LIMIT: u32 = 50_000;
 
 /// A page size clamped to 1..=1000.
 pub(crate) fn clamp_limit(limit: u32) -> u32 {
@@ -334,7 +334,7 @@ impl IpFilter {
 ///
 /// IP, URL-prefix and session filters use indexes. The user-agent search is a substring
 /// search (ASCII letters case-insensitive) that no index can serve, so each page examines at
-/// most [`scan_limit`](Self::scan_limit) rows, newest first (default 100,000): a page can then
+/// most [`scan_limit`](Self::scan_limit) rows, newest first (default 50,000): a page can then
 /// come back with fewer items than the limit, or none, and still have a `next` cursor to
 /// search older rows.
 ///
@@ -361,7 +361,7 @@ pub struct RequestQuery {
     pub after: Option<String>,
     /// Page size (default 50, clamped to 1..=1000).
     pub limit: u32,
-    /// Most rows one page of a user-agent search examines (default 100,000, at least 1).
+    /// Most rows one page of a user-agent search examines (default 50,000, at least 1).
     pub scan_limit: u32,
 }
 

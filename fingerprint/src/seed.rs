@@ -174,7 +174,7 @@ pub struct SeedReport {
 }
 
 /// Writes a synthetic data set into `store` (migrated) through its public API: `record` in
-/// batches, `record_browser`, `link_sessions`.
+/// batches, `record_browsers` (or `record_browser` for a store without it), `link_sessions`.
 ///
 /// What it makes: sessions spread over the last `days` days (fewer at night and at weekends,
 /// slowly growing), each of 1 to 40 page views 10 seconds to 5 minutes apart; 29 real user
@@ -222,8 +222,14 @@ pub async fn seed<S: Store + ?Sized>(
     };
     while let Some(batch) = batches.recv().await {
         store.record(&batch.visits, Duration::ZERO).await?;
-        for browser in &batch.browsers {
-            store.record_browser(browser).await?;
+        match store.record_browsers(&batch.browsers).await {
+            // A store without the batch write: one at a time.
+            Err(StoreError::Unsupported(_)) => {
+                for browser in &batch.browsers {
+                    store.record_browser(browser).await?;
+                }
+            }
+            other => other?,
         }
         if !batch.links.is_empty() {
             store.link_sessions(&batch.links).await?;

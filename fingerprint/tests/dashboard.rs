@@ -345,7 +345,7 @@ async fn every_page_and_its_json_twin(db: TestDb) {
     )
     .await;
     let html = html.page("requests");
-    assert!(html.contains("looks through 100,000 request fingerprints per page"));
+    assert!(html.contains("looks through 50,000 request fingerprints per page"));
 
     // URLs.
     let json = get_from(&app, &api("/urls")).await.json();

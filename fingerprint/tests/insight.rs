@@ -47,6 +47,7 @@ suite!(
     ipv6_networks,
     browser_visitor_and_user_queries,
     refused_input_is_invalid_input,
+    record_browsers_is_record_browser_in_one_transaction,
 );
 
 /// 2026-11-20 15:00 UTC: the end of every seeded period here.
@@ -255,7 +256,7 @@ async fn the_migration_backfills_the_same_rollup(db: TestDb) {
     for sql in [
         "DROP TABLE fingerprint_daily",
         "DROP TABLE fingerprint_daily_sessions",
-        "DROP INDEX fingerprint_request_fingerprints_ip",
+        "DROP TABLE fingerprint_ip_sessions",
         "DROP INDEX fingerprint_hit_counts_hits",
         "DELETE FROM fingerprint_migrations WHERE version = 4",
     ] {
@@ -960,4 +961,117 @@ async fn refused_input_is_invalid_input(db: TestDb) {
             prefix,
         );
     }
+}
+
+async fn record_browsers_is_record_browser_in_one_transaction(db: TestDb) {
+    let store = db.store();
+    let at = now() - TimeDelta::hours(5);
+    // Two identical histories under different session keys and users: one written a visit at
+    // a time, the other in one batch. Known and new sessions, linked and anonymous ones, a
+    // repeated visitor id, one without a page.
+    let history = |prefix: char| -> Vec<fp::BrowserVisit> {
+        let key = |n: u32| format!("{prefix}{n:031x}");
+        (0..9u32)
+            .map(|n| {
+                let mut visit = fp::BrowserVisit::new(
+                    key(n % 4),
+                    format!("{:032x}", 0xbeef + n % 3),
+                    format!(r#"{{"screen":[{},800,24]}}"#, 1000 + n),
+                    at + TimeDelta::seconds(i64::from(n)),
+                );
+                visit.url = (n != 4).then(|| format!("https://shop.example/b/{}", n % 2));
+                visit.duration_ms = Some(u64::from(n) * 10);
+                visit
+            })
+            .collect()
+    };
+    for (prefix, user) in [('a', "user-a"), ('b', "user-b")] {
+        // Session 0 exists and is linked before the browser fingerprints arrive.
+        let key = format!("{prefix}{:031x}", 0);
+        store
+            .record(
+                &[fp::Visit::new(
+                    &key,
+                    fp::RequestFingerprint::new("https://shop.example/", at),
+                )],
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        store
+            .link_sessions(&[fp::SessionLink::new(&key, user, at)])
+            .await
+            .unwrap();
+    }
+    for visit in history('a') {
+        store.record_browser(&visit).await.unwrap();
+    }
+    store.record_browsers(&history('b')).await.unwrap();
+    store.record_browsers(&[]).await.unwrap();
+
+    for n in 0..4u32 {
+        let one = store
+            .session_browsers(&format!("a{n:031x}"), 100)
+            .await
+            .unwrap();
+        let batch = store
+            .session_browsers(&format!("b{n:031x}"), 100)
+            .await
+            .unwrap();
+        let strip = |browsers: Vec<fp::StoredBrowser>| -> Vec<_> {
+            browsers
+                .into_iter()
+                .map(|b| {
+                    (
+                        b.url,
+                        b.visitor_id,
+                        b.components,
+                        b.duration_ms,
+                        b.created_at,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(strip(one), strip(batch), "session {n}");
+        let first = store.session(&format!("a{n:031x}")).await.unwrap().unwrap();
+        let second = store.session(&format!("b{n:031x}")).await.unwrap().unwrap();
+        assert_eq!(first.created_at, second.created_at, "session {n}");
+    }
+    let devices = |user: &'static str| {
+        let store = db.store();
+        async move {
+            store
+                .user_devices(user)
+                .await
+                .unwrap()
+                .browsers
+                .into_iter()
+                .map(|b| (b.visitor_id, b.first_seen, b.last_seen, b.sessions))
+                .collect::<Vec<_>>()
+        }
+    };
+    let a = devices("user-a").await;
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert_eq!(a, devices("user-b").await);
+    let summary = |user| {
+        let store = db.store();
+        async move { store.user(user).await.unwrap().unwrap() }
+    };
+    let (a, b) = (summary("user-a").await, summary("user-b").await);
+    assert_eq!(
+        (a.browser_fingerprints, a.last_seen),
+        (b.browser_fingerprints, b.last_seen)
+    );
+    // Ids follow the order of the batch, as one call at a time would.
+    let batch = store
+        .browser_fingerprints(&fp::BrowserQuery::new().with_visitor_prefix("0000"))
+        .await
+        .unwrap();
+    let order: Vec<(String, DateTime<Utc>)> = batch
+        .items
+        .iter()
+        .filter(|b| b.session_key.starts_with('b'))
+        .map(|b| (b.session_key.clone(), b.created_at))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0].1 > w[1].1), "{order:?}");
 }

@@ -1,6 +1,6 @@
--- The dashboard: a daily rollup for the overview, kept by record() in the same transaction as
--- the request fingerprints, and indexes for the dashboard's lists and searches. Days are UTC
--- days.
+-- The dashboard: a daily rollup for the overview and an index of IP addresses, kept by
+-- record() in the same transaction as the request fingerprints, and indexes for the URL list
+-- and URL-prefix searches. Days are UTC days.
 
 -- One row per (day, session) with a recorded request: the day's unique visitors.
 CREATE TABLE fingerprint_daily_sessions (
@@ -21,13 +21,24 @@ CREATE TABLE fingerprint_daily (
     PRIMARY KEY (dimension, day, value)
 );
 
--- Request fingerprints by IP (exact and network searches, newest first), URLs by hit count,
--- URL prefixes (byte order, whatever the database's collation).
-CREATE INDEX fingerprint_request_fingerprints_ip ON fingerprint_request_fingerprints (ip, created_at);
+-- One row per (IP address, session) of the request fingerprints, kept by record(): IP
+-- searches find the sessions here, then their requests on the session index. An index on
+-- the request fingerprints' ip would write a random index page for every stored row, while
+-- a session rarely changes its address, so this table grows by a row per session.
+CREATE TABLE fingerprint_ip_sessions (
+    ip INET NOT NULL,
+    session_id BIGINT NOT NULL,
+    PRIMARY KEY (ip, session_id)
+);
+
+-- URLs by hit count, URL prefixes (byte order, whatever the database's collation).
 CREATE INDEX fingerprint_hit_counts_hits ON fingerprint_hit_counts (hits, url_id);
 CREATE INDEX fingerprint_urls_url_bytes ON fingerprint_urls ((url COLLATE "C"));
 
 -- What was recorded before this migration.
+INSERT INTO fingerprint_ip_sessions (ip, session_id)
+SELECT DISTINCT ip, session_id FROM fingerprint_request_fingerprints WHERE ip IS NOT NULL;
+
 INSERT INTO fingerprint_daily_sessions (day, session_id)
 SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date, session_id
 FROM fingerprint_request_fingerprints;

@@ -42,6 +42,8 @@ pub(crate) struct RecordedRow<'a> {
     pub(crate) session_id: i64,
     /// Microseconds since the epoch.
     pub(crate) at: i64,
+    /// The client address, as text.
+    pub(crate) ip: Option<Cow<'a, str>>,
     pub(crate) browser: Cow<'a, str>,
     pub(crate) os: Cow<'a, str>,
     pub(crate) device_type: Cow<'a, str>,
@@ -55,6 +57,7 @@ impl<'a> RecordedRow<'a> {
         Self {
             session_id,
             at: fingerprint.created_at.timestamp_micros(),
+            ip: fingerprint.ip.map(|ip| Cow::Owned(ip.to_string())),
             browser: Cow::Borrowed(&fingerprint.device.browser),
             os: Cow::Borrowed(&fingerprint.device.os),
             device_type: Cow::Borrowed(fingerprint.device.device_type.as_str()),
@@ -71,6 +74,18 @@ impl<'a> RecordedRow<'a> {
             ("country", &self.country_code),
         ]
     }
+}
+
+/// The distinct (IP address, session) pairs of a batch's rows, sorted (the lock order on
+/// PostgreSQL): what `fingerprint_ip_sessions` holds.
+pub(crate) fn ip_sessions<'r>(rows: &'r [RecordedRow<'_>]) -> Vec<(&'r str, i64)> {
+    let mut pairs: Vec<(&str, i64)> = rows
+        .iter()
+        .filter_map(|row| Some((row.ip.as_deref()?, row.session_id)))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
 }
 
 /// One counter change of `fingerprint_daily`.
@@ -366,6 +381,11 @@ mod tests {
         RecordedRow {
             session_id,
             at,
+            ip: Some(Cow::Borrowed(if session_id == 1 {
+                "10.0.0.1"
+            } else {
+                "10.0.0.2"
+            })),
             browser: Cow::Owned(browser.into()),
             os: Cow::Borrowed("Linux"),
             device_type: Cow::Borrowed("desktop"),
@@ -417,6 +437,7 @@ mod tests {
             .find(|i| i.dimension == "browser" && i.day == 10 && i.value == "Chrome")
             .unwrap();
         assert_eq!(chrome.visitors, 2);
+        assert_eq!(ip_sessions(&rows), vec![("10.0.0.1", 1), ("10.0.0.2", 2)]);
     }
 
     #[test]

@@ -319,6 +319,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<TimelineEvent>, StoreError> {
         Err(StoreError::Unsupported("user_timeline"))
     }
+
+    /// Stores browser fingerprints (creating their sessions when new) in one transaction:
+    /// what [`record_browser`](Self::record_browser) does for each, in order, all or nothing.
+    /// For bulk writes ([`seed`](crate::v1::seed), imports).
+    #[allow(unused_variables)]
+    async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported("record_browsers"))
+    }
 }
 
 /// The migrations of one backend: (version, description, SQL).
@@ -476,6 +484,9 @@ macro_rules! forward_store {
                 limit: u32,
             ) -> Result<Page<TimelineEvent>, StoreError> {
                 (**self).user_timeline(user_id, after, limit).await
+            }
+            async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+                (**self).record_browsers(visits).await
             }
         }
     )*};

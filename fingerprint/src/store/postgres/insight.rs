@@ -5,6 +5,7 @@
 //! it, and counter rows are upserted in key order.
 
 use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
@@ -15,19 +16,19 @@ use crate::insight::{
     clamp_limit, BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
     SessionQuery, TimelineEvent, TimelineKind, UrlHits, UrlQuery, UserPlace,
 };
-use crate::model::{StoredBrowser, StoredRequest, Utm};
+use crate::model::{BrowserVisit, StoredBrowser, StoredRequest, Utm};
 use crate::store::insight::{
-    check_hex_prefix, date_of_day, day_number, hex_upper_bound, keyset_page, parse_id_cursor,
-    parse_ip, parse_pair_cursor, parse_timeline_cursor, parse_url_cursor, prefix_upper_bound,
-    time_of_micros, DailyDelta, RecordedRow, UrlCursor, DIMENSION_ALL,
+    check_hex_prefix, date_of_day, day_number, hex_upper_bound, ip_sessions, keyset_page,
+    parse_id_cursor, parse_ip, parse_pair_cursor, parse_timeline_cursor, parse_url_cursor,
+    prefix_upper_bound, time_of_micros, DailyDelta, RecordedRow, UrlCursor, DIMENSION_ALL,
 };
-use crate::store::users::{count, device};
+use crate::store::users::{count, device, fold_seen, users_of, KIND_BROWSER};
 use crate::store::StoreError;
 use crate::users::{Page, SessionSummary};
 
 /// What `record` asks its request-fingerprint insert to return for the rollup.
 pub(super) const RETURNING: &str =
-    " RETURNING session_id, created_at, browser, os, device_type, country_code";
+    " RETURNING session_id, created_at, host(ip), browser, os, device_type, country_code";
 
 /// A row returned by [`RETURNING`].
 pub(super) fn recorded_row(row: &PgRow) -> Result<RecordedRow<'static>, StoreError> {
@@ -35,21 +36,38 @@ pub(super) fn recorded_row(row: &PgRow) -> Result<RecordedRow<'static>, StoreErr
     Ok(RecordedRow {
         session_id: row.try_get(0)?,
         at: at.timestamp_micros(),
-        browser: Cow::Owned(row.try_get(2)?),
-        os: Cow::Owned(row.try_get(3)?),
-        device_type: Cow::Owned(row.try_get(4)?),
-        country_code: Cow::Owned(row.try_get(5)?),
+        ip: row.try_get::<Option<String>, _>(2)?.map(Cow::Owned),
+        browser: Cow::Owned(row.try_get(3)?),
+        os: Cow::Owned(row.try_get(4)?),
+        device_type: Cow::Owned(row.try_get(5)?),
+        country_code: Cow::Owned(row.try_get(6)?),
     })
 }
 
-/// Adds a batch's inserted request fingerprints to the daily rollup (in the batch's
-/// transaction): new (day, session) pairs are the day's new unique visitors.
-pub(super) async fn record_daily(
+/// What a batch's stored request fingerprints add to the dashboard's tables, in the batch's
+/// transaction: the (IP address, session) pairs, and the daily rollup (new (day, session)
+/// pairs are the day's new unique visitors).
+pub(super) async fn record_rollups(
     conn: &mut PgConnection,
     rows: &[RecordedRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
+    }
+    let pairs = ip_sessions(rows);
+    if !pairs.is_empty() {
+        let ips: Vec<&str> = pairs.iter().map(|(ip, _)| *ip).collect();
+        let sessions: Vec<i64> = pairs.iter().map(|(_, session)| *session).collect();
+        sqlx::query(
+            "INSERT INTO fingerprint_ip_sessions (ip, session_id) \
+             SELECT v.ip::inet, v.session_id \
+             FROM UNNEST($1::text[], $2::bigint[]) AS v(ip, session_id) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&ips)
+        .bind(&sessions)
+        .execute(&mut *conn)
+        .await?;
     }
     let delta = DailyDelta::new(rows);
     let days = delta
@@ -404,19 +422,21 @@ impl PostgresStore {
                 .push(")");
         }
         if let Some(ip) = &query.ip {
-            if ip.is_address() {
-                select
-                    .push(" AND r.ip = ")
-                    .push_bind(ip.network().to_string())
-                    .push("::inet");
-            } else {
-                select
-                    .push(" AND r.ip >= ")
-                    .push_bind(ip.network().to_string())
-                    .push("::inet AND r.ip <= ")
-                    .push_bind(ip.last().to_string())
-                    .push("::inet");
-            }
+            // The sessions with the address (fingerprint_ip_sessions), then their rows.
+            let (first, last) = (ip.network().to_string(), ip.last().to_string());
+            select
+                .push(
+                    " AND r.session_id IN (SELECT session_id FROM fingerprint_ip_sessions \
+                     WHERE ip >= ",
+                )
+                .push_bind(first.clone())
+                .push("::inet AND ip <= ")
+                .push_bind(last.clone())
+                .push("::inet) AND r.ip >= ")
+                .push_bind(first)
+                .push("::inet AND r.ip <= ")
+                .push_bind(last)
+                .push("::inet");
         }
         if let Some(prefix) = non_empty(query.url_prefix.as_ref()) {
             select.push(" AND r.url_id IN (SELECT id FROM fingerprint_urls WHERE TRUE");
@@ -644,5 +664,100 @@ impl PostgresStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(keyset_page(rows, limit))
+    }
+
+    pub(super) async fn record_browsers_impl(
+        &self,
+        visits: &[BrowserVisit],
+    ) -> Result<(), StoreError> {
+        if visits.is_empty() {
+            return Ok(());
+        }
+        let mut urls: Vec<&str> = visits.iter().filter_map(|v| v.url.as_deref()).collect();
+        urls.sort_unstable();
+        urls.dedup();
+        let url_ids = self.url_ids(&urls).await?;
+        // Each session's earliest visit creates it when it is new; keys in order, so that
+        // concurrent writers lock them in the same order.
+        let mut firsts: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+        for visit in visits {
+            firsts
+                .entry(visit.session_key.as_str())
+                .and_modify(|first| *first = (*first).min(visit.created_at))
+                .or_insert(visit.created_at);
+        }
+        let keys: Vec<&str> = firsts.keys().copied().collect();
+        let times: Vec<DateTime<Utc>> = firsts.values().copied().collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO fingerprint_sessions (key, created_at) \
+             SELECT * FROM UNNEST($1::text[], $2::timestamptz[]) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&keys)
+        .bind(&times)
+        .execute(&mut *tx)
+        .await?;
+        let mut sessions: HashMap<String, (i64, Option<String>)> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT id, key, user_id FROM fingerprint_sessions WHERE key = ANY($1) \
+             ORDER BY key FOR SHARE",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            sessions.insert(row.try_get(1)?, (row.try_get(0)?, row.try_get(2)?));
+        }
+        let mut session_ids = Vec::with_capacity(visits.len());
+        for visit in visits {
+            let (session, _) = sessions.get(&visit.session_key).ok_or_else(|| {
+                StoreError::Decode(format!("no id for session {:?}", visit.session_key))
+            })?;
+            session_ids.push(*session);
+        }
+        let url_column: Vec<Option<i64>> = visits
+            .iter()
+            .map(|v| v.url.as_ref().and_then(|url| url_ids.get(url).copied()))
+            .collect();
+        let visitor_ids: Vec<&str> = visits.iter().map(|v| v.visitor_id.as_str()).collect();
+        let components: Vec<&str> = visits.iter().map(|v| v.components.as_str()).collect();
+        let durations: Vec<Option<i64>> = visits
+            .iter()
+            .map(|v| v.duration_ms.and_then(|ms| i64::try_from(ms).ok()))
+            .collect();
+        let created: Vec<DateTime<Utc>> = visits.iter().map(|v| v.created_at).collect();
+        sqlx::query(
+            "INSERT INTO fingerprint_browser_fingerprints \
+             (session_id, url_id, visitor_id, components, duration_ms, created_at) \
+             SELECT v.session_id, v.url_id, v.visitor_id, v.components::jsonb, v.duration_ms, \
+             v.created_at FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+             $5::bigint[], $6::timestamptz[]) WITH ORDINALITY \
+             AS v(session_id, url_id, visitor_id, components, duration_ms, created_at, n) \
+             ORDER BY v.n",
+        )
+        .bind(&session_ids)
+        .bind(&url_column)
+        .bind(&visitor_ids)
+        .bind(&components)
+        .bind(&durations)
+        .bind(&created)
+        .execute(&mut *tx)
+        .await?;
+        // What linked users were seen with.
+        let seen = fold_seen(visits.iter().filter_map(|visit| {
+            let user = sessions.get(&visit.session_key)?.1.as_deref()?;
+            Some((
+                user,
+                KIND_BROWSER,
+                visit.visitor_id.as_str(),
+                visit.created_at,
+            ))
+        }));
+        if !seen.is_empty() {
+            super::users::upsert_seen(&mut tx, &seen).await?;
+            super::users::refresh_users(&mut tx, &users_of(&seen)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

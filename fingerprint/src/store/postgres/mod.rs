@@ -448,9 +448,9 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
 
-        // The overview's daily rollup, in the same transaction (after the hit counters, so
-        // every writer takes its row locks in the same order).
-        insight::record_daily(&mut tx, &recorded).await?;
+        // The dashboard's IP index and daily rollup, in the same transaction (after the hit
+        // counters, so every writer takes its row locks in the same order).
+        insight::record_rollups(&mut tx, &recorded).await?;
 
         // What linked users were seen with (every visit counts, debounced or not).
         if !session_users.is_empty() {
@@ -770,5 +770,9 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Page<TimelineEvent>, StoreError> {
         self.user_timeline_impl(user_id, after, limit).await
+    }
+
+    async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+        self.record_browsers_impl(visits).await
     }
 }

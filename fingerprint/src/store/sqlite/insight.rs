@@ -6,19 +6,21 @@ use chrono::NaiveDate;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{from_micros, SqliteStore, MAX_PARAMS};
+use std::collections::{BTreeMap, HashMap};
+
+use super::{from_micros, micros, SqliteStore, MAX_PARAMS};
 use crate::insight::{
     clamp_limit, BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
     SessionQuery, TimelineEvent, TimelineKind, UrlHits, UrlQuery, UserPlace,
 };
-use crate::model::{RequestFingerprint, StoredBrowser, StoredRequest, Utm};
+use crate::model::{BrowserVisit, RequestFingerprint, StoredBrowser, StoredRequest, Utm};
 use crate::store::batch::pow2_chunks;
 use crate::store::insight::{
-    check_hex_prefix, date_of_day, day_number, hex_upper_bound, keyset_page, parse_id_cursor,
-    parse_ip, parse_pair_cursor, parse_timeline_cursor, parse_url_cursor, prefix_upper_bound,
-    text_ranges, DailyDelta, RecordedRow, TextRange, UrlCursor, DIMENSION_ALL,
+    check_hex_prefix, date_of_day, day_number, hex_upper_bound, ip_sessions, keyset_page,
+    parse_id_cursor, parse_ip, parse_pair_cursor, parse_timeline_cursor, parse_url_cursor,
+    prefix_upper_bound, text_ranges, DailyDelta, RecordedRow, TextRange, UrlCursor, DIMENSION_ALL,
 };
-use crate::store::users::{count, device};
+use crate::store::users::{count, device, fold_seen, users_of, KIND_BROWSER};
 use crate::store::StoreError;
 use crate::users::{Page, SessionSummary};
 
@@ -30,7 +32,7 @@ pub(super) async fn recorded_rows(
     high: i64,
 ) -> Result<Vec<RecordedRow<'static>>, StoreError> {
     let rows = sqlx::query(
-        "SELECT session_id, created_at, browser, os, device_type, country_code \
+        "SELECT session_id, created_at, ip, browser, os, device_type, country_code \
          FROM fingerprint_request_fingerprints WHERE id > ? AND id <= ?",
     )
     .bind(low)
@@ -42,23 +44,34 @@ pub(super) async fn recorded_rows(
             Ok(RecordedRow {
                 session_id: row.try_get(0)?,
                 at: row.try_get(1)?,
-                browser: Cow::Owned(row.try_get(2)?),
-                os: Cow::Owned(row.try_get(3)?),
-                device_type: Cow::Owned(row.try_get(4)?),
-                country_code: Cow::Owned(row.try_get(5)?),
+                ip: row.try_get::<Option<String>, _>(2)?.map(Cow::Owned),
+                browser: Cow::Owned(row.try_get(3)?),
+                os: Cow::Owned(row.try_get(4)?),
+                device_type: Cow::Owned(row.try_get(5)?),
+                country_code: Cow::Owned(row.try_get(6)?),
             })
         })
         .collect()
 }
 
-/// Adds a batch's inserted request fingerprints to the daily rollup (in the batch's
-/// transaction): new (day, session) pairs are the day's new unique visitors.
-pub(super) async fn record_daily(
+/// What a batch's stored request fingerprints add to the dashboard's tables, in the batch's
+/// transaction: the (IP address, session) pairs, and the daily rollup (new (day, session)
+/// pairs are the day's new unique visitors).
+pub(super) async fn record_rollups(
     conn: &mut SqliteConnection,
     rows: &[RecordedRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
+    }
+    for chunk in pow2_chunks(&ip_sessions(rows), MAX_PARAMS / 2) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO fingerprint_ip_sessions (ip, session_id) ");
+        insert.push_values(chunk, |mut row, (ip, session)| {
+            row.push_bind(*ip).push_bind(*session);
+        });
+        insert.push(" ON CONFLICT DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
     }
     let delta = DailyDelta::new(rows);
     let mut new_pairs = Vec::new();
@@ -103,13 +116,17 @@ const REQUEST_COLUMNS_SELECT: &str = "SELECT r.id, s.key, r.ip, r.method, r.user
 const REQUEST_JOINS: &str = " JOIN fingerprint_sessions s ON s.id = r.session_id \
     JOIN fingerprint_urls u ON u.id = r.url_id WHERE 1 = 1";
 
-const IP_INDEX: &str = "fingerprint_request_fingerprints_ip";
 const CREATED_INDEX: &str = "fingerprint_request_fingerprints_created_at";
+const SESSION_INDEX: &str = "fingerprint_request_fingerprints_session_url";
 const URL_INDEX: &str = "fingerprint_request_fingerprints_url_session";
 
-/// Up to this many matches of an IP or URL filter are read through its index and sorted;
-/// beyond, rows are walked newest first.
+/// Up to this many matches of a URL prefix are read through its index and sorted; beyond,
+/// rows are walked newest first.
 const INDEX_CAP: u32 = 10_000;
+
+/// Up to this many sessions with an address: their rows are read and sorted; beyond, rows are
+/// walked newest first.
+const SESSION_CAP: u32 = 2_000;
 
 /// How the request-fingerprint list reads its table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +135,8 @@ enum Access {
     Auto,
     /// Through this index, its matches sorted.
     Index(&'static str),
+    /// The rows of the sessions with the address (from `fingerprint_ip_sessions`), sorted.
+    Sessions,
     /// Newest first on the `created_at` index.
     Scan,
 }
@@ -137,8 +156,8 @@ fn push_before(select: &mut QueryBuilder<'_, Sqlite>, cursor: Option<(i64, i64)>
     }
 }
 
-/// `r.ip` is in one of `ranges`.
-fn push_ip(select: &mut QueryBuilder<'_, Sqlite>, ranges: &[TextRange]) {
+/// `column` (an address as text) is in one of `ranges`.
+fn push_ip(select: &mut QueryBuilder<'_, Sqlite>, column: &str, ranges: &[TextRange]) {
     select.push(" AND (");
     for (n, range) in ranges.iter().enumerate() {
         if n > 0 {
@@ -146,13 +165,15 @@ fn push_ip(select: &mut QueryBuilder<'_, Sqlite>, ranges: &[TextRange]) {
         }
         match range {
             TextRange::Exact(text) => {
-                select.push("r.ip = ").push_bind(text.clone());
+                select
+                    .push(format_args!("{column} = "))
+                    .push_bind(text.clone());
             }
             TextRange::Prefix { low, high } => {
                 select
-                    .push("(r.ip >= ")
+                    .push(format_args!("({column} >= "))
                     .push_bind(low.clone())
-                    .push(" AND r.ip < ")
+                    .push(format_args!(" AND {column} < "))
                     .push_bind(high.clone())
                     .push(")");
             }
@@ -464,31 +485,26 @@ impl SqliteStore {
         let user_agent = non_empty(query.user_agent.as_ref());
 
         // SQLite has no statistics to weigh an IP or URL filter against the newest-first
-        // order, so we do: count the matches on the filter's index (capped). Few: read them
-        // through that index and sort them. Many: walk the rows newest first, the page fills
-        // quickly.
+        // order, so we do, with capped counts on their indexes. An address of few sessions:
+        // read those sessions' rows (session index) and sort them. A URL prefix of few rows:
+        // read them through the URL index and sort them. Otherwise walk the rows newest
+        // first: the page fills quickly.
         let mut access = Access::Auto;
         if query.session_key.is_none() {
             access = Access::Scan;
             if user_agent.is_none() {
-                let mut fewest: Option<(u32, &'static str)> = None;
-                if let Some(ranges) = &ranges {
-                    let matches = self
-                        .count_matches(IP_INDEX, |q| push_ip(q, ranges), after)
-                        .await?;
-                    fewest = Some((matches, IP_INDEX));
-                }
-                if let Some(prefix) = url_prefix {
+                let few_sessions = match &ranges {
+                    Some(ranges) => self.count_ip_sessions(ranges).await? <= SESSION_CAP,
+                    None => false,
+                };
+                if few_sessions {
+                    access = Access::Sessions;
+                } else if let Some(prefix) = url_prefix {
                     let matches = self
                         .count_matches(URL_INDEX, |q| push_url(q, prefix), after)
                         .await?;
-                    if fewest.is_none_or(|(fewest, _)| matches < fewest) {
-                        fewest = Some((matches, URL_INDEX));
-                    }
-                }
-                if let Some((matches, index)) = fewest {
                     if matches <= INDEX_CAP {
-                        access = Access::Index(index);
+                        access = Access::Index(URL_INDEX);
                     }
                 }
             }
@@ -521,6 +537,18 @@ impl SqliteStore {
                      INDEXED BY {index} WHERE 1 = 1"
                 ));
             }
+            Access::Sessions => {
+                // The page's ids from the rows of the address's sessions, then their rows.
+                select.push(REQUEST_JOINS).push(format_args!(
+                    " AND r.id IN (SELECT r.id FROM fingerprint_request_fingerprints r \
+                     INDEXED BY {SESSION_INDEX} WHERE r.session_id IN \
+                     (SELECT session_id FROM fingerprint_ip_sessions WHERE 1 = 1"
+                ));
+                if let Some(ranges) = &ranges {
+                    push_ip(&mut select, "fingerprint_ip_sessions.ip", ranges);
+                }
+                select.push(")");
+            }
             Access::Scan => {
                 select
                     .push(format_args!(" INDEXED BY {CREATED_INDEX}"))
@@ -537,7 +565,7 @@ impl SqliteStore {
                 .push(")");
         }
         if let Some(ranges) = &ranges {
-            push_ip(&mut select, ranges);
+            push_ip(&mut select, "r.ip", ranges);
         }
         if let Some(prefix) = url_prefix {
             push_url(&mut select, prefix);
@@ -562,7 +590,7 @@ impl SqliteStore {
         select
             .push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
             .push_bind(i64::from(limit) + 1);
-        if let Access::Index(_) = access {
+        if matches!(access, Access::Index(_) | Access::Sessions) {
             select.push(") ORDER BY r.created_at DESC, r.id DESC");
         }
         let rows = select.build().fetch_all(&self.pool).await?;
@@ -597,6 +625,20 @@ impl SqliteStore {
             }
         }
         Ok(page)
+    }
+
+    /// The sessions with an address in `ranges`, counted up to `SESSION_CAP + 1`.
+    async fn count_ip_sessions(&self, ranges: &[TextRange]) -> Result<u32, StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM fingerprint_ip_sessions WHERE 1 = 1",
+        );
+        push_ip(&mut count, "fingerprint_ip_sessions.ip", ranges);
+        count
+            .push(" LIMIT ")
+            .push_bind(i64::from(SESSION_CAP) + 1)
+            .push(")");
+        let sessions: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(u32::try_from(sessions).unwrap_or(u32::MAX))
     }
 
     /// Request fingerprints matching a filter below the cursor, counted on `index` alone,
@@ -793,5 +835,91 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(keyset_page(rows, limit))
+    }
+
+    pub(super) async fn record_browsers_impl(
+        &self,
+        visits: &[BrowserVisit],
+    ) -> Result<(), StoreError> {
+        if visits.is_empty() {
+            return Ok(());
+        }
+        let mut urls: Vec<&str> = visits.iter().filter_map(|v| v.url.as_deref()).collect();
+        urls.sort_unstable();
+        urls.dedup();
+        let url_ids = self.url_ids(&urls).await?;
+        // Each session's earliest visit creates it when it is new.
+        let mut firsts: BTreeMap<&str, i64> = BTreeMap::new();
+        for visit in visits {
+            let at = micros(visit.created_at);
+            firsts
+                .entry(visit.session_key.as_str())
+                .and_modify(|first| *first = (*first).min(at))
+                .or_insert(at);
+        }
+        let firsts: Vec<(&str, i64)> = firsts.into_iter().collect();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in pow2_chunks(&firsts, MAX_PARAMS / 2) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO fingerprint_sessions (key, created_at) ");
+            insert.push_values(chunk, |mut row, (key, at)| {
+                row.push_bind(*key).push_bind(*at);
+            });
+            insert.push(" ON CONFLICT (key) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut sessions: HashMap<String, (i64, Option<String>)> = HashMap::new();
+        for chunk in pow2_chunks(&firsts, MAX_PARAMS) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT id, key, user_id FROM fingerprint_sessions WHERE key IN (",
+            );
+            let mut list = select.separated(", ");
+            for (key, _) in chunk {
+                list.push_bind(*key);
+            }
+            select.push(")");
+            for row in select.build().fetch_all(&mut *tx).await? {
+                sessions.insert(row.try_get(1)?, (row.try_get(0)?, row.try_get(2)?));
+            }
+        }
+        for chunk in pow2_chunks(visits, MAX_PARAMS / 6) {
+            let mut values = Vec::with_capacity(chunk.len());
+            for visit in chunk {
+                let (session, _) = sessions.get(&visit.session_key).ok_or_else(|| {
+                    StoreError::Decode(format!("no id for session {:?}", visit.session_key))
+                })?;
+                let url = visit.url.as_ref().and_then(|url| url_ids.get(url).copied());
+                values.push((*session, url, visit));
+            }
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO fingerprint_browser_fingerprints \
+                 (session_id, url_id, visitor_id, components, duration_ms, created_at) ",
+            );
+            insert.push_values(&values, |mut row, (session, url, visit)| {
+                row.push_bind(*session)
+                    .push_bind(*url)
+                    .push_bind(&visit.visitor_id)
+                    .push_bind(&visit.components)
+                    .push_bind(visit.duration_ms.and_then(|ms| i64::try_from(ms).ok()))
+                    .push_bind(micros(visit.created_at));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        // What linked users were seen with.
+        let seen = fold_seen(visits.iter().filter_map(|visit| {
+            let user = sessions.get(&visit.session_key)?.1.as_deref()?;
+            Some((
+                user,
+                KIND_BROWSER,
+                visit.visitor_id.as_str(),
+                visit.created_at,
+            ))
+        }));
+        if !seen.is_empty() {
+            super::users::upsert_seen(&mut tx, &seen).await?;
+            super::users::refresh_users(&mut tx, &users_of(&seen)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

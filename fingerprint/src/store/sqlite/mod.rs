@@ -419,8 +419,8 @@ impl Store for SqliteStore {
             upsert.build().execute(&mut *tx).await?;
         }
 
-        // The overview's daily rollup, in the same transaction.
-        insight::record_daily(&mut tx, &recorded).await?;
+        // The dashboard's IP index and daily rollup, in the same transaction.
+        insight::record_rollups(&mut tx, &recorded).await?;
 
         // What linked users were seen with (every visit counts, debounced or not).
         if !session_users.is_empty() {
@@ -765,5 +765,9 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Page<TimelineEvent>, StoreError> {
         self.user_timeline_impl(user_id, after, limit).await
+    }
+
+    async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+        self.record_browsers_impl(visits).await
     }
 }
