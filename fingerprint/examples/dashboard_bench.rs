@@ -7,8 +7,11 @@
 //! ```
 //!
 //! SQLite: a file in a temporary folder (`--sqlite PATH` keeps it, and reuses it when it is
-//! already seeded). PostgreSQL: a schema of its own, dropped at the end (`--keep` keeps it).
-//! Each query runs once to warm up, then `--runs` times (default 7); the median is printed.
+//! already seeded). PostgreSQL: a schema of its own, dropped at the end (`--keep` or
+//! `--schema NAME` keeps it; `--analyze` runs ANALYZE after seeding, as autovacuum soon
+//! would). Each query runs once to warm up, then `--runs` times (default 7); the median is
+//! printed. With `--features dashboard`, whole dashboard pages are timed too (queries and
+//! HTML, through the router).
 
 use std::time::{Duration, Instant};
 
@@ -21,8 +24,6 @@ struct Args {
     sqlite: Option<String>,
     postgres: Option<String>,
     keep: bool,
-    cache_mib: Option<u32>,
-    autocheckpoint: Option<u32>,
     schema: Option<String>,
     analyze: bool,
 }
@@ -34,8 +35,6 @@ fn args() -> Args {
         sqlite: None,
         postgres: None,
         keep: false,
-        cache_mib: None,
-        autocheckpoint: None,
         schema: None,
         analyze: false,
     };
@@ -53,10 +52,6 @@ fn args() -> Args {
                 args.keep = true;
             }
             "--analyze" => args.analyze = true,
-            "--cache-mib" => args.cache_mib = Some(value().parse().expect("--cache-mib N")),
-            "--autocheckpoint" => {
-                args.autocheckpoint = Some(value().parse().expect("--autocheckpoint PAGES"));
-            }
             other => panic!("unknown argument {other}"),
         }
     }
@@ -125,29 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             };
             let url = format!("sqlite://{}", path.display());
-            let store = match (args.cache_mib, args.autocheckpoint) {
-                (None, None) => fp::SqliteStore::connect(&url).await?,
-                // The library's settings, with a larger page cache or fewer checkpoints.
-                (mib, pages) => {
-                    use std::str::FromStr as _;
-                    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
-                        .create_if_missing(true)
-                        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                        .busy_timeout(Duration::from_secs(5))
-                        .foreign_keys(true)
-                        .pragma(
-                            "cache_size",
-                            format!("-{}", u64::from(mib.unwrap_or(2)) * 1024),
-                        )
-                        .pragma("wal_autocheckpoint", pages.unwrap_or(1000).to_string());
-                    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                        .max_connections(4)
-                        .connect_with(options)
-                        .await?;
-                    fp::SqliteStore::new(pool)
-                }
-            };
+            let store = fp::SqliteStore::connect(&url).await?;
             (Box::new(store), format!("sqlite:{}", path.display()))
         }
     };
@@ -450,6 +423,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let visitor = browsers.items[0].visitor_id.clone();
+    #[cfg(not(feature = "dashboard"))]
+    let _ = (&top, &requests);
     let (t, _) = median(runs, || async {
         let latest = store.latest_browser(&visitor).await?;
         let users = store.visitor_users(&visitor).await?;
@@ -488,6 +463,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("{} URLs", page.items.len()),
     );
 
+    #[cfg(feature = "dashboard")]
+    time_pages(store, runs, &top, &requests, &visitor).await?;
+
     #[cfg(feature = "postgres")]
     if let (Some(url), false) = (&args.postgres, args.keep) {
         let schema = name.trim_start_matches("postgres:");
@@ -496,5 +474,82 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .execute(&admin)
             .await?;
     }
+    Ok(())
+}
+
+/// Median time of whole dashboard pages (handler, queries, template), through the router.
+#[cfg(feature = "dashboard")]
+async fn time_pages(
+    store: Box<dyn fp::Store>,
+    runs: usize,
+    user: &str,
+    requests: &fp::Page<fp::StoredRequest>,
+    visitor: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    let store: std::sync::Arc<dyn fp::Store> = store.into();
+    let key = requests.items[0].session_key.clone();
+    let ip = requests.items[0]
+        .fingerprint
+        .ip
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let other = store
+        .browser_fingerprints(&fp::BrowserQuery::new())
+        .await?
+        .items
+        .into_iter()
+        .map(|b| b.visitor_id)
+        .find(|v| v != visitor)
+        .unwrap_or_else(|| visitor.to_owned());
+    let fingerprint = fp::Fingerprint::builder(store).build()?;
+    let app = axum::Router::new().nest(
+        "/d",
+        fingerprint.dashboard(|_: &http::request::Parts| fp::DashboardAccess::Allow),
+    );
+    println!();
+    println!("| page | median ms | bytes |");
+    println!("| --- | ---: | ---: |");
+    for path in [
+        String::new(),
+        "/users".into(),
+        "/users?seen=1w&requests=2-3".into(),
+        format!("/users/{user}"),
+        "/sessions".into(),
+        format!("/sessions/{key}"),
+        "/browsers".into(),
+        format!("/browsers/{visitor}"),
+        format!("/browsers/diff?a={visitor}&b={other}"),
+        "/requests".into(),
+        format!("/requests?ip={ip}"),
+        "/requests?ua=Firefox".into(),
+        "/urls".into(),
+        "/api/overview".into(),
+    ] {
+        let uri = format!("/d{path}");
+        let (time, bytes) = median(runs, || {
+            let app = app.clone();
+            let uri = uri.clone();
+            async move {
+                let response = app
+                    .oneshot(
+                        http::Request::get(&uri)
+                            .body(axum::body::Body::empty())
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), http::StatusCode::OK, "{uri}");
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                Ok::<_, fp::StoreError>(body.len())
+            }
+        })
+        .await;
+        let shown = if path.is_empty() { "/" } else { path.as_str() };
+        println!("| `{shown}` | {} | {bytes} |", ms(time));
+    }
+    fingerprint.shutdown().await;
     Ok(())
 }
