@@ -371,7 +371,7 @@ impl Store for SqliteStore {
                 insert.push(")");
             }
             let done = insert.build().execute(&mut *tx).await?;
-            // For the daily rollup: the rows this insert stored.
+            // For the dashboard's rollups: the rows this insert stored.
             let stored = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
             if stored == values.len() {
                 recorded.extend(
