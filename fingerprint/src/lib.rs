@@ -58,6 +58,7 @@
 //! | `tower-sessions` | yes | use the tower-sessions session as the visitor's session |
 //! | `askama` | no | [`v1::ScriptTag`] renders unescaped in askama templates |
 //! | `minijinja` | no | [`v1::ScriptTag`] converts into a safe `minijinja::Value` |
+//! | `dashboard` | no | `Fingerprint::dashboard`: pages and a JSON API for staff, behind the app's guard |
 //!
 //! # How a request is recorded
 //!
@@ -89,6 +90,19 @@
 //! bound to the session, and the server computes the visitor id from the stable components, so
 //! a client can neither choose its id nor post into someone else's session.
 //!
+//! # Dashboard
+//!
+//! With the `dashboard` feature, `fingerprint.dashboard(guard)` is a router to nest where
+//! staff find it (`.nest("/admin/fingerprint", ...)`): an overview (visits and unique
+//! visitors per day, top pages, browsers, operating systems, device types, countries), users
+//! with their devices, places, sessions and timeline, sessions, browser fingerprints (with a
+//! side-by-side comparison of two visitor ids), request fingerprints and URLs; server-rendered
+//! HTML without JavaScript and the same data as JSON. `guard` sees each request's parts and
+//! returns a `DashboardAccess`: allow, deny (403) or redirect to a login page. The queries
+//! behind it are [`v1::Store`] methods any app can call ([`v1::Store::daily_traffic`],
+//! [`v1::Store::request_fingerprints`], ...), and [`v1::seed`] writes a synthetic data set
+//! to try them on.
+//!
 //! # Hit counts
 //!
 //! [`v1::Hits`] counts unique sessions per absolute URL (with its query string, as the Django
@@ -102,12 +116,16 @@
 mod browser;
 mod capture;
 mod clock;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod device;
 mod fingerprint;
 mod hits;
+mod insight;
 mod layer;
 mod model;
 mod recorder;
+mod seed;
 mod session;
 mod store;
 mod users;

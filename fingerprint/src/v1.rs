@@ -5,11 +5,17 @@
 pub use crate::browser::{RefusedRedirect, ScriptTag};
 pub use crate::capture::{InvalidProxy, TrustedProxies};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "dashboard")]
+pub use crate::dashboard::DashboardAccess;
 pub use crate::device::{Device, DeviceType};
 #[cfg(feature = "geoip")]
 pub use crate::device::{GeoIp, GeoIpError};
 pub use crate::fingerprint::{BuildError, CurrentVisit, Fingerprint, FingerprintBuilder, PeerAddr};
 pub use crate::hits::{AbsoluteUrl, Hits};
+pub use crate::insight::{
+    BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, InvalidIpFilter, IpFilter,
+    RequestQuery, SessionQuery, TimelineEvent, TimelineKind, UrlHits, UrlQuery, UserPlace,
+};
 pub use crate::layer::{
     FingerprintLayer, FingerprintService, RememberUserSession, RememberUserSessionLayer,
     ResponseFuture,
@@ -19,6 +25,7 @@ pub use crate::model::{
     Utm, Visit,
 };
 pub use crate::recorder::{RecorderClosed, RecorderStats};
+pub use crate::seed::{seed, SeedOptions, SeedProgress, SeedReport};
 pub use crate::session::SessionSource;
 #[cfg(feature = "postgres")]
 pub use crate::store::PostgresStore;

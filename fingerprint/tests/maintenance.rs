@@ -25,6 +25,12 @@ fn key(n: u32) -> String {
 fn visit(session: u32, url: &str, at: DateTime<Utc>, agent: &str) -> fp::Visit {
     let mut fingerprint = fp::RequestFingerprint::new(format!("http://site{url}"), at);
     fingerprint.user_agent = agent.into();
+    fingerprint.ip = Some(std::net::IpAddr::from([
+        10,
+        0,
+        0,
+        u8::try_from(session).unwrap(),
+    ]));
     fp::Visit::new(key(session), fingerprint)
 }
 
@@ -74,6 +80,8 @@ async fn purge_deletes_old_data_and_keeps_counts_exact(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(db.counters().await, db.recount_hits().await);
+    assert_eq!(db.count("fingerprint_ip_sessions").await, 3);
+    assert_eq!(db.rollup_mismatches().await, 0);
     let before = store.user("u").await.unwrap().unwrap();
     assert_eq!(before.request_fingerprints, 2, "old and new agent");
 
@@ -96,6 +104,16 @@ async fn purge_deletes_old_data_and_keeps_counts_exact(db: TestDb) {
 
     let counters = db.counters().await;
     assert_eq!(counters, db.recount_hits().await);
+    assert_eq!(
+        db.rollup_mismatches().await,
+        0,
+        "IP and day indexes follow the purge"
+    );
+    assert_eq!(
+        db.count("fingerprint_ip_sessions").await,
+        2,
+        "session 1's IP is gone"
+    );
     assert_eq!(counters.get("http://site/a"), Some(&2));
     assert_eq!(counters.get("http://site/b"), Some(&1));
     assert_eq!(counters.get("http://site/c"), None);
@@ -139,7 +157,18 @@ async fn forget_user_erases_the_user_and_their_visits(db: TestDb) {
         .await
         .unwrap();
 
+    assert_eq!(db.count("fingerprint_ip_sessions").await, 3);
     let report = store.forget_user("gone").await.unwrap();
+    assert_eq!(
+        db.rollup_mismatches().await,
+        0,
+        "IP and day indexes follow the erasure"
+    );
+    assert_eq!(
+        db.count("fingerprint_ip_sessions").await,
+        1,
+        "only session 3's IP is left"
+    );
     assert_eq!(report.sessions, 2);
     assert_eq!(report.request_fingerprints, 3);
     assert_eq!(report.browser_fingerprints, 1);

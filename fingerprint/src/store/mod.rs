@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::insight::{
+    BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
+    SessionQuery, TimelineEvent, UrlHits, UrlQuery, UserPlace,
+};
 use crate::model::{
     BrowserVisit, SessionRecord, StoredBrowser, StoredRequest, StoredSession, Visit,
 };
@@ -17,6 +21,7 @@ use crate::users::{
 };
 
 mod batch;
+pub(crate) mod insight;
 mod url_cache;
 mod users;
 
@@ -360,6 +365,94 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<SessionSummary>, StoreError> {
         Err(StoreError::Unsupported("visitor_sessions"))
     }
+
+    /// Visits and unique visitors per UTC day from `first` to `last` (inclusive), oldest
+    /// first; days without visits are left out. Read from the daily rollup that
+    /// [`record`](Self::record) keeps, so it costs the same whatever the number of rows.
+    #[allow(unused_variables)]
+    async fn daily_traffic(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<DailyTraffic>, StoreError> {
+        Err(StoreError::Unsupported("daily_traffic"))
+    }
+
+    /// Visits and unique visitors per value of `dimension` from `first` to `last` (UTC days,
+    /// inclusive), most visitors first, at most `limit` values. From the daily rollup.
+    #[allow(unused_variables)]
+    async fn breakdown(
+        &self,
+        dimension: Dimension,
+        first: NaiveDate,
+        last: NaiveDate,
+        limit: u32,
+    ) -> Result<Vec<BreakdownRow>, StoreError> {
+        Err(StoreError::Unsupported("breakdown"))
+    }
+
+    /// URLs and their hit counts, one page: most hits first, or in URL order under a prefix.
+    #[allow(unused_variables)]
+    async fn urls(&self, query: &UrlQuery) -> Result<Page<UrlHits>, StoreError> {
+        Err(StoreError::Unsupported("urls"))
+    }
+
+    /// Sessions with their counts, newest first, one page.
+    #[allow(unused_variables)]
+    async fn sessions(&self, query: &SessionQuery) -> Result<Page<SessionSummary>, StoreError> {
+        Err(StoreError::Unsupported("sessions"))
+    }
+
+    /// Request fingerprints, newest first, one page.
+    #[allow(unused_variables)]
+    async fn request_fingerprints(
+        &self,
+        query: &RequestQuery,
+    ) -> Result<Page<StoredRequest>, StoreError> {
+        Err(StoreError::Unsupported("request_fingerprints"))
+    }
+
+    /// Browser fingerprints (without components), newest first, one page.
+    #[allow(unused_variables)]
+    async fn browser_fingerprints(
+        &self,
+        query: &BrowserQuery,
+    ) -> Result<Page<BrowserSummary>, StoreError> {
+        Err(StoreError::Unsupported("browser_fingerprints"))
+    }
+
+    /// The newest browser fingerprint with `visitor_id`, with its components.
+    #[allow(unused_variables)]
+    async fn latest_browser(&self, visitor_id: &str) -> Result<Option<StoredBrowser>, StoreError> {
+        Err(StoreError::Unsupported("latest_browser"))
+    }
+
+    /// Where a user was seen from: (IP, country) pairs of the user's request fingerprints,
+    /// most recently seen first, at most `limit`.
+    #[allow(unused_variables)]
+    async fn user_places(&self, user_id: &str, limit: u32) -> Result<Vec<UserPlace>, StoreError> {
+        Err(StoreError::Unsupported("user_places"))
+    }
+
+    /// A user's requests, browser fingerprints and logins, newest first, one page
+    /// (`after`: the previous page's cursor).
+    #[allow(unused_variables)]
+    async fn user_timeline(
+        &self,
+        user_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<TimelineEvent>, StoreError> {
+        Err(StoreError::Unsupported("user_timeline"))
+    }
+
+    /// Stores browser fingerprints (creating their sessions when new) in one transaction:
+    /// what [`record_browser`](Self::record_browser) does for each, in order, all or nothing.
+    /// For bulk writes ([`seed`](crate::v1::seed), imports).
+    #[allow(unused_variables)]
+    async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported("record_browsers"))
+    }
 }
 
 /// The migrations of one backend: (version, description, SQL).
@@ -501,6 +594,67 @@ macro_rules! forward_store {
                 limit: u32,
             ) -> Result<Vec<SessionSummary>, StoreError> {
                 (**self).visitor_sessions(visitor_id, limit).await
+            }
+            async fn daily_traffic(
+                &self,
+                first: NaiveDate,
+                last: NaiveDate,
+            ) -> Result<Vec<DailyTraffic>, StoreError> {
+                (**self).daily_traffic(first, last).await
+            }
+            async fn breakdown(
+                &self,
+                dimension: Dimension,
+                first: NaiveDate,
+                last: NaiveDate,
+                limit: u32,
+            ) -> Result<Vec<BreakdownRow>, StoreError> {
+                (**self).breakdown(dimension, first, last, limit).await
+            }
+            async fn urls(&self, query: &UrlQuery) -> Result<Page<UrlHits>, StoreError> {
+                (**self).urls(query).await
+            }
+            async fn sessions(
+                &self,
+                query: &SessionQuery,
+            ) -> Result<Page<SessionSummary>, StoreError> {
+                (**self).sessions(query).await
+            }
+            async fn request_fingerprints(
+                &self,
+                query: &RequestQuery,
+            ) -> Result<Page<StoredRequest>, StoreError> {
+                (**self).request_fingerprints(query).await
+            }
+            async fn browser_fingerprints(
+                &self,
+                query: &BrowserQuery,
+            ) -> Result<Page<BrowserSummary>, StoreError> {
+                (**self).browser_fingerprints(query).await
+            }
+            async fn latest_browser(
+                &self,
+                visitor_id: &str,
+            ) -> Result<Option<StoredBrowser>, StoreError> {
+                (**self).latest_browser(visitor_id).await
+            }
+            async fn user_places(
+                &self,
+                user_id: &str,
+                limit: u32,
+            ) -> Result<Vec<UserPlace>, StoreError> {
+                (**self).user_places(user_id, limit).await
+            }
+            async fn user_timeline(
+                &self,
+                user_id: &str,
+                after: Option<&str>,
+                limit: u32,
+            ) -> Result<Page<TimelineEvent>, StoreError> {
+                (**self).user_timeline(user_id, after, limit).await
+            }
+            async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+                (**self).record_browsers(visits).await
             }
         }
     )*};

@@ -182,6 +182,45 @@ impl TestDb {
         rows.into_iter().map(|(url, n)| (url, n as u64)).collect()
     }
 
+    /// Rows of the dashboard's (IP, session) and (day, session) tables that differ from a
+    /// recount from the request fingerprints, in either direction (0 when consistent).
+    pub async fn rollup_mismatches(&self) -> i64 {
+        let day = if self.is_postgres() {
+            "(created_at AT TIME ZONE 'UTC')::date"
+        } else {
+            "created_at / 86400000000"
+        };
+        let ips =
+            "SELECT ip, session_id FROM fingerprint_request_fingerprints WHERE ip IS NOT NULL";
+        let days = format!("SELECT {day}, session_id FROM fingerprint_request_fingerprints");
+        let mut mismatches = 0;
+        for (table, recount) in [
+            (
+                "SELECT ip, session_id FROM fingerprint_ip_sessions",
+                ips.to_owned(),
+            ),
+            (
+                "SELECT day, session_id FROM fingerprint_daily_sessions",
+                days,
+            ),
+        ] {
+            for (a, b) in [(table, recount.as_str()), (recount.as_str(), table)] {
+                let sql = format!("SELECT COUNT(*) FROM ({a} EXCEPT {b}) AS d");
+                mismatches += match self {
+                    Self::Sqlite { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
+                        .fetch_one(store.pool())
+                        .await
+                        .unwrap(),
+                    Self::Postgres { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
+                        .fetch_one(store.pool())
+                        .await
+                        .unwrap(),
+                };
+            }
+        }
+        mismatches
+    }
+
     /// The stored hit counters.
     pub async fn counters(&self) -> HashMap<String, u64> {
         let sql = "SELECT u.url, h.hits FROM fingerprint_hit_counts h \

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
@@ -167,7 +167,7 @@ impl PostgresStore {
                 "DELETE FROM fingerprint_request_fingerprints WHERE id IN ( \
                      SELECT id FROM fingerprint_request_fingerprints WHERE created_at < $1 \
                      ORDER BY created_at, id LIMIT $2) \
-                 RETURNING url_id, session_id",
+                 RETURNING url_id, session_id, host(ip), created_at",
             )
             .bind(before)
             .bind(chunk)
@@ -178,8 +178,16 @@ impl PostgresStore {
             }
             report.request_fingerprints += rows.len() as u64;
             let mut pairs = BTreeSet::new();
+            let mut ips = BTreeSet::new();
+            let mut days = BTreeSet::new();
             for row in &rows {
-                pairs.insert((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?));
+                let session: i64 = row.try_get(1)?;
+                pairs.insert((row.try_get::<i64, _>(0)?, session));
+                if let Some(ip) = row.try_get::<Option<String>, _>(2)? {
+                    ips.insert((ip, session));
+                }
+                let at: DateTime<Utc> = row.try_get(3)?;
+                days.insert((at.date_naive(), session));
             }
             let sessions = distinct(pairs.iter().map(|p| p.1));
             users.extend(users_of_sessions(&mut tx, &sessions).await?);
@@ -196,6 +204,33 @@ impl PostgresStore {
             .await?;
             let (gone_urls, gone_sessions): (Vec<i64>, Vec<i64>) = gone.into_iter().unzip();
             report.visits_uncounted += uncount(&mut tx, &gone_urls, &gone_sessions).await?;
+            // The dashboard's (IP, session) and (day, session) rows whose last fingerprint went.
+            let (ip_values, ip_sessions): (Vec<String>, Vec<i64>) = ips.into_iter().unzip();
+            sqlx::query(
+                "DELETE FROM fingerprint_ip_sessions p \
+                 USING UNNEST($1::text[], $2::bigint[]) AS g(ip, session_id) \
+                 WHERE p.ip = g.ip::inet AND p.session_id = g.session_id \
+                 AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                     WHERE r.session_id = g.session_id AND r.ip = g.ip::inet)",
+            )
+            .bind(&ip_values)
+            .bind(&ip_sessions)
+            .execute(&mut *tx)
+            .await?;
+            let (day_values, day_sessions): (Vec<NaiveDate>, Vec<i64>) = days.into_iter().unzip();
+            sqlx::query(
+                "DELETE FROM fingerprint_daily_sessions p \
+                 USING UNNEST($1::date[], $2::bigint[]) AS g(day, session_id) \
+                 WHERE p.day = g.day AND p.session_id = g.session_id \
+                 AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                     WHERE r.session_id = g.session_id \
+                     AND r.created_at >= g.day::timestamp AT TIME ZONE 'UTC' \
+                     AND r.created_at < (g.day + 1)::timestamp AT TIME ZONE 'UTC')",
+            )
+            .bind(&day_values)
+            .bind(&day_sessions)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             report.chunks += 1;
             tell(&report);
@@ -273,6 +308,18 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let (urls, pair_sessions): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
+        for sql in [
+            "DELETE FROM fingerprint_ip_sessions p USING ( \
+                 SELECT DISTINCT ip, session_id FROM fingerprint_request_fingerprints \
+                 WHERE ip IS NOT NULL AND session_id = ANY($1)) g \
+             WHERE p.ip = g.ip AND p.session_id = g.session_id",
+            "DELETE FROM fingerprint_daily_sessions p USING ( \
+                 SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date AS day, session_id \
+                 FROM fingerprint_request_fingerprints WHERE session_id = ANY($1)) g \
+             WHERE p.day = g.day AND p.session_id = g.session_id",
+        ] {
+            sqlx::query(sql).bind(&sessions).execute(&mut *tx).await?;
+        }
         let mut report = ForgetReport {
             visits_uncounted: uncount(&mut tx, &urls, &pair_sessions).await?,
             ..ForgetReport::default()

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
@@ -15,6 +15,10 @@ use super::{
     ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
     StoreError, UrlCache,
 };
+use crate::insight::{
+    BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
+    SessionQuery, TimelineEvent, UrlHits, UrlQuery, UserPlace,
+};
 use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession,
     Utm, Visit,
@@ -24,6 +28,7 @@ use crate::users::{
     VisitorUser,
 };
 
+mod insight;
 mod maintenance;
 mod users;
 
@@ -42,6 +47,11 @@ const MIGRATIONS: Migrations = &[
         3,
         "users and devices",
         include_str!("../../../migrations/postgres/0003_users_and_devices.sql"),
+    ),
+    (
+        4,
+        "dashboard",
+        include_str!("../../../migrations/postgres/0004_dashboard.sql"),
     ),
 ];
 
@@ -404,7 +414,7 @@ impl Store for PostgresStore {
             .collect();
         let times: Vec<DateTime<Utc>> = rows.iter().map(|v| v.fingerprint.created_at).collect();
         let window = window_micros(debounce);
-        let inserted = sqlx::query(
+        let recorded = sqlx::query(&format!(
             "INSERT INTO fingerprint_request_fingerprints (session_id, url_id, ip, method, \
              user_agent, accept, accept_language, accept_encoding, content_encoding, \
              content_language, referer, country, created_at, browser, browser_version, os, \
@@ -422,8 +432,9 @@ impl Store for PostgresStore {
              os_version, device_type, country_code) \
              WHERE $14 = 0 OR NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
              WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
-             AND r.created_at > v.created_at - make_interval(secs => $14::float8 / 1e6))",
-        )
+             AND r.created_at > v.created_at - make_interval(secs => $14::float8 / 1e6)){}",
+            insight::RETURNING
+        ))
         .bind(&sessions)
         .bind(&urls)
         .bind(&ips)
@@ -444,9 +455,12 @@ impl Store for PostgresStore {
         .bind(text(|f| &f.device.os_version))
         .bind(text(|f| f.device.device_type.as_str()))
         .bind(text(|f| &f.country_code))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?
-        .rows_affected();
+        .iter()
+        .map(insight::recorded_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let inserted = recorded.len() as u64;
 
         // Unique visitors, then their counters; both in (URL, session) order so that
         // concurrent transactions lock rows in the same order.
@@ -469,6 +483,10 @@ impl Store for PostgresStore {
         .bind(&pair_sessions)
         .execute(&mut *tx)
         .await?;
+
+        // The dashboard's IP index and daily rollup, in the same transaction (after the hit
+        // counters, so every writer takes its row locks in the same order).
+        insight::record_rollups(&mut tx, &recorded).await?;
 
         // What linked users were seen with (every visit counts, debounced or not).
         if !session_users.is_empty() {
@@ -720,5 +738,66 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError> {
         self.visitor_sessions_impl(visitor_id, limit).await
+    }
+
+    async fn daily_traffic(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<DailyTraffic>, StoreError> {
+        self.daily_traffic_impl(first, last).await
+    }
+
+    async fn breakdown(
+        &self,
+        dimension: Dimension,
+        first: NaiveDate,
+        last: NaiveDate,
+        limit: u32,
+    ) -> Result<Vec<BreakdownRow>, StoreError> {
+        self.breakdown_impl(dimension, first, last, limit).await
+    }
+
+    async fn urls(&self, query: &UrlQuery) -> Result<Page<UrlHits>, StoreError> {
+        self.urls_impl(query).await
+    }
+
+    async fn sessions(&self, query: &SessionQuery) -> Result<Page<SessionSummary>, StoreError> {
+        self.sessions_impl(query).await
+    }
+
+    async fn request_fingerprints(
+        &self,
+        query: &RequestQuery,
+    ) -> Result<Page<StoredRequest>, StoreError> {
+        self.request_fingerprints_impl(query).await
+    }
+
+    async fn browser_fingerprints(
+        &self,
+        query: &BrowserQuery,
+    ) -> Result<Page<BrowserSummary>, StoreError> {
+        self.browser_fingerprints_impl(query).await
+    }
+
+    async fn latest_browser(&self, visitor_id: &str) -> Result<Option<StoredBrowser>, StoreError> {
+        self.latest_browser_impl(visitor_id).await
+    }
+
+    async fn user_places(&self, user_id: &str, limit: u32) -> Result<Vec<UserPlace>, StoreError> {
+        self.user_places_impl(user_id, limit).await
+    }
+
+    async fn user_timeline(
+        &self,
+        user_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<TimelineEvent>, StoreError> {
+        self.user_timeline_impl(user_id, after, limit).await
+    }
+
+    async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+        self.record_browsers_impl(visits).await
     }
 }

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::model::{StoredBrowser, StoredRequest, StoredSession, Utm};
 use crate::store::batch::pow2_chunks;
+use crate::store::insight::{day_of_micros, MICROS_PER_DAY};
 use crate::store::{ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, StoreError};
 
 /// `sql` with ` (?, ?, ...)` for `n` values appended.
@@ -182,8 +183,9 @@ impl SqliteStore {
         // counters in the same transaction.
         loop {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-                "SELECT id, url_id, session_id FROM fingerprint_request_fingerprints \
+            let rows: Vec<(i64, i64, i64, Option<String>, i64)> = sqlx::query_as(
+                "SELECT id, url_id, session_id, ip, created_at \
+                 FROM fingerprint_request_fingerprints \
                  WHERE created_at < ? ORDER BY created_at, id LIMIT ?",
             )
             .bind(cutoff)
@@ -219,6 +221,37 @@ impl SqliteStore {
                 }
             }
             report.visits_uncounted += uncount(&mut tx, &gone).await?;
+            // The dashboard's (IP, session) and (day, session) rows whose last fingerprint went.
+            let ips: BTreeSet<(&str, i64)> = rows
+                .iter()
+                .filter_map(|r| Some((r.3.as_deref()?, r.2)))
+                .collect();
+            for (ip, session) in ips {
+                sqlx::query(
+                    "DELETE FROM fingerprint_ip_sessions WHERE ip = ?1 AND session_id = ?2 \
+                     AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints \
+                         WHERE session_id = ?2 AND ip = ?1)",
+                )
+                .bind(ip)
+                .bind(session)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let days: BTreeSet<(i64, i64)> =
+                rows.iter().map(|r| (day_of_micros(r.4), r.2)).collect();
+            for (day, session) in days {
+                sqlx::query(
+                    "DELETE FROM fingerprint_daily_sessions WHERE day = ?1 AND session_id = ?2 \
+                     AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints \
+                         WHERE session_id = ?2 AND created_at >= ?3 AND created_at < ?4)",
+                )
+                .bind(day)
+                .bind(session)
+                .bind(day * MICROS_PER_DAY)
+                .bind((day + 1) * MICROS_PER_DAY)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             report.chunks += 1;
             tell(&report);
@@ -307,6 +340,23 @@ impl SqliteStore {
             pairs.extend(query.fetch_all(&mut *tx).await?);
         }
         report.visits_uncounted = uncount(&mut tx, &pairs).await?;
+        for chunk in pow2_chunks(&sessions, MAX_PARAMS) {
+            for sql in [
+                "DELETE FROM fingerprint_ip_sessions WHERE (ip, session_id) IN \
+                 (SELECT ip, session_id FROM fingerprint_request_fingerprints \
+                  WHERE ip IS NOT NULL AND session_id IN",
+                "DELETE FROM fingerprint_daily_sessions WHERE (day, session_id) IN \
+                 (SELECT created_at / 86400000000, session_id FROM fingerprint_request_fingerprints \
+                  WHERE session_id IN",
+            ] {
+                let sql = format!("{})", with_list(sql, chunk.len()));
+                let mut query = sqlx::query(&sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
         report.request_fingerprints = delete_ids(
             &mut tx,
             "fingerprint_request_fingerprints",

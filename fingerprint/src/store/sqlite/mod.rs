@@ -5,18 +5,23 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::batch::{pow2_chunks, window_micros, PreparedBatch};
+use super::insight::RecordedRow;
 use super::url_cache::{counts_by_url, split_cached};
 use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use super::{
     ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
     StoreError, UrlCache,
+};
+use crate::insight::{
+    BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
+    SessionQuery, TimelineEvent, UrlHits, UrlQuery, UserPlace,
 };
 use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession,
@@ -27,6 +32,7 @@ use crate::users::{
     VisitorUser,
 };
 
+mod insight;
 mod maintenance;
 mod users;
 
@@ -45,6 +51,11 @@ const MIGRATIONS: Migrations = &[
         3,
         "users and devices",
         include_str!("../../../migrations/sqlite/0003_users_and_devices.sql"),
+    ),
+    (
+        4,
+        "dashboard",
+        include_str!("../../../migrations/sqlite/0004_dashboard.sql"),
     ),
 ];
 
@@ -382,7 +393,7 @@ impl Store for SqliteStore {
 
         // Request fingerprints, except those inside the debounce window of a stored one.
         let window = window_micros(debounce);
-        let mut inserted = 0;
+        let mut recorded = Vec::with_capacity(batch.rows.len());
         for chunk in pow2_chunks(&batch.rows, MAX_PARAMS / 19) {
             let mut values = Vec::with_capacity(chunk.len());
             for visit in chunk {
@@ -433,8 +444,22 @@ impl Store for SqliteStore {
                 insert.push_bind(window);
                 insert.push(")");
             }
-            inserted += insert.build().execute(&mut *tx).await?.rows_affected();
+            let done = insert.build().execute(&mut *tx).await?;
+            // For the dashboard's rollups: the rows this insert stored.
+            let stored = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+            if stored == values.len() {
+                recorded.extend(
+                    values
+                        .iter()
+                        .map(|(session, _, visit)| RecordedRow::of(*session, &visit.fingerprint)),
+                );
+            } else if stored > 0 {
+                let last = done.last_insert_rowid();
+                let first = last.saturating_sub(i64::try_from(stored).unwrap_or(i64::MAX));
+                recorded.extend(insight::recorded_rows(&mut tx, first, last).await?);
+            }
         }
+        let inserted = recorded.len() as u64;
 
         // Unique visitors and their counters, in the same transaction.
         let mut new_visitors: HashMap<i64, i64> = HashMap::new();
@@ -467,6 +492,9 @@ impl Store for SqliteStore {
             );
             upsert.build().execute(&mut *tx).await?;
         }
+
+        // The dashboard's IP index and daily rollup, in the same transaction.
+        insight::record_rollups(&mut tx, &recorded).await?;
 
         // What linked users were seen with (every visit counts, debounced or not).
         if !session_users.is_empty() {
@@ -715,5 +743,66 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError> {
         self.visitor_sessions_impl(visitor_id, limit).await
+    }
+
+    async fn daily_traffic(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<DailyTraffic>, StoreError> {
+        self.daily_traffic_impl(first, last).await
+    }
+
+    async fn breakdown(
+        &self,
+        dimension: Dimension,
+        first: NaiveDate,
+        last: NaiveDate,
+        limit: u32,
+    ) -> Result<Vec<BreakdownRow>, StoreError> {
+        self.breakdown_impl(dimension, first, last, limit).await
+    }
+
+    async fn urls(&self, query: &UrlQuery) -> Result<Page<UrlHits>, StoreError> {
+        self.urls_impl(query).await
+    }
+
+    async fn sessions(&self, query: &SessionQuery) -> Result<Page<SessionSummary>, StoreError> {
+        self.sessions_impl(query).await
+    }
+
+    async fn request_fingerprints(
+        &self,
+        query: &RequestQuery,
+    ) -> Result<Page<StoredRequest>, StoreError> {
+        self.request_fingerprints_impl(query).await
+    }
+
+    async fn browser_fingerprints(
+        &self,
+        query: &BrowserQuery,
+    ) -> Result<Page<BrowserSummary>, StoreError> {
+        self.browser_fingerprints_impl(query).await
+    }
+
+    async fn latest_browser(&self, visitor_id: &str) -> Result<Option<StoredBrowser>, StoreError> {
+        self.latest_browser_impl(visitor_id).await
+    }
+
+    async fn user_places(&self, user_id: &str, limit: u32) -> Result<Vec<UserPlace>, StoreError> {
+        self.user_places_impl(user_id, limit).await
+    }
+
+    async fn user_timeline(
+        &self,
+        user_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<TimelineEvent>, StoreError> {
+        self.user_timeline_impl(user_id, after, limit).await
+    }
+
+    async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+        self.record_browsers_impl(visits).await
     }
 }

@@ -106,10 +106,17 @@ pub(super) async fn refresh_users(
         }
         update.push(")");
         update.build().execute(&mut *conn).await?;
+
+        let mut delete = QueryBuilder::<Sqlite>::new(
+            "DELETE FROM fingerprint_users WHERE sessions = 0 AND user_id IN (",
+        );
+        let mut list = delete.separated(", ");
+        for user in chunk {
+            list.push_bind(*user);
+        }
+        delete.push(")");
+        delete.build().execute(&mut *conn).await?;
     }
-    sqlx::query("DELETE FROM fingerprint_users WHERE sessions = 0")
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
