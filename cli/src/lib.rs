@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 mod connect;
 mod export;
+mod stats;
 
 pub use connect::open;
 
@@ -39,6 +40,15 @@ pub enum Command {
         /// URLs per transaction.
         #[arg(long, default_value_t = 1000)]
         chunk: u32,
+    },
+    /// Totals and the most visited URLs.
+    Stats {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How many URLs to list (at most 1,000).
+        #[arg(long, default_value_t = 10)]
+        top: u32,
     },
     /// Write fingerprints or sessions as CSV or JSON Lines (streamed: constant memory).
     Export {
@@ -69,6 +79,18 @@ pub enum Command {
     ForgetUser {
         /// The user id, as the app links it.
         user_id: String,
+    },
+    /// Write synthetic data (for demos and benchmarks); migrates first.
+    Seed {
+        /// Request fingerprints to write.
+        #[arg(long, default_value_t = 10_000)]
+        rows: u64,
+        /// Spread over this many days before now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Random seed (the same seed gives the same data).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -169,7 +191,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
                 .into(),
         )
     })?;
-    let migrating = matches!(cli.command, Command::Migrate);
+    let migrating = matches!(cli.command, Command::Migrate | Command::Seed { .. });
     let store = open(&url, migrating).await?;
     let write = |out: &mut (dyn Write + Send), text: String| {
         writeln!(out, "{text}").map_err(|e| CliError::Output(e.to_string()))
@@ -193,6 +215,47 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
                 format!(
                     "rebuilt {} counters from {} unique visits in {} chunks",
                     report.urls, report.visitors, report.chunks
+                ),
+            )
+        }
+        Command::Stats { json, top } => {
+            let totals = store.totals().await?;
+            let urls = store
+                .urls(&fp::UrlQuery::new().with_limit(top.clamp(1, 1000)))
+                .await?
+                .items;
+            let text = if json {
+                stats::json(&totals, &urls)
+            } else {
+                stats::text(&totals, &urls)
+            };
+            write(out, text)
+        }
+        Command::Seed { rows, days, seed } => {
+            store.migrate().await?;
+            let bar = progress_bar("seeding");
+            let shown = bar.clone();
+            let options = fp::SeedOptions::new(rows)
+                .with_days(days)
+                .with_seed(seed)
+                .with_progress(move |p: fp::SeedProgress| {
+                    shown.set_length(p.total);
+                    shown.set_position(p.request_fingerprints);
+                });
+            let report = fp::seed(&*store, options).await?;
+            bar.finish_and_clear();
+            write(
+                out,
+                format!(
+                    "seeded {} request fingerprints in {} sessions ({} linked to {} users), \
+                     {} browser fingerprints, {} URLs in {:.1} s",
+                    report.request_fingerprints,
+                    report.sessions,
+                    report.linked_sessions,
+                    report.users,
+                    report.browser_fingerprints,
+                    report.urls,
+                    report.elapsed.as_secs_f64()
                 ),
             )
         }

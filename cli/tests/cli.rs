@@ -118,6 +118,24 @@ async fn commands_work_on(url: &str) {
     };
     fill(&*store).await;
 
+    let stats = fingerprint(Some(url), &["stats", "--json", "--top", "2"]);
+    assert!(stats.status.success(), "{}", stderr(&stats));
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+    assert_eq!(stats["totals"]["sessions"], 3);
+    assert_eq!(stats["totals"]["linked_sessions"], 1);
+    assert_eq!(stats["totals"]["users"], 1);
+    assert_eq!(stats["totals"]["request_fingerprints"], 4);
+    assert_eq!(stats["totals"]["browser_fingerprints"], 1);
+    assert_eq!(stats["totals"]["unique_visits"], 4);
+    assert_eq!(
+        stats["top_urls"][0],
+        serde_json::json!({ "url": "http://site/a", "hits": 2 })
+    );
+    assert_eq!(stats["top_urls"].as_array().unwrap().len(), 2, "--top 2");
+    let text = stdout(&fingerprint(Some(url), &["stats"]));
+    assert!(text.contains("           3  sessions"), "{text}");
+    assert!(text.contains("              2  http://site/a"), "{text}");
+
     let csv = fingerprint(Some(url), &["export", "requests"]);
     assert!(csv.status.success(), "{}", stderr(&csv));
     let csv = stdout(&csv);
@@ -229,4 +247,32 @@ async fn commands_on_postgres() {
         .execute(&admin)
         .await
         .unwrap();
+}
+
+#[test]
+fn seed_makes_a_database_to_look_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("seeded.db").display());
+    let seeded = fingerprint(
+        Some(&url),
+        &["seed", "--rows", "3000", "--days", "7", "--seed", "9"],
+    );
+    assert!(seeded.status.success(), "{}", stderr(&seeded));
+    let said = stdout(&seeded);
+    assert!(
+        said.starts_with("seeded 3000 request fingerprints in "),
+        "{said}"
+    );
+    let stats = fingerprint(Some(&url), &["stats", "--json", "--top", "5"]);
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+    assert_eq!(stats["totals"]["request_fingerprints"], 3000);
+    assert!(stats["totals"]["users"].as_u64().unwrap() > 0);
+    assert!(stats["totals"]["browser_fingerprints"].as_u64().unwrap() > 0);
+    let top = stats["top_urls"].as_array().unwrap();
+    assert_eq!(top.len(), 5);
+    let hits: Vec<u64> = top.iter().map(|u| u["hits"].as_u64().unwrap()).collect();
+    assert!(
+        hits.windows(2).all(|w| w[0] >= w[1]),
+        "most visited first: {hits:?}"
+    );
 }

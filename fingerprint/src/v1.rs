@@ -33,7 +33,7 @@ pub use crate::store::PostgresStore;
 pub use crate::store::SqliteStore;
 pub use crate::store::{
     ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
-    StoreError, UrlCache,
+    StoreError, Totals, UrlCache,
 };
 pub use crate::users::{
     BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,

@@ -150,6 +150,28 @@ pub struct PurgeReport {
     pub chunks: u64,
 }
 
+/// How much a store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Totals {
+    /// Sessions.
+    pub sessions: u64,
+    /// Sessions linked to a user.
+    pub linked_sessions: u64,
+    /// Users with at least one session.
+    pub users: u64,
+    /// Request fingerprints.
+    pub request_fingerprints: u64,
+    /// Browser fingerprints.
+    pub browser_fingerprints: u64,
+    /// Distinct browser visitor ids.
+    pub visitor_ids: u64,
+    /// URLs seen.
+    pub urls: u64,
+    /// Unique (URL, session) visits: the sum of all hit counters.
+    pub unique_visits: u64,
+}
+
 /// What forgetting a user did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -238,6 +260,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         progress: ProgressFn<'_>,
     ) -> Result<PurgeReport, StoreError> {
         Err(StoreError::Unsupported("purge"))
+    }
+
+    /// How many rows of each kind the store holds (counts whole tables: meant for reports,
+    /// not for pages).
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        Err(StoreError::Unsupported("totals"))
     }
 
     /// Right to erasure: deletes a user's sessions with all their fingerprints, and the
@@ -507,6 +535,9 @@ macro_rules! forward_store {
             }
             async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
                 (**self).forget_user(user_id).await
+            }
+            async fn totals(&self) -> Result<Totals, StoreError> {
+                (**self).totals().await
             }
             async fn export_requests(
                 &self,

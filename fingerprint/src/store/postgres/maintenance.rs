@@ -15,7 +15,9 @@ use sqlx::{PgConnection, Row};
 use super::users::{rebuild_user_devices, refresh_users};
 use super::{stored_browser, stored_request, PostgresStore, BROWSER_SELECT, REQUEST_SELECT};
 use crate::model::{StoredBrowser, StoredRequest, StoredSession, Utm};
-use crate::store::{ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, StoreError};
+use crate::store::{
+    ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, StoreError, Totals,
+};
 
 async fn lock_visitors(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query("LOCK TABLE fingerprint_url_visitors IN SHARE ROW EXCLUSIVE MODE")
@@ -290,6 +292,34 @@ impl PostgresStore {
             tx.commit().await?;
         }
         Ok(report)
+    }
+
+    pub(super) async fn totals_impl(&self) -> Result<Totals, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM fingerprint_sessions), \
+     (SELECT COUNT(*) FROM fingerprint_sessions WHERE user_id IS NOT NULL), \
+     (SELECT COUNT(*) FROM fingerprint_users), \
+     (SELECT COUNT(*) FROM fingerprint_request_fingerprints), \
+     (SELECT COUNT(*) FROM fingerprint_browser_fingerprints), \
+     (SELECT COUNT(DISTINCT visitor_id) FROM fingerprint_browser_fingerprints), \
+     (SELECT COUNT(*) FROM fingerprint_urls), \
+     (SELECT COALESCE(SUM(hits), 0)::bigint FROM fingerprint_hit_counts)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |i: usize| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
+        };
+        Ok(Totals {
+            sessions: n(0)?,
+            linked_sessions: n(1)?,
+            users: n(2)?,
+            request_fingerprints: n(3)?,
+            browser_fingerprints: n(4)?,
+            visitor_ids: n(5)?,
+            urls: n(6)?,
+            unique_visits: n(7)?,
+        })
     }
 
     pub(super) async fn forget_user_impl(&self, user_id: &str) -> Result<ForgetReport, StoreError> {

@@ -17,7 +17,7 @@ use super::url_cache::{counts_by_url, split_cached};
 use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use super::{
     ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
-    StoreError, UrlCache,
+    StoreError, Totals, UrlCache,
 };
 use crate::insight::{
     BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
@@ -581,6 +581,10 @@ impl Store for SqliteStore {
 
     async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
         self.forget_user_impl(user_id).await
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        self.totals_impl().await
     }
 
     async fn export_requests(
