@@ -158,6 +158,23 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
             account_pages
         });
     }
+    if config.accounts {
+        // The fingerprint dashboard, for staff: others get a 403, visitors the login page.
+        pages = pages.nest(
+            "/admin/fingerprint",
+            fingerprint.dashboard(|parts: &Parts| {
+                match parts
+                    .extensions
+                    .get::<AuthSession>()
+                    .and_then(|auth| auth.user.as_ref())
+                {
+                    Some(user) if user.is_staff() => fp::DashboardAccess::Allow,
+                    Some(_) => fp::DashboardAccess::Deny,
+                    None => fp::DashboardAccess::RedirectToLogin("/login".into()),
+                }
+            }),
+        );
+    }
     let app = pages
         .route("/about", get(about))
         .route("/stats", get(stats))
@@ -249,7 +266,7 @@ fn render_for(
     let ctx = context! {
         fingerprinted => state.fingerprinted,
         accounts => state.accounts,
-        viewer => viewer.map(|user| context! { name => user.username.clone(), id => user.id }),
+        viewer => viewer.map(|user| context! { name => user.username.clone(), id => user.id, staff => user.is_staff() }),
         collector => script,
         ..ctx
     };

@@ -240,3 +240,79 @@ async fn two_users_on_one_browser_profile_share_its_visitor_id() {
     assert_eq!(users, ["2", "1"], "both users, most recent first");
     browser.client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_for_staff() {
+    let demo = start().await;
+    let anonymous = jar();
+    let page = anonymous
+        .get(format!("{}/admin/fingerprint/users", demo.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    let location = page.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("/login?next=%2Fadmin%2Ffingerprint%2Fusers"),
+        "{location}"
+    );
+
+    let bob = jar();
+    login(&bob, &demo, "bob", "builder").await;
+    let denied = bob
+        .get(format!("{}/admin/fingerprint", demo.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let front = bob
+        .get(demo.base())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !front.contains("/admin/fingerprint"),
+        "no dashboard link for bob"
+    );
+
+    let alice = jar();
+    login(&alice, &demo, "alice", "wonderland").await;
+    let front = alice
+        .get(demo.base())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        front.contains("<a href=\"/admin/fingerprint\">Dashboard</a>"),
+        "{front}"
+    );
+    demo.fingerprint.flush().await.unwrap();
+    let overview = alice
+        .get(format!("{}/admin/fingerprint", demo.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    let users = alice
+        .get(format!("{}/admin/fingerprint/api/users", demo.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let users: serde_json::Value = serde_json::from_str(&users).unwrap();
+    let ids: Vec<&str> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"1") && ids.contains(&"2"), "{users}");
+}
