@@ -206,11 +206,7 @@ async fn two_users_on_one_browser_profile_share_its_visitor_id() {
     let page = browser.client.source().await.unwrap();
     assert!(page.contains(&alice[0][..12]), "the visitor id is listed");
     let png = browser.client.screenshot().await.unwrap();
-    std::fs::write(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/demo-devices.png"),
-        png,
-    )
-    .unwrap();
+    testkit::save_screenshot("demo-devices.png", &png);
 
     browser
         .client

@@ -176,9 +176,7 @@ async fn without_javascript_the_meta_refresh_still_lands() {
     // What a person sees meanwhile (saved for the README; looked at by hand).
     let png = browser.client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 1000);
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    std::fs::write(shots.join("redirect-page.png"), png).unwrap();
+    testkit::save_screenshot("redirect-page.png", &png);
     let landed = browser
         .wait_for_path("/articles", Duration::from_secs(10))
         .await

@@ -1,7 +1,7 @@
 //! Every dashboard page in headless Chromium (Debian's chromium + chromium-driver, over
 //! WebDriver with fantoccini) with JavaScript switched off, on a seeded data set served on
-//! 127.0.0.1. Each page is checked and saved as docs/dashboard-<page>.png (shown in the
-//! README). The data set and the dashboard's clock are pinned, so the pictures only change
+//! 127.0.0.1. Each page is checked and saved as target/screenshots/dashboard-<page>.png, and
+//! with FINGERPRINT_UPDATE_DOCS=1 as docs/dashboard-<page>.png (shown in the README). The data set and the dashboard's clock are pinned, so the pictures only change
 //! when the pages do.
 //!
 //! Skipped, saying so, when chromedriver is missing, unless FINGERPRINT_REQUIRE_BROWSER=1,
@@ -11,67 +11,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use axum::Router;
 use chrono::{DateTime, Utc};
 use common::{serve, TestDb};
 use fingerprint::v1 as fp;
 use serde_json::json;
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn browser_available(test: &str) -> bool {
-    let driver = std::env::var("FINGERPRINT_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
-    if std::path::Path::new(&driver).exists() {
-        return true;
-    }
-    if std::env::var("FINGERPRINT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-        panic!("FINGERPRINT_REQUIRE_BROWSER=1 but {driver} is missing: apt-get install chromium chromium-driver");
-    }
-    eprintln!("SKIPPED {test}: {driver} not found (apt-get install chromium chromium-driver)");
-    false
-}
-
-/// A chromedriver process on a free loopback port; killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = {
-            let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            socket.local_addr().unwrap().port()
-        };
-        let driver =
-            std::env::var("FINGERPRINT_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("{url}/status")).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { child, url }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use testkit::{browser_available, Driver, CHROMIUM};
 
 /// 2026-11-20 15:00 UTC.
 fn now() -> DateTime<Utc> {
@@ -207,11 +152,10 @@ async fn every_page_in_chromium_without_javascript() {
     let client = fantoccini::ClientBuilder::rustls()
         .unwrap()
         .capabilities(capabilities)
-        .connect(&driver.url)
+        .connect(driver.url())
         .await
         .expect("a chromium session");
 
-    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs");
     for (name, path, heading, full) in pages {
         client.set_window_size(WIDTH, 1000).await.unwrap();
         client.goto(&format!("{base}{path}")).await.unwrap();
@@ -250,7 +194,7 @@ async fn every_page_in_chromium_without_javascript() {
         }
         let png = client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}");
-        std::fs::write(docs.join(format!("dashboard-{name}.png")), png).unwrap();
+        testkit::save_screenshot(&format!("dashboard-{name}.png"), &png);
     }
     client.close().await.unwrap();
 }

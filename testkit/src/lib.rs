@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's Chromium.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Whether browser tests can run (see the crate docs).
 pub fn browser_available(test: &str) -> bool {
@@ -54,6 +55,14 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Self { child, url }
+    }
+}
+
+impl Driver {
+    /// Where the driver listens (for a WebDriver client with capabilities of its own).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 
@@ -127,5 +136,20 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         None
+    }
+}
+
+/// Saves a screenshot as `target/screenshots/<name>`, and as `docs/<name>` (what the README
+/// shows) when `FINGERPRINT_UPDATE_DOCS=1`: test runs never change the repository's files.
+pub fn save_screenshot(name: &str, png: &[u8]) {
+    assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut places = vec![root.join("target/screenshots")];
+    if std::env::var("FINGERPRINT_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        places.push(root.join("docs"));
+    }
+    for dir in places {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
     }
 }
