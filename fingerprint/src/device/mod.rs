@@ -103,12 +103,13 @@ impl Device {
         if user_agent.trim().is_empty() {
             return Self::default();
         }
-        let Some(extractor) = extractor() else {
+        let Some(rules) = rules() else {
             return Self::default();
         };
-        let (agent, os, device) = extractor.extract(user_agent);
         let unknown = |family: &str| family == "Other";
-        let (browser, browser_version) = agent
+        let (browser, browser_version) = rules
+            .agents
+            .extract(user_agent)
             .filter(|a| !unknown(&a.family))
             .map(|a| {
                 (
@@ -117,7 +118,9 @@ impl Device {
                 )
             })
             .unwrap_or_default();
-        let (os, os_version) = os
+        let (os, os_version) = rules
+            .systems
+            .extract(user_agent)
             .filter(|o| !unknown(&o.os))
             .map(|o| {
                 let version = match (o.major, o.minor) {
@@ -128,11 +131,7 @@ impl Device {
                 (o.os.into_owned(), version)
             })
             .unwrap_or_default();
-        let device_family = device
-            .map(|d| d.device.into_owned())
-            .filter(|family| !unknown(family))
-            .unwrap_or_default();
-        let device_type = classify(user_agent, &browser, &os, &device_family);
+        let device_type = classify(user_agent, &browser, &os);
         let cut = |value: String| truncate_chars(value, limits::HEADER);
         Self {
             browser: cut(browser),
@@ -144,24 +143,55 @@ impl Device {
     }
 }
 
-/// The compiled uap-core rules, loaded once per process (`None` if they failed to load,
-/// which is logged; devices are then left unknown).
-fn extractor() -> Option<&'static ua_parser::Extractor<'static>> {
-    static EXTRACTOR: OnceLock<Option<ua_parser::Extractor<'static>>> = OnceLock::new();
-    EXTRACTOR
-        .get_or_init(|| {
-            let rules = include_str!("../../data/uap-core/regexes.json");
-            let loaded = serde_json::from_str::<ua_parser::Regexes<'static>>(rules)
-                .map_err(|e| e.to_string())
-                .and_then(|regexes| {
-                    ua_parser::Extractor::try_from(regexes).map_err(|e| e.to_string())
-                });
-            match loaded {
-                Ok(extractor) => Some(extractor),
-                Err(error) => {
-                    tracing::error!(%error, "the user-agent rules failed to load");
-                    None
-                }
+/// The uap-core rules for browsers and operating systems. (Its device-model rules are left
+/// out: they would take another 15 MiB of compiled regexes, and the device type comes from
+/// the browser, the OS and the user agent itself.)
+struct Rules {
+    agents: ua_parser::user_agent::Extractor<'static>,
+    systems: ua_parser::os::Extractor<'static>,
+}
+
+#[derive(serde::Deserialize)]
+struct RuleData<'a> {
+    #[serde(borrow)]
+    user_agent_parsers: Vec<ua_parser::user_agent::Parser<'a>>,
+    #[serde(borrow)]
+    os_parsers: Vec<ua_parser::os::Parser<'a>>,
+}
+
+impl Rules {
+    fn load() -> Result<Self, String> {
+        let data: RuleData<'static> =
+            serde_json::from_str(include_str!("../../data/uap-core/regexes.json"))
+                .map_err(|e| e.to_string())?;
+        let agents = data
+            .user_agent_parsers
+            .into_iter()
+            .try_fold(ua_parser::user_agent::Builder::new(), |b, p| b.push(p))
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| e.to_string())?;
+        let systems = data
+            .os_parsers
+            .into_iter()
+            .try_fold(ua_parser::os::Builder::new(), |b, p| b.push(p))
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { agents, systems })
+    }
+}
+
+/// The compiled rules, loaded once per process (`None` if they failed to load, which is
+/// logged; devices are then left unknown).
+fn rules() -> Option<&'static Rules> {
+    static RULES: OnceLock<Option<Rules>> = OnceLock::new();
+    RULES
+        .get_or_init(|| match Rules::load() {
+            Ok(rules) => Some(rules),
+            Err(error) => {
+                tracing::error!(%error, "the user-agent rules failed to load");
+                None
             }
         })
         .as_ref()
@@ -188,14 +218,20 @@ const TOOLS: &[&str] = &[
     "wrk",
 ];
 
-fn classify(user_agent: &str, browser: &str, os: &str, device_family: &str) -> DeviceType {
+fn classify(user_agent: &str, browser: &str, os: &str) -> DeviceType {
     let lower_browser = browser.to_ascii_lowercase();
     let lower_ua = user_agent.to_ascii_lowercase();
     let bot_word = ["bot", "crawler", "spider", "slurp", "headless"]
         .iter()
         .any(|word| lower_browser.contains(word));
-    if device_family == "Spider"
-        || bot_word
+    // uap-core names crawlers after themselves ("Googlebot", "AhrefsBot"); a generic one is
+    // still a bot by the words of its user agent.
+    let bot_agent = browser.is_empty()
+        && ["bot/", "bot;", "crawler", "spider"]
+            .iter()
+            .any(|word| lower_ua.contains(word));
+    if bot_word
+        || bot_agent
         || TOOLS.contains(&lower_browser.as_str())
         || TOOLS
             .iter()
@@ -203,11 +239,10 @@ fn classify(user_agent: &str, browser: &str, os: &str, device_family: &str) -> D
     {
         return DeviceType::Bot;
     }
-    let family = device_family.to_ascii_lowercase();
-    if family.contains("ipad")
-        || family.contains("tablet")
-        || family.contains("kindle")
+    if lower_ua.contains("ipad")
         || lower_ua.contains("tablet")
+        || lower_ua.contains("kindle")
+        || lower_ua.contains("silk/")
         // Android tablets leave "Mobile" out of their user agent.
         || (os == "Android" && !lower_ua.contains("mobile"))
     {
@@ -216,7 +251,7 @@ fn classify(user_agent: &str, browser: &str, os: &str, device_family: &str) -> D
     if matches!(
         os,
         "iOS" | "Android" | "Windows Phone" | "BlackBerry OS" | "KaiOS" | "Symbian OS"
-    ) || family.contains("iphone")
+    ) || lower_ua.contains("iphone")
         || lower_ua.contains("mobi")
     {
         return DeviceType::Mobile;
@@ -276,7 +311,7 @@ impl Enricher {
 
     /// Loads the user-agent rules (call from a blocking thread before the first batch).
     pub(crate) fn warm_up() {
-        let _ = extractor();
+        let _ = rules();
     }
 
     pub(crate) fn device(&self, user_agent: &str) -> Arc<Device> {
