@@ -19,7 +19,7 @@
 #   CONNECTIONS=16 THREADS=2   wrk's connections and threads (items 1 and 5)
 #   STEP_DURATION=5     seconds of each step of the item-2 search
 #   EVENTS=1000000 SWEEP_EVENTS=50000 BATCH_SIZES=512,2048,8192   item 3
-#   KEY_EXPERIMENT_EVENTS=100000   item 3's experiment with time-ordered session keys (0: off)
+#   KEY_EXPERIMENT_EVENTS=100000   item 3: ingest with fully random session keys, for comparison (0: off)
 #   MEMORY_DURATION=60  seconds of overload in item 5
 #   QUEUE_CAPACITY=     the demo's recorder queue (default: the library's, 16,384)
 #   ITEMS="1 2 3 4 5"   what to measure (3 and 4 run together)

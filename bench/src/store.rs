@@ -11,8 +11,8 @@
 //! Hit counts: `Store::hit_counts` for 1, 100 and 1,000 random stored URLs on the result of
 //! the full run, median of `--runs` after warm-up; baseline `SELECT 1` on the same pool.
 //!
-//! Experiments (rows marked so; not the library's code): other queries for the same counts,
-//! and ingest with session keys ordered by time. Options `--sqlite-cache-mib`, `--drop-index`
+//! Comparison (a row marked so): ingest with fully random session keys, as the layer made
+//! them before its keys were ordered by time. Options `--sqlite-cache-mib`, `--drop-index`
 //! and `--keys` try other settings by hand.
 
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use chrono::{DateTime, TimeDelta, Utc};
-use fingerprint::__bench::{url_cache_get, url_cache_insert, Recorder};
+use fingerprint::__bench::Recorder;
 use fingerprint::v1 as fp;
 use fp::Store as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -61,7 +61,9 @@ pub(crate) struct StoreArgs {
     /// The recorder's batch delay in milliseconds (the library's default is 50).
     #[arg(long, default_value_t = 50)]
     batch_delay_ms: u64,
-    /// The recorder's queue capacity (the library's default is 65,536).
+    /// The recorder's queue capacity (the library's default is 16,384). The producer keeps
+    /// at most this minus two batches queued, so nothing is dropped: it must hold more than
+    /// two batches.
     #[arg(long, default_value_t = 65_536)]
     queue: usize,
     /// Timed hit-count queries per size (after 3 warm-up queries).
@@ -75,13 +77,13 @@ pub(crate) struct StoreArgs {
     /// each costs the ingest (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     drop_index: Vec<String>,
-    /// Experiment: session keys of the events. `random` (the default) as the layer makes
-    /// them (128 random bits); `time-ordered`: 48 bits of milliseconds then 80 random bits
-    /// (as UUIDv7 orders them), so new keys land at the end of the unique index.
-    #[arg(long, value_enum, default_value = "random")]
+    /// Session keys of the events. `time-ordered` (the default) as the layer makes them: 48
+    /// bits of milliseconds then 80 random bits, so new keys land at the end of the unique
+    /// index; `random`: 128 random bits, as the layer made them before.
+    #[arg(long, value_enum, default_value = "time-ordered")]
     keys: Keys,
-    /// Events of the session-key experiment run after everything else: ingest with random
-    /// and with time-ordered keys, each on a fresh store (0 skips it).
+    /// Events of the session-key comparison run after everything else: ingest with
+    /// time-ordered and with random keys, each on a fresh store (0 skips it).
     #[arg(long, default_value_t = 200_000)]
     key_experiment_events: u64,
     /// Keep the full run's database (its URL is printed) for a closer look.
@@ -113,10 +115,10 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Event `i` of a run: a new session on one of `urls` URLs. Session keys look random, as the
-/// layer's 128 random bits do (sequential keys would flatter the unique index): the low half
-/// is a bijection of `i` (unique within the run), the high half depends on `nonce` (unique
-/// across runs).
+/// Event `i` of a run: a new session on one of `urls` URLs. The random part of a session key
+/// looks random, as the layer's random bits do (sequential keys would flatter the unique
+/// index): the low half is a bijection of `i` (unique within the run), the rest depends on
+/// `nonce` (unique across runs).
 fn event(keys: Keys, nonce: u64, i: u64, urls: u64, start: DateTime<Utc>) -> fp::Visit {
     let page = i.wrapping_mul(2_654_435_761) % urls.max(1);
     let micros = i64::try_from(i).unwrap_or(i64::MAX);
@@ -211,131 +213,12 @@ impl AnyStore {
         })
     }
 
-    async fn url_ids(&self) -> anyhow::Result<Vec<(i64, String)>> {
-        let sql = "SELECT id, url FROM fingerprint_urls";
-        Ok(match self {
-            Self::Sqlite(store) => sqlx::query_as(sql).fetch_all(store.pool()).await?,
-            Self::Postgres(store) => sqlx::query_as(sql).fetch_all(store.pool()).await?,
-        })
-    }
-
     async fn urls(&self) -> anyhow::Result<Vec<String>> {
         let sql = "SELECT url FROM fingerprint_urls ORDER BY id";
         Ok(match self {
             Self::Sqlite(store) => sqlx::query_scalar(sql).fetch_all(store.pool()).await?,
             Self::Postgres(store) => sqlx::query_scalar(sql).fetch_all(store.pool()).await?,
         })
-    }
-
-    /// What `hit_counts` could do with the store's URL cache (not what the library does
-    /// today): ids from the cache, then one query on the counters by id.
-    async fn counts_by_id(
-        &self,
-        cache: &fp::UrlCache,
-        urls: &[&str],
-    ) -> anyhow::Result<HashMap<String, u64>> {
-        let mut by_id = HashMap::with_capacity(urls.len());
-        for &url in urls {
-            if let Some(id) = url_cache_get(cache, url) {
-                by_id.insert(id, url);
-            }
-        }
-        let ids: Vec<i64> = by_id.keys().copied().collect();
-        let rows: Vec<(i64, i64)> = match self {
-            Self::Sqlite(store) => {
-                sqlx::query_as(
-                    "SELECT h.url_id, h.hits FROM json_each(?1) j \
-                     JOIN fingerprint_hit_counts h ON h.url_id = j.value",
-                )
-                .bind(serde_json::to_string(&ids)?)
-                .fetch_all(store.pool())
-                .await?
-            }
-            Self::Postgres(store) => {
-                sqlx::query_as(
-                    "SELECT url_id, hits FROM fingerprint_hit_counts WHERE url_id = ANY($1)",
-                )
-                .bind(&ids)
-                .fetch_all(store.pool())
-                .await?
-            }
-        };
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, hits)| {
-                let url = by_id.get(&id)?;
-                Some(((*url).to_owned(), u64::try_from(hits).unwrap_or(0)))
-            })
-            .collect())
-    }
-
-    /// SQLite only: the library's query as one statement for any number of URLs (a JSON
-    /// array instead of power-of-two chunks of bound parameters).
-    async fn counts_one_statement(&self, urls: &[&str]) -> anyhow::Result<HashMap<String, u64>> {
-        let Self::Sqlite(store) = self else {
-            anyhow::bail!("SQLite only");
-        };
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT j.key, h.hits FROM json_each(?1) j \
-             JOIN fingerprint_urls u ON u.url = j.value \
-             JOIN fingerprint_hit_counts h ON h.url_id = u.id",
-        )
-        .bind(serde_json::to_string(urls)?)
-        .fetch_all(store.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(index, hits)| {
-                let url = urls.get(usize::try_from(index).ok()?)?;
-                Some(((*url).to_owned(), u64::try_from(hits).unwrap_or(0)))
-            })
-            .collect())
-    }
-
-    /// The counts by id (as [`counts_by_id`](Self::counts_by_id)) returned as one row: two
-    /// arrays (ids, hits) instead of a row per URL.
-    async fn counts_one_row(
-        &self,
-        cache: &fp::UrlCache,
-        urls: &[&str],
-    ) -> anyhow::Result<HashMap<String, u64>> {
-        let mut by_id = HashMap::with_capacity(urls.len());
-        for &url in urls {
-            if let Some(id) = url_cache_get(cache, url) {
-                by_id.insert(id, url);
-            }
-        }
-        let ids: Vec<i64> = by_id.keys().copied().collect();
-        let (found, hits): (Vec<i64>, Vec<i64>) = match self {
-            Self::Sqlite(store) => {
-                let (found, hits): (String, String) = sqlx::query_as(
-                    "SELECT json_group_array(h.url_id), json_group_array(h.hits) \
-                     FROM json_each(?1) j JOIN fingerprint_hit_counts h ON h.url_id = j.value",
-                )
-                .bind(serde_json::to_string(&ids)?)
-                .fetch_one(store.pool())
-                .await?;
-                (serde_json::from_str(&found)?, serde_json::from_str(&hits)?)
-            }
-            Self::Postgres(store) => {
-                let (found, hits): (Option<Vec<i64>>, Option<Vec<i64>>) = sqlx::query_as(
-                    "SELECT array_agg(url_id), array_agg(hits) FROM fingerprint_hit_counts \
-                     WHERE url_id = ANY($1)",
-                )
-                .bind(&ids)
-                .fetch_one(store.pool())
-                .await?;
-                (found.unwrap_or_default(), hits.unwrap_or_default())
-            }
-        };
-        Ok(found
-            .into_iter()
-            .zip(hits)
-            .filter_map(|(id, hits)| {
-                let url = by_id.get(&id)?;
-                Some(((*url).to_owned(), u64::try_from(hits).unwrap_or(0)))
-            })
-            .collect())
     }
 
     async fn close(self) {
@@ -735,10 +618,6 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
         Kind::Sqlite => 1.0,
         Kind::Postgres => 2.0,
     });
-    let cache = fp::UrlCache::default();
-    for (id, url) in store.url_ids().await? {
-        url_cache_insert(&cache, &url, id);
-    }
     for n in [1usize, 100, 1000] {
         let ms = time_counts(args.runs, &all, n, |urls| {
             let dynamic = &dynamic;
@@ -772,52 +651,6 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
         }
         .print();
     }
-    // What the same counts cost with other queries (not the library's code): evidence for
-    // the optimisations suggested in BENCHMARKS.md.
-    let library_ms = time_counts(args.runs, &all, 1000, |urls| {
-        let dynamic = &dynamic;
-        async move { Ok(dynamic.hit_counts(&urls).await?) }
-    })
-    .await?;
-    let mut alternatives = vec![(
-        "by id from the URL cache, one query on the counters",
-        time_counts(args.runs, &all, 1000, |urls| {
-            let (store, cache) = (&store, &cache);
-            async move { store.counts_by_id(cache, &urls).await }
-        })
-        .await?,
-    )];
-    alternatives.push((
-        "by id from the URL cache, one query returning one row (two arrays)",
-        time_counts(args.runs, &all, 1000, |urls| {
-            let (store, cache) = (&store, &cache);
-            async move { store.counts_one_row(cache, &urls).await }
-        })
-        .await?,
-    ));
-    if kind == Kind::Sqlite {
-        alternatives.push((
-            "the same join as one statement (json_each) instead of power-of-two chunks",
-            time_counts(args.runs, &all, 1000, |urls| {
-                let store = &store;
-                async move { store.counts_one_statement(&urls).await }
-            })
-            .await?,
-        ));
-    }
-    for (how, ms) in alternatives {
-        Row {
-            item: "4 (experiment)",
-            store: name,
-            figure: format!("hit counts for 1,000 URLs, {how}: not the library's query"),
-            value: format!("{ms:.3} ms"),
-            baseline: format!("{library_ms:.3} ms (the library's hit_counts, measured again)"),
-            ratio: percent(ms, library_ms),
-            target: format!("<= {target_ms} ms"),
-            verdict: at_most(ms, target_ms),
-        }
-        .print();
-    }
     store.close().await;
     if args.keep {
         if let Some(kept) = scratches.pop() {
@@ -825,7 +658,8 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
         }
     }
 
-    // Experiment: what session keys that sort by time would change (not what the layer makes).
+    // Comparison: what time-ordered session keys changed (fully random ones are what the layer
+    // made before).
     if args.key_experiment_events > 0 {
         let mut rates = Vec::new();
         for keys in [Keys::Random, Keys::TimeOrdered] {
@@ -850,10 +684,10 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
             rates.push(result);
         }
         Row {
-            item: "3 (experiment)",
+            item: "3 (comparison)",
             store: name,
             figure: format!(
-                "ingest, {} events, batch {}, session keys ordered by time (48 bits of ms + 80 random bits): not what the layer makes",
+                "ingest, {} events, batch {}, session keys ordered by time (48 bits of ms + 80 random bits, as the layer makes them)",
                 thousands(args.key_experiment_events as f64),
                 thousands(batch as f64)
             ),
@@ -863,7 +697,7 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
                 rates[1].cpu_per_event()
             ),
             baseline: format!(
-                "{} events/s (random keys as today, same size, {} µs CPU an event)",
+                "{} events/s (fully random keys, as before, same size, {} µs CPU an event)",
                 thousands(rates[0].rate()),
                 rates[0].cpu_per_event()
             ),
