@@ -4,6 +4,7 @@
 
 #![cfg(feature = "dashboard")]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -22,29 +23,6 @@ use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
 use tower_sessions::{MemoryStore, SessionManagerLayer};
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     every_page_and_its_json_twin,

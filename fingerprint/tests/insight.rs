@@ -3,6 +3,7 @@
 //! debounced rows, under concurrent writers), every list paged to its end, every filter
 //! against a plain scan of the rows, and refused input.
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -13,29 +14,6 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use common::TestDb;
 use fingerprint::v1 as fp;
 use sqlx::Row;
-
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     the_daily_rollup_matches_the_raw_fingerprints,

@@ -122,7 +122,7 @@ const REQUEST_COLUMNS: &str = "SELECT r.id, s.key, host(r.ip), r.method, r.user_
     JOIN fingerprint_sessions s ON s.id = r.session_id \
     JOIN fingerprint_urls u ON u.id = r.url_id WHERE TRUE";
 
-const SESSION_COLUMNS: &str = "SELECT s.key, s.user_id, s.created_at, s.referer, s.utm_source, \
+pub(super) const SESSION_COLUMNS: &str = "SELECT s.key, s.user_id, s.created_at, s.referer, s.utm_source, \
     s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term, \
     (SELECT COUNT(*) FROM fingerprint_request_fingerprints r WHERE r.session_id = s.id), \
     (SELECT COUNT(*) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id), \
@@ -131,7 +131,7 @@ const SESSION_COLUMNS: &str = "SELECT s.key, s.user_id, s.created_at, s.referer,
         (SELECT MAX(created_at) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id)), \
     s.id FROM fingerprint_sessions s WHERE TRUE";
 
-fn session_summary(row: &PgRow) -> Result<(SessionSummary, String), StoreError> {
+pub(super) fn session_summary(row: &PgRow) -> Result<(SessionSummary, String), StoreError> {
     let created: DateTime<Utc> = row.try_get(2)?;
     let id: i64 = row.try_get(12)?;
     let summary = SessionSummary {

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
+use super::insight::{session_summary, SESSION_COLUMNS};
 use super::PostgresStore;
-use crate::model::Utm;
 use crate::store::users::{
     count, countries, device, user_page, DeviceSeen, KIND_AGENT, KIND_BROWSER,
 };
@@ -205,39 +205,14 @@ async fn session_summaries(
     limit: u32,
 ) -> Result<Vec<SessionSummary>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT s.key, s.user_id, s.created_at, s.referer, s.utm_source, s.utm_medium, \
-         s.utm_campaign, s.utm_content, s.utm_term, \
-         (SELECT COUNT(*) FROM fingerprint_request_fingerprints r WHERE r.session_id = s.id), \
-         (SELECT COUNT(*) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id), \
-         GREATEST( \
-             (SELECT MAX(created_at) FROM fingerprint_request_fingerprints r WHERE r.session_id = s.id), \
-             (SELECT MAX(created_at) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id)) \
-         FROM fingerprint_sessions s WHERE {filter} \
-         ORDER BY s.created_at DESC, s.id DESC LIMIT $2"
+        "{SESSION_COLUMNS} AND {filter} ORDER BY s.created_at DESC, s.id DESC LIMIT $2"
     ))
     .bind(value)
     .bind(i64::from(limit))
     .fetch_all(&store.pool)
     .await?;
     rows.iter()
-        .map(|row| {
-            Ok(SessionSummary {
-                key: row.try_get(0)?,
-                user_id: row.try_get(1)?,
-                created_at: row.try_get(2)?,
-                referer: row.try_get(3)?,
-                utm: Utm {
-                    source: row.try_get(4)?,
-                    medium: row.try_get(5)?,
-                    campaign: row.try_get(6)?,
-                    content: row.try_get(7)?,
-                    term: row.try_get(8)?,
-                },
-                request_fingerprints: count(row.try_get(9)?),
-                browser_fingerprints: count(row.try_get(10)?),
-                last_seen: row.try_get(11)?,
-            })
-        })
+        .map(|row| session_summary(row).map(|(summary, _)| summary))
         .collect()
 }
 

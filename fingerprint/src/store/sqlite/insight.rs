@@ -218,7 +218,8 @@ fn stored_request(row: &SqliteRow) -> Result<StoredRequest, StoreError> {
     })
 }
 
-const SESSION_COLUMNS: &str = "SELECT s.key, s.user_id, s.created_at, s.referer, s.utm_source, \
+pub(super) const SESSION_COLUMNS: &str =
+    "SELECT s.key, s.user_id, s.created_at, s.referer, s.utm_source, \
     s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term, \
     (SELECT COUNT(*) FROM fingerprint_request_fingerprints r WHERE r.session_id = s.id), \
     (SELECT COUNT(*) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id), \
@@ -226,7 +227,7 @@ const SESSION_COLUMNS: &str = "SELECT s.key, s.user_id, s.created_at, s.referer,
     (SELECT MAX(created_at) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id), \
     s.id FROM fingerprint_sessions s WHERE 1 = 1";
 
-fn session_summary(row: &SqliteRow) -> Result<(SessionSummary, String), StoreError> {
+pub(super) fn session_summary(row: &SqliteRow) -> Result<(SessionSummary, String), StoreError> {
     let created: i64 = row.try_get(2)?;
     let id: i64 = row.try_get(13)?;
     let last_request: Option<i64> = row.try_get(11)?;

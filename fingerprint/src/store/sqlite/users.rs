@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use super::insight::{session_summary, SESSION_COLUMNS};
 use super::{from_micros, micros, SqliteStore, MAX_PARAMS};
-use crate::model::Utm;
 use crate::store::batch::pow2_chunks;
 use crate::store::users::{
     count, countries, device, user_page, DeviceSeen, KIND_AGENT, KIND_BROWSER,
@@ -200,43 +200,14 @@ async fn session_summaries(
     limit: u32,
 ) -> Result<Vec<SessionSummary>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT s.key, s.user_id, s.created_at, s.referer, s.utm_source, s.utm_medium, \
-         s.utm_campaign, s.utm_content, s.utm_term, \
-         (SELECT COUNT(*) FROM fingerprint_request_fingerprints r WHERE r.session_id = s.id), \
-         (SELECT COUNT(*) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id), \
-         (SELECT MAX(created_at) FROM fingerprint_request_fingerprints r WHERE r.session_id = s.id), \
-         (SELECT MAX(created_at) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id) \
-         FROM fingerprint_sessions s WHERE {filter} \
-         ORDER BY s.created_at DESC, s.id DESC LIMIT ?2"
+        "{SESSION_COLUMNS} AND {filter} ORDER BY s.created_at DESC, s.id DESC LIMIT ?2"
     ))
     .bind(value)
     .bind(i64::from(limit))
     .fetch_all(&store.pool)
     .await?;
     rows.iter()
-        .map(|row| {
-            let last_request: Option<i64> = row.try_get(11)?;
-            let last_browser: Option<i64> = row.try_get(12)?;
-            Ok(SessionSummary {
-                key: row.try_get(0)?,
-                user_id: row.try_get(1)?,
-                created_at: from_micros(row.try_get(2)?)?,
-                referer: row.try_get(3)?,
-                utm: Utm {
-                    source: row.try_get(4)?,
-                    medium: row.try_get(5)?,
-                    campaign: row.try_get(6)?,
-                    content: row.try_get(7)?,
-                    term: row.try_get(8)?,
-                },
-                request_fingerprints: count(row.try_get(9)?),
-                browser_fingerprints: count(row.try_get(10)?),
-                last_seen: last_request
-                    .max(last_browser)
-                    .map(from_micros)
-                    .transpose()?,
-            })
-        })
+        .map(|row| session_summary(row).map(|(summary, _)| summary))
         .collect()
 }
 
