@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::format;
 use super::params::{self, BadParam, Params};
 use super::DashState;
 use crate::browser::components::COMPONENTS;
@@ -191,9 +192,9 @@ pub(crate) struct Overview {
 }
 
 impl Overview {
-    /// Average daily unique visitors.
-    pub(crate) fn daily_visitors(&self) -> u64 {
-        self.visitor_days / u64::from(self.days.max(1))
+    /// Average daily unique visitors, for people.
+    pub(crate) fn daily_visitors(&self) -> String {
+        format::per_day(self.visitor_days, self.days)
     }
 }
 

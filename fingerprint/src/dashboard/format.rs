@@ -59,6 +59,17 @@ pub(crate) fn num<T: Count>(value: T, _: Values<'_>) -> Result<String> {
     Ok(thousands(value.count()))
 }
 
+/// `total` spread over `days`: one decimal under 10 (5 visitors in 30 days are 0.2 a day,
+/// not 0), whole numbers with thousands separators from 10 up.
+pub(crate) fn per_day(total: u64, days: u32) -> String {
+    let average = total as f64 / f64::from(days.max(1));
+    if (average * 10.0).round() < 100.0 {
+        format!("{average:.1}")
+    } else {
+        thousands(average.round() as u64)
+    }
+}
+
 pub(crate) fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
@@ -217,6 +228,11 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(per_day(5, 30), "0.2");
+        assert_eq!(per_day(0, 30), "0.0");
+        assert_eq!(per_day(299, 30), "10");
+        assert_eq!(per_day(45_000_000, 30), "1,500,000");
+        assert_eq!(per_day(7, 0), "7.0");
         assert_eq!(country("DE", values).unwrap(), "DE · Germany");
         assert_eq!(country("XK", values).unwrap(), "XK");
         assert_eq!(country("", values).unwrap(), "Unknown");
