@@ -293,6 +293,16 @@ async fn hit_counts_count_unique_sessions(db: TestDb) {
     assert_eq!(counts[&with_query], 1);
     assert_eq!(counts[&never], 0);
     assert_eq!(db.counters().await, db.recount_hits().await);
+
+    // Another instance (another process, or after a restart) has no URL ids cached: it looks
+    // them up, and counts the same; asked again, it answers from its cache.
+    let cold = db.another_instance().await;
+    let asked = [page.as_str(), with_query.as_str(), never.as_str()];
+    let mut expected = std::collections::HashMap::new();
+    expected.insert(page.clone(), 2);
+    expected.insert(with_query.clone(), 1);
+    assert_eq!(cold.hit_counts(&asked).await.unwrap(), expected);
+    assert_eq!(cold.hit_counts(&asked).await.unwrap(), expected);
 }
 
 struct Article(u32);

@@ -77,6 +77,23 @@ pub(crate) fn split_cached<'a>(
     (known, unknown)
 }
 
+/// Adds the `(id, url)` rows a store found for the `unknown` URLs to the cache and to
+/// `known` (by the caller's own string, as [`split_cached`] keeps them).
+pub(crate) fn add_found<'a>(
+    cache: &UrlCache,
+    known: &mut std::collections::HashMap<i64, &'a str>,
+    unknown: &[&'a str],
+    found: Vec<(i64, String)>,
+) {
+    let asked: std::collections::HashSet<&'a str> = unknown.iter().copied().collect();
+    for (id, url) in found {
+        cache.insert(&url, id);
+        if let Some(&url) = asked.get(url.as_str()) {
+            known.insert(id, url);
+        }
+    }
+}
+
 /// The counts of `(ids, hits)` (one row of two arrays) by the URLs of `known`.
 pub(crate) fn counts_by_url(
     known: &std::collections::HashMap<i64, &str>,

@@ -13,7 +13,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::batch::{pow2_chunks, window_micros, PreparedBatch};
 use super::insight::RecordedRow;
-use super::url_cache::{counts_by_url, split_cached};
+use super::url_cache::{add_found, counts_by_url, split_cached};
 use super::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use super::{
     ForgetReport, Migrations, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
@@ -533,13 +533,7 @@ impl Store for SqliteStore {
             .bind(serde_json::to_string(&unknown).map_err(|e| StoreError::Decode(e.to_string()))?)
             .fetch_all(&self.pool)
             .await?;
-            let by_text: HashMap<&str, &str> = unknown.iter().map(|u| (*u, *u)).collect();
-            for (id, url) in rows {
-                self.urls.insert(&url, id);
-                if let Some(asked) = by_text.get(url.as_str()) {
-                    known.insert(id, asked);
-                }
-            }
+            add_found(&self.urls, &mut known, &unknown, rows);
         }
         if known.is_empty() {
             return Ok(HashMap::new());
