@@ -27,7 +27,6 @@ use anyhow::{ensure, Context};
 use chrono::{DateTime, TimeDelta, Utc};
 use fingerprint::__bench::Recorder;
 use fingerprint::v1 as fp;
-use fp::Store as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::QueryBuilder;
 

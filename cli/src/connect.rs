@@ -1,7 +1,6 @@
 //! Opening the database named by a URL, with one clear line for each way it can fail.
 
 use fingerprint::v1 as fp;
-use fp::Store as _;
 
 use crate::CliError;
 
@@ -33,12 +32,12 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 /// Opens the store at `url`. Unless `creating` (for `migrate`), the database must exist and
 /// be migrated to this version.
-pub async fn open(url: &str, creating: bool) -> Result<Box<dyn fp::Store>, CliError> {
+pub async fn open(url: &str, creating: bool) -> Result<Box<dyn fp::FullStore>, CliError> {
     let shown = redacted(url);
     let unreachable = |error: fp::StoreError| {
         CliError::Config(format!("cannot open the database {shown}: {error}"))
     };
-    let store: Box<dyn fp::Store> = if url.starts_with("sqlite:") {
+    let store: Box<dyn fp::FullStore> = if url.starts_with("sqlite:") {
         if let Some(file) = sqlite_file(url) {
             if !creating && !file.exists() {
                 return Err(CliError::Config(format!(

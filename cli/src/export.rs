@@ -216,7 +216,7 @@ impl<'w> Writer<'w> {
 
 /// Writes every row of `what` created at or after `since`; returns how many.
 pub(crate) async fn run(
-    store: &dyn fp::Store,
+    store: &dyn fp::FullStore,
     what: Export,
     format: Format,
     since: Option<DateTime<Utc>>,

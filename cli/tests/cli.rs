@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use fingerprint::v1 as fp;
-use fp::Store as _;
 
 fn fingerprint(url: Option<&str>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fingerprint"));
@@ -111,7 +110,7 @@ async fn commands_work_on(url: &str) {
     let migrated = fingerprint(Some(url), &["migrate"]);
     assert!(migrated.status.success(), "{}", stderr(&migrated));
     assert!(stdout(&migrated).contains("migrated"));
-    let store: Box<dyn fp::Store> = if url.starts_with("sqlite:") {
+    let store: Box<dyn fp::Maintenance> = if url.starts_with("sqlite:") {
         Box::new(fp::SqliteStore::connect(url).await.unwrap())
     } else {
         Box::new(fp::PostgresStore::connect(url).await.unwrap())

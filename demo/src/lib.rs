@@ -16,7 +16,6 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use axum_login::AuthManagerLayerBuilder;
 use fingerprint::v1 as fp;
-use fp::Store as _;
 use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -108,8 +107,8 @@ fn templates() -> Environment<'static> {
 }
 
 /// Connects the store named by `database_url` (sqlite:// or postgres://) and migrates it.
-pub async fn connect_store(database_url: &str) -> anyhow::Result<Box<dyn fp::Store>> {
-    let store: Box<dyn fp::Store> = if database_url.starts_with("sqlite:") {
+pub async fn connect_store(database_url: &str) -> anyhow::Result<Box<dyn fp::FullStore>> {
+    let store: Box<dyn fp::FullStore> = if database_url.starts_with("sqlite:") {
         Box::new(fp::SqliteStore::connect(database_url).await?)
     } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
         Box::new(fp::PostgresStore::connect(database_url).await?)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fingerprint::v1 as fp;
-use fp::Store as _;
+use fp::Reports as _;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

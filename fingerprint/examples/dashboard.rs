@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use fingerprint::v1::{self as fp, Store as _};
+use fingerprint::v1::{self as fp, Reports as _, Store as _};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

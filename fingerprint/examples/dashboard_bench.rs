@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeDelta, Utc};
-use fingerprint::v1::{self as fp, Store as _};
+use fingerprint::v1 as fp;
 
 struct Args {
     rows: u64,
@@ -82,7 +82,7 @@ fn ms(duration: Duration) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args();
     let mut _dir: Option<tempfile::TempDir> = None;
-    let (store, name): (Box<dyn fp::Store>, String) = match &args.postgres {
+    let (store, name): (Box<dyn fp::FullStore>, String) = match &args.postgres {
         #[cfg(feature = "postgres")]
         Some(url) => {
             let schema = args
@@ -480,7 +480,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Median time of whole dashboard pages (handler, queries, template), through the router.
 #[cfg(feature = "dashboard")]
 async fn time_pages(
-    store: Box<dyn fp::Store>,
+    store: Box<dyn fp::FullStore>,
     runs: usize,
     user: &str,
     requests: &fp::Page<fp::StoredRequest>,
@@ -489,7 +489,7 @@ async fn time_pages(
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
 
-    let store: std::sync::Arc<dyn fp::Store> = store.into();
+    let store: std::sync::Arc<dyn fp::FullStore> = store.into();
     let key = requests.items[0].session_key.clone();
     let ip = requests.items[0]
         .fingerprint

@@ -19,7 +19,7 @@ use crate::layer::{FingerprintLayer, RememberUserSessionLayer};
 use crate::model::Visit;
 use crate::recorder::{Recorder, RecorderClosed, RecorderConfig, RecorderStats};
 use crate::session::{self, CookieConfig, SessionSource};
-use crate::store::Store;
+use crate::store::{Reports, SharedStore, Store};
 use crate::users::{SessionLink, Users};
 
 /// An invalid configuration, reported by [`FingerprintBuilder::build`].
@@ -124,8 +124,9 @@ impl std::fmt::Debug for Fingerprint {
 
 impl Fingerprint {
     /// Starts a builder over `store`.
-    pub fn builder<S: Store>(store: S) -> FingerprintBuilder {
-        FingerprintBuilder::new(Arc::new(store))
+    pub fn builder(store: impl SharedStore) -> FingerprintBuilder {
+        let store = store.into_shared();
+        FingerprintBuilder::new(Arc::clone(&store) as Arc<dyn Store>, store)
     }
 
     /// The layer to put on routes: `.route_layer(fingerprint.layer())`.
@@ -224,7 +225,7 @@ impl Fingerprint {
 
     /// The store.
     #[must_use]
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<dyn Reports> {
         &self.shared.store
     }
 
@@ -251,7 +252,8 @@ impl Fingerprint {
 /// Builds a [`Fingerprint`]. Every setting has a documented default.
 #[must_use]
 pub struct FingerprintBuilder {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Reports>,
+    writer: Arc<dyn Store>,
     recorder: RecorderConfig,
     trusted_proxies: Vec<String>,
     country_header: String,
@@ -286,9 +288,10 @@ impl std::fmt::Debug for FingerprintBuilder {
 }
 
 impl FingerprintBuilder {
-    fn new(store: Arc<dyn Store>) -> Self {
+    fn new(writer: Arc<dyn Store>, store: Arc<dyn Reports>) -> Self {
         Self {
             store,
+            writer,
             recorder: RecorderConfig::default(),
             trusted_proxies: Vec::new(),
             country_header: "cf-ipcountry".into(),
@@ -568,7 +571,7 @@ impl FingerprintBuilder {
             self.geoip,
         );
         let shared = Shared {
-            recorder: Recorder::start(Arc::clone(&self.store), self.recorder.clone(), enricher),
+            recorder: Recorder::start(Arc::clone(&self.writer), self.recorder.clone(), enricher),
             login_data_key: self.login_data_key,
             links: moka::sync::Cache::builder()
                 .max_capacity(self.debounce_capacity)
@@ -605,7 +608,7 @@ impl FingerprintBuilder {
 
 /// State shared by the handle and every layer.
 pub(crate) struct Shared {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Reports>,
     recorder: Recorder,
     capture: CaptureConfig,
     cookie: CookieConfig,
@@ -632,7 +635,7 @@ impl Shared {
     }
 
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn Reports> {
         &self.store
     }
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::store::{RebuildReport, Store, StoreError};
+use crate::store::{Reports, StoreError};
 
 /// Something with a URL of its own (Django's `get_absolute_url`): a path such as `/articles/7`,
 /// joined to the request's origin, or a whole `http(s)://` URL used as is.
@@ -33,7 +33,7 @@ pub trait AbsoluteUrl {
 /// (see [`Fingerprint::flush`](crate::Fingerprint::flush)).
 #[derive(Debug, Clone)]
 pub struct Hits {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Reports>,
 }
 
 impl Hits {
@@ -83,12 +83,6 @@ impl Hits {
             .iter()
             .map(|url| counts.get(url).copied().unwrap_or(0))
             .collect())
-    }
-
-    /// Rebuilds every counter from the stored request fingerprints, `chunk` URLs per
-    /// transaction (after a purge or a manual change to the tables).
-    pub async fn rebuild(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
-        self.store.rebuild_hit_counts(chunk).await
     }
 }
 

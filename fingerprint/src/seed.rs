@@ -222,15 +222,7 @@ pub async fn seed<S: Store + ?Sized>(
     };
     while let Some(batch) = batches.recv().await {
         store.record(&batch.visits, Duration::ZERO).await?;
-        match store.record_browsers(&batch.browsers).await {
-            // A store without the batch write: one at a time.
-            Err(StoreError::Unsupported(_)) => {
-                for browser in &batch.browsers {
-                    store.record_browser(browser).await?;
-                }
-            }
-            other => other?,
-        }
+        store.record_browsers(&batch.browsers).await?;
         if !batch.links.is_empty() {
             store.link_sessions(&batch.links).await?;
         }

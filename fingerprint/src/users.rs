@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::clock::Clock;
 use crate::device::Device;
 use crate::model::Utm;
-use crate::store::{Store, StoreError};
+use crate::store::{Reports, StoreError};
 
 /// A session to link to a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,7 +394,7 @@ pub(crate) fn parse_user_cursor(
 /// ```
 #[derive(Debug, Clone)]
 pub struct Users {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Reports>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 

@@ -32,8 +32,8 @@ pub use crate::store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::SqliteStore;
 pub use crate::store::{
-    ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Store,
-    StoreError, Totals, UrlCache,
+    ForgetReport, FullStore, Maintenance, Progress, ProgressFn, PurgeReport, RebuildReport,
+    RecordOutcome, Reports, SharedStore, SqlStore, Store, StoreError, Totals, UrlCache,
 };
 pub use crate::users::{
     BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,

@@ -38,7 +38,7 @@ const BASE: &str = "/admin/fingerprint";
 
 async fn seeded(db: &TestDb) {
     fp::seed(
-        &db.store(),
+        &*db.store(),
         fp::SeedOptions::new(1_500)
             .with_now(now())
             .with_days(9)

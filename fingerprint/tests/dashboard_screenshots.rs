@@ -33,7 +33,7 @@ async fn every_page_in_chromium_without_javascript() {
     let db = TestDb::sqlite().await;
     let store = db.store();
     fp::seed(
-        &store,
+        &*store,
         fp::SeedOptions::new(40_000)
             .with_now(now())
             .with_days(30)

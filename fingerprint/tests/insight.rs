@@ -35,7 +35,7 @@ fn now() -> DateTime<Utc> {
 
 async fn seeded(db: &TestDb, rows: u64) -> fp::SeedReport {
     let report = fp::seed(
-        &db.store(),
+        &*db.store(),
         fp::SeedOptions::new(rows)
             .with_now(now())
             .with_days(8)

@@ -341,7 +341,7 @@ async fn hit_counts_for_objects_and_rebuild(db: TestDb) {
         hits.for_objects(&origin, &articles).await.unwrap(),
         vec![0, 0, 0]
     );
-    let report = hits.rebuild(1).await.unwrap();
+    let report = db.store().rebuild_hit_counts(1).await.unwrap();
     assert_eq!(report.urls, 2);
     assert_eq!(report.visitors, 4);
     assert_eq!(report.chunks, 2, "one URL per chunk");
@@ -471,10 +471,11 @@ async fn shutdown_under_load_loses_nothing(db: TestDb) {
     assert_eq!(after.enqueued + after.dropped, 800, "{after:?}");
 }
 
-/// A store that holds every write until the test opens the gate.
+/// A store that holds every write until the test opens the gate: a store written outside
+/// the crate, wrapping one of ours (reads are passed through).
 #[derive(Debug)]
 struct Gated {
-    inner: Box<dyn fp::Store>,
+    inner: Box<dyn fp::FullStore>,
     gate: Arc<Semaphore>,
 }
 
@@ -494,15 +495,36 @@ impl fp::Store for Gated {
         let _permit = self.gate.acquire().await.unwrap();
         self.inner.record(visits, debounce).await
     }
+    async fn record_browsers(&self, visits: &[fp::BrowserVisit]) -> Result<(), fp::StoreError> {
+        let _permit = self.gate.acquire().await.unwrap();
+        self.inner.record_browsers(visits).await
+    }
+    async fn link_sessions(
+        &self,
+        links: &[fp::SessionLink],
+    ) -> Result<Vec<fp::LinkOutcome>, fp::StoreError> {
+        let _permit = self.gate.acquire().await.unwrap();
+        self.inner.link_sessions(links).await
+    }
+    async fn relink_session(
+        &self,
+        key: &str,
+        user: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, fp::StoreError> {
+        let _permit = self.gate.acquire().await.unwrap();
+        self.inner.relink_session(key, user, at).await
+    }
     async fn hit_counts(
         &self,
         urls: &[&str],
     ) -> Result<std::collections::HashMap<String, u64>, fp::StoreError> {
         self.inner.hit_counts(urls).await
     }
-    async fn rebuild_hit_counts(&self, chunk: u32) -> Result<fp::RebuildReport, fp::StoreError> {
-        self.inner.rebuild_hit_counts(chunk).await
-    }
+}
+
+#[async_trait]
+impl fp::Reports for Gated {
     async fn session(&self, key: &str) -> Result<Option<fp::SessionRecord>, fp::StoreError> {
         self.inner.session(key).await
     }
@@ -513,15 +535,126 @@ impl fp::Store for Gated {
     ) -> Result<Vec<fp::StoredRequest>, fp::StoreError> {
         self.inner.session_requests(key, limit).await
     }
-    async fn record_browser(&self, visit: &fp::BrowserVisit) -> Result<(), fp::StoreError> {
-        self.inner.record_browser(visit).await
-    }
     async fn session_browsers(
         &self,
         key: &str,
         limit: u32,
     ) -> Result<Vec<fp::StoredBrowser>, fp::StoreError> {
         self.inner.session_browsers(key, limit).await
+    }
+    async fn user(&self, user: &str) -> Result<Option<fp::UserSummary>, fp::StoreError> {
+        self.inner.user(user).await
+    }
+    async fn users(
+        &self,
+        query: &fp::UserQuery,
+    ) -> Result<fp::Page<fp::UserSummary>, fp::StoreError> {
+        self.inner.users(query).await
+    }
+    async fn user_devices(&self, user: &str) -> Result<fp::UserDevices, fp::StoreError> {
+        self.inner.user_devices(user).await
+    }
+    async fn user_sessions(
+        &self,
+        user: &str,
+        limit: u32,
+    ) -> Result<Vec<fp::SessionSummary>, fp::StoreError> {
+        self.inner.user_sessions(user, limit).await
+    }
+    async fn visitor_users(&self, visitor: &str) -> Result<Vec<fp::VisitorUser>, fp::StoreError> {
+        self.inner.visitor_users(visitor).await
+    }
+    async fn visitor_sessions(
+        &self,
+        visitor: &str,
+        limit: u32,
+    ) -> Result<Vec<fp::SessionSummary>, fp::StoreError> {
+        self.inner.visitor_sessions(visitor, limit).await
+    }
+    async fn daily_traffic(
+        &self,
+        first: chrono::NaiveDate,
+        last: chrono::NaiveDate,
+    ) -> Result<Vec<fp::DailyTraffic>, fp::StoreError> {
+        self.inner.daily_traffic(first, last).await
+    }
+    async fn breakdown(
+        &self,
+        dimension: fp::Dimension,
+        first: chrono::NaiveDate,
+        last: chrono::NaiveDate,
+        limit: u32,
+    ) -> Result<Vec<fp::BreakdownRow>, fp::StoreError> {
+        self.inner.breakdown(dimension, first, last, limit).await
+    }
+    async fn urls(&self, query: &fp::UrlQuery) -> Result<fp::Page<fp::UrlHits>, fp::StoreError> {
+        self.inner.urls(query).await
+    }
+    async fn sessions(
+        &self,
+        query: &fp::SessionQuery,
+    ) -> Result<fp::Page<fp::SessionSummary>, fp::StoreError> {
+        self.inner.sessions(query).await
+    }
+    async fn request_fingerprints(
+        &self,
+        query: &fp::RequestQuery,
+    ) -> Result<fp::Page<fp::StoredRequest>, fp::StoreError> {
+        self.inner.request_fingerprints(query).await
+    }
+    async fn browser_fingerprints(
+        &self,
+        query: &fp::BrowserQuery,
+    ) -> Result<fp::Page<fp::BrowserSummary>, fp::StoreError> {
+        self.inner.browser_fingerprints(query).await
+    }
+    async fn latest_browser(
+        &self,
+        visitor: &str,
+    ) -> Result<Option<fp::StoredBrowser>, fp::StoreError> {
+        self.inner.latest_browser(visitor).await
+    }
+    async fn user_places(
+        &self,
+        user: &str,
+        limit: u32,
+    ) -> Result<Vec<fp::UserPlace>, fp::StoreError> {
+        self.inner.user_places(user, limit).await
+    }
+    async fn user_timeline(
+        &self,
+        user: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<fp::Page<fp::TimelineEvent>, fp::StoreError> {
+        self.inner.user_timeline(user, after, limit).await
+    }
+    async fn totals(&self) -> Result<fp::Totals, fp::StoreError> {
+        self.inner.totals().await
+    }
+    async fn export_requests(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<fp::StoredRequest>, fp::StoreError> {
+        self.inner.export_requests(since, after, limit).await
+    }
+    async fn export_browsers(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<fp::StoredBrowser>, fp::StoreError> {
+        self.inner.export_browsers(since, after, limit).await
+    }
+    async fn export_sessions(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<fp::StoredSession>, fp::StoreError> {
+        self.inner.export_sessions(since, after, limit).await
     }
 }
 

@@ -243,10 +243,6 @@ fn describe(error: &DashError) -> (StatusCode, String) {
     match error {
         DashError::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.clone()),
         DashError::NotFound(reason) => (StatusCode::NOT_FOUND, reason.clone()),
-        DashError::Store(crate::store::StoreError::Unsupported(what)) => (
-            StatusCode::NOT_IMPLEMENTED,
-            format!("this store does not support {what}"),
-        ),
         DashError::Store(error) => {
             tracing::error!(%error, "a dashboard query failed");
             (

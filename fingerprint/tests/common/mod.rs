@@ -107,14 +107,14 @@ impl TestDb {
     }
 
     /// A second, independent store on the same database (another app instance).
-    pub async fn another_instance(&self) -> Box<dyn fp::Store> {
+    pub async fn another_instance(&self) -> Box<dyn fp::FullStore> {
         match self {
             Self::Sqlite { url, .. } => Box::new(fp::SqliteStore::connect(url).await.unwrap()),
             Self::Postgres { url, .. } => Box::new(Self::connect_postgres(url).await),
         }
     }
 
-    pub fn store(&self) -> Box<dyn fp::Store> {
+    pub fn store(&self) -> Box<dyn fp::FullStore> {
         match self {
             Self::Sqlite { store, .. } => Box::new(store.clone()),
             Self::Postgres { store, .. } => Box::new(store.clone()),

@@ -8,15 +8,14 @@
 
 use std::collections::BTreeSet;
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::users::{rebuild_user_devices, refresh_users};
-use super::{stored_browser, stored_request, PostgresStore, BROWSER_SELECT, REQUEST_SELECT};
-use crate::model::{StoredBrowser, StoredRequest, StoredSession, Utm};
 use crate::store::{
-    ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, StoreError, Totals,
+    ForgetReport, Maintenance, PostgresStore, Progress, ProgressFn, PurgeReport, RebuildReport,
+    StoreError,
 };
 
 async fn lock_visitors(conn: &mut PgConnection) -> Result<(), StoreError> {
@@ -80,8 +79,9 @@ fn distinct(values: impl IntoIterator<Item = i64>) -> Vec<i64> {
         .collect()
 }
 
-impl PostgresStore {
-    pub(super) async fn rebuild_impl(
+#[async_trait]
+impl Maintenance for PostgresStore {
+    async fn rebuild_hit_counts_with_progress(
         &self,
         chunk: u32,
         progress: ProgressFn<'_>,
@@ -138,7 +138,7 @@ impl PostgresStore {
         Ok(report)
     }
 
-    pub(super) async fn purge_impl(
+    async fn purge(
         &self,
         before: DateTime<Utc>,
         chunk: u32,
@@ -294,35 +294,7 @@ impl PostgresStore {
         Ok(report)
     }
 
-    pub(super) async fn totals_impl(&self) -> Result<Totals, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM fingerprint_sessions), \
-     (SELECT COUNT(*) FROM fingerprint_sessions WHERE user_id IS NOT NULL), \
-     (SELECT COUNT(*) FROM fingerprint_users), \
-     (SELECT COUNT(*) FROM fingerprint_request_fingerprints), \
-     (SELECT COUNT(*) FROM fingerprint_browser_fingerprints), \
-     (SELECT COUNT(DISTINCT visitor_id) FROM fingerprint_browser_fingerprints), \
-     (SELECT COUNT(*) FROM fingerprint_urls), \
-     (SELECT COALESCE(SUM(hits), 0)::bigint FROM fingerprint_hit_counts)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let n = |i: usize| -> Result<u64, StoreError> {
-            Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
-        };
-        Ok(Totals {
-            sessions: n(0)?,
-            linked_sessions: n(1)?,
-            users: n(2)?,
-            request_fingerprints: n(3)?,
-            browser_fingerprints: n(4)?,
-            visitor_ids: n(5)?,
-            urls: n(6)?,
-            unique_visits: n(7)?,
-        })
-    }
-
-    pub(super) async fn forget_user_impl(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
+    async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
         let mut tx = self.pool.begin().await?;
         lock_visitors(&mut tx).await?;
         let sessions: Vec<i64> = sqlx::query_scalar(
@@ -384,80 +356,4 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(report)
     }
-
-    /// One export page: the rows of `select` (whose table is aliased `alias`) with an id above
-    /// `after_id`, created at or after `since`, in id order.
-    async fn export_page<T>(
-        &self,
-        select: &str,
-        alias: &str,
-        decode: fn(&PgRow) -> Result<T, StoreError>,
-        since: Option<DateTime<Utc>>,
-        after_id: i64,
-        limit: u32,
-    ) -> Result<Vec<T>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{select} WHERE {alias}.id > $1 \
-             AND ($2::timestamptz IS NULL OR {alias}.created_at >= $2) \
-             ORDER BY {alias}.id LIMIT $3"
-        ))
-        .bind(after_id)
-        .bind(since)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode).collect()
-    }
-
-    pub(super) async fn export_requests_impl(
-        &self,
-        since: Option<DateTime<Utc>>,
-        after_id: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredRequest>, StoreError> {
-        self.export_page(REQUEST_SELECT, "r", stored_request, since, after_id, limit)
-            .await
-    }
-
-    pub(super) async fn export_browsers_impl(
-        &self,
-        since: Option<DateTime<Utc>>,
-        after_id: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredBrowser>, StoreError> {
-        self.export_page(BROWSER_SELECT, "b", stored_browser, since, after_id, limit)
-            .await
-    }
-
-    pub(super) async fn export_sessions_impl(
-        &self,
-        since: Option<DateTime<Utc>>,
-        after_id: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredSession>, StoreError> {
-        self.export_page(SESSION_SELECT, "s", stored_session, since, after_id, limit)
-            .await
-    }
-}
-
-const SESSION_SELECT: &str = "SELECT s.id, s.key, s.user_id, s.created_at, s.linked_at, \
-     s.referer, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term \
-     FROM fingerprint_sessions s";
-
-fn stored_session(row: &PgRow) -> Result<StoredSession, StoreError> {
-    Ok(StoredSession {
-        id: row.try_get(0)?,
-        key: row.try_get(1)?,
-        user_id: row.try_get(2)?,
-        created_at: row.try_get(3)?,
-        linked_at: row.try_get(4)?,
-        referer: row.try_get(5)?,
-        utm: Utm {
-            source: row.try_get(6)?,
-            medium: row.try_get(7)?,
-            campaign: row.try_get(8)?,
-            content: row.try_get(9)?,
-            term: row.try_get(10)?,
-        },
-    })
 }

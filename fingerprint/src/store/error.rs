@@ -1,0 +1,106 @@
+//! The error every store method returns.
+
+/// An error from a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached or a query failed (the source says why).
+    #[error("database error: {source}")]
+    Backend {
+        /// What failed: for the stores of this crate, an `sqlx::Error`; for a store written
+        /// elsewhere, its own error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// Whether retrying the same operation later may succeed.
+        transient: bool,
+    },
+    /// The database has not been migrated (or is older than this library).
+    #[error("the fingerprint tables are missing or out of date: run migrations (`store.migrate()` or `fingerprint migrate`)")]
+    NotMigrated,
+    /// The database was migrated by a newer version of this library.
+    #[error(
+        "the database schema (version {found}) is newer than this library supports ({supported})"
+    )]
+    SchemaTooNew {
+        /// The newest migration applied to the database.
+        found: i64,
+        /// The newest migration this library knows.
+        supported: i64,
+    },
+    /// A stored value could not be decoded.
+    #[error("invalid stored value: {0}")]
+    Decode(String),
+    /// An argument was refused (a malformed page cursor, for example).
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+impl StoreError {
+    /// A failure of the database behind a store; `transient` when retrying later may
+    /// succeed (a lost connection, a timeout, a busy database).
+    #[must_use]
+    pub fn backend(
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        transient: bool,
+    ) -> Self {
+        Self::Backend {
+            source: source.into(),
+            transient,
+        }
+    }
+
+    /// Whether retrying the same operation later may succeed (connection lost, pool timeout,
+    /// deadlock, serialization failure, database busy).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Backend { transient, .. } => *transient,
+            Self::NotMigrated
+            | Self::SchemaTooNew { .. }
+            | Self::Decode(_)
+            | Self::InvalidInput(_) => false,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        let transient = is_transient(&error);
+        Self::backend(error, transient)
+    }
+}
+
+/// Whether an sqlx error may pass on a retry.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: serialization failure, deadlock, connection exceptions,
+            // admin shutdown / cannot connect now.
+            matches!(&*code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+                || code.starts_with("08")
+                // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes).
+                || matches!(&*code, "5" | "6" | "261" | "262" | "517")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_are_told_apart() {
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(!StoreError::from(sqlx::Error::RowNotFound).is_transient());
+        assert!(StoreError::backend("their own failure", true).is_transient());
+        assert!(!StoreError::Decode("x".into()).is_transient());
+        let error = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(error.to_string().starts_with("database error: "), "{error}");
+    }
+}
