@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, Row};
 
-use super::users::{rebuild_user_devices, refresh_users};
+use super::users::refresh_users;
+use crate::store::sql::users::rebuild_user_devices;
 use crate::store::{
     ForgetReport, Maintenance, PostgresStore, Progress, ProgressFn, PurgeReport, RebuildReport,
     StoreError,
@@ -287,7 +288,7 @@ impl Maintenance for PostgresStore {
 
         for user in &users {
             let mut tx = self.pool.begin().await?;
-            rebuild_user_devices(&mut tx, user).await?;
+            rebuild_user_devices::<sqlx::Postgres>(&mut *tx, user).await?;
             refresh_users(&mut tx, &[user.as_str()]).await?;
             tx.commit().await?;
         }

@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::{Migrations, PostgresStore, StoreError};
 
+mod dialect;
 mod insight;
 mod maintenance;
 pub(crate) mod requests;
@@ -40,8 +41,7 @@ const MIGRATIONS: Migrations = &[
     ),
 ];
 
-/// Key of the advisory lock that serialises concurrent `migrate()` calls.
-const MIGRATION_LOCK: i64 = 0x6670_7274_6d69_6772; // "fprtmigr"
+// "fprtmigr"
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host/db`) with a pool of up to 8 connections.
@@ -107,20 +107,5 @@ impl PostgresStore {
             }
         }
         Ok(ids)
-    }
-
-    async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
-        let exists: bool =
-            sqlx::query_scalar("SELECT to_regclass('fingerprint_migrations') IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await?;
-        if !exists {
-            return Ok(None);
-        }
-        Ok(
-            sqlx::query_scalar("SELECT MAX(version) FROM fingerprint_migrations")
-                .fetch_one(&self.pool)
-                .await?,
-        )
     }
 }

@@ -1,18 +1,17 @@
 //! The write path on PostgreSQL: batches of visits and browser fingerprints, session links.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::users::{
-    absorb_session, ensure_session, rebuild_user_devices, refresh_users, upsert_seen,
-};
-use super::{insight, MIGRATIONS, MIGRATION_LOCK};
+use super::insight;
+use super::users::{refresh_users, upsert_seen};
 use crate::model::{BrowserVisit, RequestFingerprint, Visit};
 use crate::store::batch::{window_micros, PreparedBatch};
+use crate::store::sql::{migrate, users};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached};
 use crate::store::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use crate::store::{PostgresStore, RecordOutcome, Store, StoreError};
@@ -25,56 +24,11 @@ fn missing_id(what: &str, key: &str) -> StoreError {
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS fingerprint_migrations (
-                version BIGINT PRIMARY KEY,
-                description TEXT NOT NULL,
-                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-            )",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM fingerprint_migrations")
-                .fetch_one(&mut *tx)
-                .await?;
-        let current = current.unwrap_or(0);
-        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
-        if current > supported {
-            return Err(StoreError::SchemaTooNew {
-                found: current,
-                supported,
-            });
-        }
-        for &(version, description, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            for statement in crate::store::statements(sql) {
-                sqlx::query(statement).execute(&mut *tx).await?;
-            }
-            sqlx::query(
-                "INSERT INTO fingerprint_migrations (version, description) VALUES ($1, $2)",
-            )
-            .bind(version)
-            .bind(description)
-            .execute(&mut *tx)
-            .await?;
-            tracing::info!(version, description, "applied fingerprint migration");
-        }
-        tx.commit().await?;
-        Ok(())
+        migrate::migrate(self).await
     }
 
     async fn check_schema(&self) -> Result<(), StoreError> {
-        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
-        match self.schema_version().await? {
-            Some(found) if found == supported => Ok(()),
-            Some(found) if found > supported => Err(StoreError::SchemaTooNew { found, supported }),
-            _ => Err(StoreError::NotMigrated),
-        }
+        migrate::check_schema(self).await
     }
 
     async fn record(
@@ -405,34 +359,7 @@ impl Store for PostgresStore {
     }
 
     async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(links.len());
-        let mut touched = BTreeSet::new();
-        for link in links {
-            let (id, current) = ensure_session(&mut tx, &link.session_key, link.at).await?;
-            let outcome = match current {
-                Some(user) if user == link.user_id => LinkOutcome::AlreadyLinked,
-                Some(other) => LinkOutcome::LinkedToOther(other),
-                None => {
-                    sqlx::query(
-                        "UPDATE fingerprint_sessions SET user_id = $1, linked_at = $2 WHERE id = $3",
-                    )
-                    .bind(&link.user_id)
-                    .bind(link.at)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    absorb_session(&mut tx, id, &link.user_id).await?;
-                    touched.insert(link.user_id.as_str());
-                    LinkOutcome::Linked
-                }
-            };
-            outcomes.push(outcome);
-        }
-        let touched: Vec<&str> = touched.into_iter().collect();
-        refresh_users(&mut tx, &touched).await?;
-        tx.commit().await?;
-        Ok(outcomes)
+        users::link_sessions(self, links).await
     }
 
     async fn relink_session(
@@ -441,30 +368,6 @@ impl Store for PostgresStore {
         user_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let found: Option<(i64, Option<String>)> = sqlx::query_as(
-            "SELECT id, user_id FROM fingerprint_sessions WHERE key = $1 FOR UPDATE",
-        )
-        .bind(session_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((id, previous)) = found else {
-            return Ok(false);
-        };
-        sqlx::query("UPDATE fingerprint_sessions SET user_id = $1, linked_at = $2 WHERE id = $3")
-            .bind(user_id)
-            .bind(user_id.map(|_| at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let mut touched: Vec<&str> = previous.as_deref().into_iter().chain(user_id).collect();
-        touched.sort_unstable();
-        touched.dedup();
-        for user in &touched {
-            rebuild_user_devices(&mut tx, user).await?;
-        }
-        refresh_users(&mut tx, &touched).await?;
-        tx.commit().await?;
-        Ok(true)
+        users::relink_session(self, session_key, user_id, at).await
     }
 }

@@ -15,21 +15,41 @@ use std::fmt::Display;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures_util::future::BoxFuture;
-use sqlx::{Database, Pool, QueryBuilder};
+use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
 use super::SqlStore;
 use crate::insight::RequestQuery;
 use crate::model::StoredRequest;
-use crate::store::StoreError;
+use crate::store::{Migrations, StoreError};
 use crate::users::Page;
 
-mod sealed {
+pub(in crate::store) mod sealed {
     pub trait Sealed {}
 }
 
-/// A database the SQL store runs on: sqlx's `Sqlite` (feature `sqlite`) or `Postgres`
-/// (feature `postgres`). Sealed: the crate implements it for those two only.
+/// A database the SQL store runs on: sqlx's `Sqlite` (feature `sqlite`, implemented in
+/// `sqlite/dialect.rs`) or `Postgres` (feature `postgres`, `postgres/dialect.rs`). Sealed.
+///
+/// It holds what really differs between the two: a few SQL fragments, how a write
+/// transaction starts and locks, and the statements each database runs its own way.
 pub trait Dialect: Database + sealed::Sealed {
+    /// The migrations: (version, description, SQL).
+    const MIGRATIONS: Migrations;
+
+    /// Creates the table of applied migrations (`version`, `description`, `applied_at`).
+    const MIGRATIONS_TABLE: &'static str;
+
+    /// Returns one row when the table of applied migrations exists.
+    const HAS_MIGRATIONS_TABLE: &'static str;
+
+    /// Serialises concurrent `migrate()` calls inside their transaction (empty: the write
+    /// transaction already does).
+    const MIGRATION_LOCK: &'static str;
+
+    /// Appended to a `SELECT` of a row a transaction is about to change: ` FOR UPDATE` where
+    /// rows are locked (PostgreSQL); empty where the write transaction holds the database.
+    const FOR_UPDATE: &'static str;
+
     /// `column`, an IP address (TEXT on SQLite, INET on PostgreSQL), as text.
     fn ip_text(column: &str) -> String;
 
@@ -42,6 +62,12 @@ pub trait Dialect: Database + sealed::Sealed {
 
     /// The distinct non-NULL values of `expression` in a group, joined with commas.
     fn distinct_list(expression: &str) -> String;
+
+    /// The smaller of two non-NULL expressions.
+    fn least(a: &str, b: &str) -> String;
+
+    /// The larger of two non-NULL expressions.
+    fn greatest(a: &str, b: &str) -> String;
 
     /// `AND` rows strictly before the keyset cursor `(first, id)` in `(first DESC, id DESC)`
     /// order. SQLite serves the split form with a range on the index of `first`; PostgreSQL
@@ -60,6 +86,31 @@ pub trait Dialect: Database + sealed::Sealed {
         store: &'a SqlStore<Self>,
         query: &'a RequestQuery,
     ) -> BoxFuture<'a, Result<Page<StoredRequest>, StoreError>>;
+
+    /// Recomputes the summary rows of `users` (sorted) from their sessions and devices, and
+    /// drops the rows of users left without sessions (one statement per step on PostgreSQL,
+    /// chunks of bound lists on SQLite).
+    fn refresh_users<'c>(
+        conn: &'c mut Self::Connection,
+        users: &'c [&'c str],
+    ) -> BoxFuture<'c, Result<(), StoreError>>;
+
+    /// Starts a write transaction (SQLite takes the database's write lock at once).
+    fn begin_write(
+        pool: &Pool<Self>,
+    ) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>>;
+
+    #[doc(hidden)]
+    fn execute_on<'e, 'q: 'e>(
+        conn: &'e mut Self::Connection,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<u64, sqlx::Error>>;
+
+    #[doc(hidden)]
+    fn fetch_all_on<'e, 'q: 'e, T: Decoded + 'e>(
+        conn: &'e mut Self::Connection,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>>;
 
     #[doc(hidden)]
     fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T);
@@ -148,6 +199,27 @@ impl<'q, D: Dialect> Sql<'q, D> {
         Ok(D::fetch_optional(pool, &mut self.0).await?)
     }
 
+    /// Runs the statement in a transaction (or on a connection); the rows it changed.
+    pub async fn execute(&mut self, conn: &mut D::Connection) -> Result<u64, StoreError> {
+        Ok(D::execute_on(conn, &mut self.0).await?)
+    }
+
+    /// The rows, decoded, read in a transaction (or on a connection).
+    pub async fn fetch_all_on<T: Decoded>(
+        &mut self,
+        conn: &mut D::Connection,
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(D::fetch_all_on(conn, &mut self.0).await?)
+    }
+
+    /// The first row, if any, read in a transaction (or on a connection).
+    pub async fn fetch_optional_on<T: Decoded>(
+        &mut self,
+        conn: &mut D::Connection,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(D::fetch_all_on(conn, &mut self.0).await?.into_iter().next())
+    }
+
     /// The one row, decoded; a query that returns none is a decode error.
     pub async fn fetch_one<T: Decoded>(&mut self, pool: &Pool<D>) -> Result<T, StoreError> {
         self.fetch_optional(pool)
@@ -191,7 +263,7 @@ impl Day {
     }
 }
 
-fn date_of(day: i64) -> Result<NaiveDate, sqlx::error::BoxDynError> {
+pub(in crate::store) fn date_of(day: i64) -> Result<NaiveDate, sqlx::error::BoxDynError> {
     TimeDelta::try_days(day)
         .and_then(|days| NaiveDate::default().checked_add_signed(days))
         .ok_or_else(|| format!("day {day} out of range").into())
@@ -243,249 +315,3 @@ impl<T> PgDecoded for T {}
 /// A row type that decodes on every enabled database.
 pub trait Decoded: SqliteDecoded + PgDecoded + Send + Unpin {}
 impl<T: SqliteDecoded + PgDecoded + Send + Unpin> Decoded for T {}
-
-#[cfg(feature = "sqlite")]
-mod sqlite {
-    use futures_util::future::BoxFuture;
-    use sqlx::error::BoxDynError;
-    use sqlx::sqlite::{SqliteTypeInfo, SqliteValueRef};
-    use sqlx::{Database, Decode, Encode, Pool, QueryBuilder, Sqlite, Type};
-
-    use super::{
-        date_of, Day, Decoded, Dialect, Page, Param, RequestQuery, Sql, SqlStore, StoreError,
-        StoredRequest, Timestamp,
-    };
-
-    impl super::sealed::Sealed for Sqlite {}
-
-    impl Dialect for Sqlite {
-        fn ip_text(column: &str) -> String {
-            column.to_owned()
-        }
-
-        fn bytewise(column: &str) -> String {
-            // The default BINARY collation already compares bytes.
-            column.to_owned()
-        }
-
-        const POSITION: &'static str = "instr";
-
-        fn distinct_list(expression: &str) -> String {
-            format!("group_concat(DISTINCT {expression})")
-        }
-
-        fn push_before<'q, T: Param<'q> + Copy>(
-            sql: &mut Sql<'q, Self>,
-            first: &str,
-            id: &str,
-            cursor: (T, i64),
-        ) {
-            let (value, last) = cursor;
-            sql.push(format!(" AND {first} <= "))
-                .bind(value)
-                .push(format!(" AND ({first} < "))
-                .bind(value)
-                .push(format!(" OR {id} < "))
-                .bind(last)
-                .push(")");
-        }
-
-        fn request_page<'a>(
-            store: &'a SqlStore<Self>,
-            query: &'a RequestQuery,
-        ) -> BoxFuture<'a, Result<Page<StoredRequest>, StoreError>> {
-            Box::pin(crate::store::sqlite::requests::page(store, query))
-        }
-
-        fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T) {
-            builder.push_bind(value);
-        }
-
-        fn fetch_all<'e, 'q: 'e, T: Decoded + 'e>(
-            pool: &'e Pool<Self>,
-            builder: &'e mut QueryBuilder<'q, Self>,
-        ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
-            Box::pin(async move { builder.build_query_as::<T>().fetch_all(pool).await })
-        }
-
-        fn fetch_optional<'e, 'q: 'e, T: Decoded + 'e>(
-            pool: &'e Pool<Self>,
-            builder: &'e mut QueryBuilder<'q, Self>,
-        ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
-            Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
-        }
-    }
-
-    impl Type<Sqlite> for Timestamp {
-        fn type_info() -> SqliteTypeInfo {
-            <i64 as Type<Sqlite>>::type_info()
-        }
-        fn compatible(ty: &SqliteTypeInfo) -> bool {
-            <i64 as Type<Sqlite>>::compatible(ty)
-        }
-    }
-
-    impl<'q> Encode<'q, Sqlite> for Timestamp {
-        fn encode_by_ref(
-            &self,
-            buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>,
-        ) -> Result<sqlx::encode::IsNull, BoxDynError> {
-            <i64 as Encode<'q, Sqlite>>::encode(self.micros(), buf)
-        }
-    }
-
-    impl<'r> Decode<'r, Sqlite> for Timestamp {
-        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-            let micros = <i64 as Decode<'r, Sqlite>>::decode(value)?;
-            Ok(Self::from_micros(micros)?)
-        }
-    }
-
-    impl Type<Sqlite> for Day {
-        fn type_info() -> SqliteTypeInfo {
-            <i64 as Type<Sqlite>>::type_info()
-        }
-        fn compatible(ty: &SqliteTypeInfo) -> bool {
-            <i64 as Type<Sqlite>>::compatible(ty)
-        }
-    }
-
-    impl<'q> Encode<'q, Sqlite> for Day {
-        fn encode_by_ref(
-            &self,
-            buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>,
-        ) -> Result<sqlx::encode::IsNull, BoxDynError> {
-            date_of(self.0)?;
-            <i64 as Encode<'q, Sqlite>>::encode(self.0, buf)
-        }
-    }
-
-    impl<'r> Decode<'r, Sqlite> for Day {
-        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-            Ok(Self(<i64 as Decode<'r, Sqlite>>::decode(value)?))
-        }
-    }
-}
-
-#[cfg(feature = "postgres")]
-mod postgres {
-    use chrono::{DateTime, NaiveDate, Utc};
-    use futures_util::future::BoxFuture;
-    use sqlx::error::BoxDynError;
-    use sqlx::postgres::{PgTypeInfo, PgValueRef};
-    use sqlx::{Database, Decode, Encode, Pool, Postgres, QueryBuilder, Type};
-
-    use super::{
-        date_of, Day, Decoded, Dialect, Page, Param, RequestQuery, Sql, SqlStore, StoreError,
-        StoredRequest, Timestamp,
-    };
-
-    impl super::sealed::Sealed for Postgres {}
-
-    impl Dialect for Postgres {
-        fn ip_text(column: &str) -> String {
-            format!("host({column})")
-        }
-
-        fn bytewise(column: &str) -> String {
-            // Matches the `COLLATE "C"` indexes of migration 0004.
-            format!("({column} COLLATE \"C\")")
-        }
-
-        const POSITION: &'static str = "strpos";
-
-        fn distinct_list(expression: &str) -> String {
-            format!("string_agg(DISTINCT {expression}, ',')")
-        }
-
-        fn push_before<'q, T: Param<'q> + Copy>(
-            sql: &mut Sql<'q, Self>,
-            first: &str,
-            id: &str,
-            cursor: (T, i64),
-        ) {
-            let (value, last) = cursor;
-            sql.push(format!(" AND ({first}, {id}) < ("))
-                .bind(value)
-                .push(", ")
-                .bind(last)
-                .push(")");
-        }
-
-        fn request_page<'a>(
-            store: &'a SqlStore<Self>,
-            query: &'a RequestQuery,
-        ) -> BoxFuture<'a, Result<Page<StoredRequest>, StoreError>> {
-            Box::pin(crate::store::postgres::requests::page(store, query))
-        }
-
-        fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T) {
-            builder.push_bind(value);
-        }
-
-        fn fetch_all<'e, 'q: 'e, T: Decoded + 'e>(
-            pool: &'e Pool<Self>,
-            builder: &'e mut QueryBuilder<'q, Self>,
-        ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
-            Box::pin(async move { builder.build_query_as::<T>().fetch_all(pool).await })
-        }
-
-        fn fetch_optional<'e, 'q: 'e, T: Decoded + 'e>(
-            pool: &'e Pool<Self>,
-            builder: &'e mut QueryBuilder<'q, Self>,
-        ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
-            Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
-        }
-    }
-
-    impl Type<Postgres> for Timestamp {
-        fn type_info() -> PgTypeInfo {
-            <DateTime<Utc> as Type<Postgres>>::type_info()
-        }
-        fn compatible(ty: &PgTypeInfo) -> bool {
-            <DateTime<Utc> as Type<Postgres>>::compatible(ty)
-        }
-    }
-
-    impl<'q> Encode<'q, Postgres> for Timestamp {
-        fn encode_by_ref(
-            &self,
-            buf: &mut <Postgres as Database>::ArgumentBuffer<'q>,
-        ) -> Result<sqlx::encode::IsNull, BoxDynError> {
-            <DateTime<Utc> as Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
-        }
-    }
-
-    impl<'r> Decode<'r, Postgres> for Timestamp {
-        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-            Ok(Self(<DateTime<Utc> as Decode<'r, Postgres>>::decode(
-                value,
-            )?))
-        }
-    }
-
-    impl Type<Postgres> for Day {
-        fn type_info() -> PgTypeInfo {
-            <NaiveDate as Type<Postgres>>::type_info()
-        }
-        fn compatible(ty: &PgTypeInfo) -> bool {
-            <NaiveDate as Type<Postgres>>::compatible(ty)
-        }
-    }
-
-    impl<'q> Encode<'q, Postgres> for Day {
-        fn encode_by_ref(
-            &self,
-            buf: &mut <Postgres as Database>::ArgumentBuffer<'q>,
-        ) -> Result<sqlx::encode::IsNull, BoxDynError> {
-            <NaiveDate as Encode<'q, Postgres>>::encode(date_of(self.0)?, buf)
-        }
-    }
-
-    impl<'r> Decode<'r, Postgres> for Day {
-        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-            let date = <NaiveDate as Decode<'r, Postgres>>::decode(value)?;
-            Ok(Self(crate::store::insight::day_number(date)))
-        }
-    }
-}

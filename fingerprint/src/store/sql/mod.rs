@@ -4,9 +4,11 @@ use sqlx::{Database, Pool};
 
 use super::UrlCache;
 
-mod dialect;
+pub(in crate::store) mod dialect;
+pub(in crate::store) mod migrate;
 mod reports;
 mod rows;
+pub(in crate::store) mod users;
 
 pub(crate) use reports::non_empty;
 pub(crate) use rows::{request_columns, request_select, RequestRow};

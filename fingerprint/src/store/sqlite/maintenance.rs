@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::users::{rebuild_user_devices, refresh_users};
+use super::users::refresh_users;
 use super::{micros, MAX_PARAMS};
 use crate::store::batch::pow2_chunks;
 use crate::store::insight::{day_of_micros, MICROS_PER_DAY};
+use crate::store::sql::users::rebuild_user_devices;
 use crate::store::{
     ForgetReport, Maintenance, Progress, ProgressFn, PurgeReport, RebuildReport, SqliteStore,
     StoreError,
@@ -312,7 +313,7 @@ impl Maintenance for SqliteStore {
         // The users concerned, one transaction each.
         for user in &users {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            rebuild_user_devices(&mut tx, user).await?;
+            rebuild_user_devices::<sqlx::Sqlite>(&mut *tx, user).await?;
             refresh_users(&mut tx, &[user.as_str()]).await?;
             tx.commit().await?;
         }

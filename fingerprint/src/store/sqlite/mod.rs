@@ -13,6 +13,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::batch::pow2_chunks;
 use super::{Migrations, SqliteStore, StoreError};
 
+mod dialect;
 mod insight;
 mod maintenance;
 pub(crate) mod requests;
@@ -118,22 +119,6 @@ impl SqliteStore {
             ids.insert(url, id);
         }
         Ok(ids)
-    }
-
-    async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fingerprint_migrations'",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        Ok(
-            sqlx::query_scalar("SELECT MAX(version) FROM fingerprint_migrations")
-                .fetch_one(&self.pool)
-                .await?,
-        )
     }
 }
 

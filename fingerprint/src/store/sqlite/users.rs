@@ -1,34 +1,11 @@
 //! Users, sessions and devices on SQLite.
 
-use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{micros, MAX_PARAMS};
 use crate::store::batch::pow2_chunks;
-use crate::store::users::{DeviceSeen, KIND_AGENT, KIND_BROWSER};
+use crate::store::users::DeviceSeen;
 use crate::store::StoreError;
-
-/// The id and user of the session `key`, creating it (at `at`) when it is new.
-pub(super) async fn ensure_session(
-    conn: &mut SqliteConnection,
-    key: &str,
-    at: DateTime<Utc>,
-) -> Result<(i64, Option<String>), StoreError> {
-    sqlx::query(
-        "INSERT INTO fingerprint_sessions (key, created_at) VALUES (?, ?) \
-         ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(micros(at))
-    .execute(&mut *conn)
-    .await?;
-    Ok(
-        sqlx::query_as("SELECT id, user_id FROM fingerprint_sessions WHERE key = ?")
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
-}
 
 /// Records what linked users were seen with (distinct values, first and last seen).
 pub(super) async fn upsert_seen(
@@ -106,58 +83,6 @@ pub(super) async fn refresh_users(
         }
         delete.push(")");
         delete.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Adds everything a session's stored fingerprints show to its user's devices.
-pub(super) async fn absorb_session(
-    conn: &mut SqliteConnection,
-    session_id: i64,
-    user_id: &str,
-) -> Result<(), StoreError> {
-    for (kind, sql) in [
-        (
-            KIND_AGENT,
-            "SELECT ?1, ?2, user_agent, MIN(created_at), MAX(created_at) \
-             FROM fingerprint_request_fingerprints WHERE session_id = ?3 GROUP BY user_agent",
-        ),
-        (
-            KIND_BROWSER,
-            "SELECT ?1, ?2, visitor_id, MIN(created_at), MAX(created_at) \
-             FROM fingerprint_browser_fingerprints WHERE session_id = ?3 GROUP BY visitor_id",
-        ),
-    ] {
-        sqlx::query(&format!(
-            "INSERT INTO fingerprint_user_devices (user_id, kind, value, first_seen, last_seen) \
-             {sql} ON CONFLICT (user_id, kind, value) DO UPDATE SET \
-             first_seen = MIN(first_seen, excluded.first_seen), \
-             last_seen = MAX(last_seen, excluded.last_seen)"
-        ))
-        .bind(user_id)
-        .bind(kind)
-        .bind(session_id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Rebuilds one user's devices from all of their sessions' fingerprints.
-pub(super) async fn rebuild_user_devices(
-    conn: &mut SqliteConnection,
-    user_id: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM fingerprint_user_devices WHERE user_id = ?")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM fingerprint_sessions WHERE user_id = ?")
-        .bind(user_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    for id in ids {
-        absorb_session(conn, id, user_id).await?;
     }
     Ok(())
 }

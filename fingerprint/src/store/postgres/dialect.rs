@@ -1,0 +1,174 @@
+//! What PostgreSQL does its own way in the shared queries, and how its columns store times
+//! and days (TIMESTAMPTZ, DATE).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgConnection, PgTypeInfo, PgValueRef};
+use sqlx::{Database, Decode, Encode, Pool, Postgres, QueryBuilder, Transaction, Type};
+
+use crate::insight::RequestQuery;
+use crate::model::StoredRequest;
+use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
+use crate::store::{Migrations, StoreError};
+use crate::users::Page;
+
+impl sealed::Sealed for Postgres {}
+
+impl Dialect for Postgres {
+    const MIGRATIONS: Migrations = super::MIGRATIONS;
+
+    const MIGRATIONS_TABLE: &'static str = "CREATE TABLE IF NOT EXISTS fingerprint_migrations (
+        version BIGINT PRIMARY KEY,
+        description TEXT NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )";
+
+    const HAS_MIGRATIONS_TABLE: &'static str =
+        "SELECT 1 WHERE to_regclass('fingerprint_migrations') IS NOT NULL";
+
+    // An advisory lock held to the end of the transaction; the key spells "fprtmigr".
+    const MIGRATION_LOCK: &'static str = "SELECT pg_advisory_xact_lock(7381525633637640050)";
+
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    fn least(a: &str, b: &str) -> String {
+        format!("LEAST({a}, {b})")
+    }
+
+    fn greatest(a: &str, b: &str) -> String {
+        format!("GREATEST({a}, {b})")
+    }
+
+    fn refresh_users<'c>(
+        conn: &'c mut PgConnection,
+        users: &'c [&'c str],
+    ) -> BoxFuture<'c, Result<(), StoreError>> {
+        Box::pin(super::users::refresh_users(conn, users))
+    }
+
+    fn begin_write(
+        pool: &Pool<Self>,
+    ) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
+        Box::pin(pool.begin())
+    }
+
+    fn execute_on<'e, 'q: 'e>(
+        conn: &'e mut PgConnection,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<u64, sqlx::Error>> {
+        Box::pin(async move { Ok(builder.build().execute(conn).await?.rows_affected()) })
+    }
+
+    fn fetch_all_on<'e, 'q: 'e, T: Decoded + 'e>(
+        conn: &'e mut PgConnection,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
+        Box::pin(async move { builder.build_query_as::<T>().fetch_all(conn).await })
+    }
+
+    fn ip_text(column: &str) -> String {
+        format!("host({column})")
+    }
+
+    fn bytewise(column: &str) -> String {
+        // Matches the `COLLATE "C"` indexes of migration 0004.
+        format!("({column} COLLATE \"C\")")
+    }
+
+    const POSITION: &'static str = "strpos";
+
+    fn distinct_list(expression: &str) -> String {
+        format!("string_agg(DISTINCT {expression}, ',')")
+    }
+
+    fn push_before<'q, T: Param<'q> + Copy>(
+        sql: &mut Sql<'q, Self>,
+        first: &str,
+        id: &str,
+        cursor: (T, i64),
+    ) {
+        let (value, last) = cursor;
+        sql.push(format!(" AND ({first}, {id}) < ("))
+            .bind(value)
+            .push(", ")
+            .bind(last)
+            .push(")");
+    }
+
+    fn request_page<'a>(
+        store: &'a crate::store::SqlStore<Self>,
+        query: &'a RequestQuery,
+    ) -> BoxFuture<'a, Result<Page<StoredRequest>, StoreError>> {
+        Box::pin(super::requests::page(store, query))
+    }
+
+    fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T) {
+        builder.push_bind(value);
+    }
+
+    fn fetch_all<'e, 'q: 'e, T: Decoded + 'e>(
+        pool: &'e Pool<Self>,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
+        Box::pin(async move { builder.build_query_as::<T>().fetch_all(pool).await })
+    }
+
+    fn fetch_optional<'e, 'q: 'e, T: Decoded + 'e>(
+        pool: &'e Pool<Self>,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
+        Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
+    }
+}
+
+impl Type<Postgres> for Timestamp {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Postgres> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        <DateTime<Utc> as Encode<'q, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Timestamp {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self(<DateTime<Utc> as Decode<'r, Postgres>>::decode(
+            value,
+        )?))
+    }
+}
+
+impl Type<Postgres> for Day {
+    fn type_info() -> PgTypeInfo {
+        <NaiveDate as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <NaiveDate as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Postgres> for Day {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        <NaiveDate as Encode<'q, Postgres>>::encode(date_of(self.0)?, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Day {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        let date = <NaiveDate as Decode<'r, Postgres>>::decode(value)?;
+        Ok(Self(crate::store::insight::day_number(date)))
+    }
+}

@@ -1,0 +1,165 @@
+//! Linking sessions to users, the same way on both databases. A link locks the session row
+//! (`FOR UPDATE` on PostgreSQL; SQLite's write transaction holds the database), so a link and
+//! a concurrent write to the same session are serialised: either the write sees the user, or
+//! the link sees the write's fingerprints.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::dialect::{Dialect, Sql, Timestamp};
+use super::SqlStore;
+use crate::store::users::{KIND_AGENT, KIND_BROWSER};
+use crate::store::StoreError;
+use crate::users::{LinkOutcome, SessionLink};
+
+/// The id and user of the session `key`, creating it (at `at`) when it is new, its row
+/// locked to change its user.
+async fn ensure_session<D: Dialect>(
+    conn: &mut D::Connection,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<(i64, Option<String>), StoreError> {
+    Sql::<D>::new("INSERT INTO fingerprint_sessions (key, created_at) VALUES (")
+        .bind(key.to_owned())
+        .push(", ")
+        .bind(Timestamp(at))
+        .push(") ON CONFLICT (key) DO NOTHING")
+        .execute(conn)
+        .await?;
+    Sql::<D>::new("SELECT id, user_id FROM fingerprint_sessions WHERE key = ")
+        .bind(key.to_owned())
+        .push(D::FOR_UPDATE)
+        .fetch_optional_on(conn)
+        .await?
+        .ok_or_else(|| StoreError::Decode(format!("no id for session {key:?} after insert")))
+}
+
+/// Adds everything a session's stored fingerprints show to its user's devices.
+pub(crate) async fn absorb_session<D: Dialect>(
+    conn: &mut D::Connection,
+    session_id: i64,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    for (kind, column, table) in [
+        (KIND_AGENT, "user_agent", "fingerprint_request_fingerprints"),
+        (
+            KIND_BROWSER,
+            "visitor_id",
+            "fingerprint_browser_fingerprints",
+        ),
+    ] {
+        Sql::<D>::new(
+            "INSERT INTO fingerprint_user_devices (user_id, kind, value, first_seen, last_seen) \
+             SELECT ",
+        )
+        .bind(user_id.to_owned())
+        .push(", ")
+        .bind(kind)
+        .push(format!(
+            ", {column}, MIN(created_at), MAX(created_at) FROM {table} WHERE session_id = "
+        ))
+        .bind(session_id)
+        .push(format!(
+            " GROUP BY {column} ORDER BY {column} \
+             ON CONFLICT (user_id, kind, value) DO UPDATE SET first_seen = {}, last_seen = {}",
+            D::least("fingerprint_user_devices.first_seen", "excluded.first_seen"),
+            D::greatest("fingerprint_user_devices.last_seen", "excluded.last_seen"),
+        ))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds one user's devices from all of their sessions' fingerprints.
+pub(crate) async fn rebuild_user_devices<D: Dialect>(
+    conn: &mut D::Connection,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    Sql::<D>::new("DELETE FROM fingerprint_user_devices WHERE user_id = ")
+        .bind(user_id.to_owned())
+        .execute(conn)
+        .await?;
+    let sessions: Vec<(i64,)> =
+        Sql::<D>::new("SELECT id FROM fingerprint_sessions WHERE user_id = ")
+            .bind(user_id.to_owned())
+            .push(" ORDER BY id")
+            .fetch_all_on(conn)
+            .await?;
+    for (id,) in sessions {
+        absorb_session::<D>(conn, id, user_id).await?;
+    }
+    Ok(())
+}
+
+/// `Store::link_sessions`.
+pub(crate) async fn link_sessions<D: Dialect>(
+    store: &SqlStore<D>,
+    links: &[SessionLink],
+) -> Result<Vec<LinkOutcome>, StoreError> {
+    let mut tx = D::begin_write(&store.pool).await?;
+    let mut outcomes = Vec::with_capacity(links.len());
+    let mut touched = BTreeSet::new();
+    for link in links {
+        let (id, current) = ensure_session::<D>(&mut *tx, &link.session_key, link.at).await?;
+        let outcome = match current {
+            Some(user) if user == link.user_id => LinkOutcome::AlreadyLinked,
+            Some(other) => LinkOutcome::LinkedToOther(other),
+            None => {
+                Sql::<D>::new("UPDATE fingerprint_sessions SET user_id = ")
+                    .bind(link.user_id.clone())
+                    .push(", linked_at = ")
+                    .bind(Timestamp(link.at))
+                    .push(" WHERE id = ")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                absorb_session::<D>(&mut *tx, id, &link.user_id).await?;
+                touched.insert(link.user_id.as_str());
+                LinkOutcome::Linked
+            }
+        };
+        outcomes.push(outcome);
+    }
+    let touched: Vec<&str> = touched.into_iter().collect();
+    D::refresh_users(&mut *tx, &touched).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// `Store::relink_session`.
+pub(crate) async fn relink_session<D: Dialect>(
+    store: &SqlStore<D>,
+    session_key: &str,
+    user_id: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut tx = D::begin_write(&store.pool).await?;
+    let found: Option<(i64, Option<String>)> =
+        Sql::<D>::new("SELECT id, user_id FROM fingerprint_sessions WHERE key = ")
+            .bind(session_key.to_owned())
+            .push(D::FOR_UPDATE)
+            .fetch_optional_on(&mut *tx)
+            .await?;
+    let Some((id, previous)) = found else {
+        return Ok(false);
+    };
+    Sql::<D>::new("UPDATE fingerprint_sessions SET user_id = ")
+        .bind(user_id.map(str::to_owned))
+        .push(", linked_at = ")
+        .bind(user_id.map(|_| Timestamp(at)))
+        .push(" WHERE id = ")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let mut touched: Vec<&str> = previous.as_deref().into_iter().chain(user_id).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for user in &touched {
+        rebuild_user_devices::<D>(&mut *tx, user).await?;
+    }
+    D::refresh_users(&mut *tx, &touched).await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,173 @@
+//! What SQLite does its own way in the shared queries, and how its columns store times and
+//! days (INTEGER microseconds and days since the epoch).
+
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{SqliteConnection, SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Database, Decode, Encode, Pool, QueryBuilder, Sqlite, Transaction, Type};
+
+use crate::insight::RequestQuery;
+use crate::model::StoredRequest;
+use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
+use crate::store::{Migrations, StoreError};
+use crate::users::Page;
+
+impl sealed::Sealed for Sqlite {}
+
+impl Dialect for Sqlite {
+    const MIGRATIONS: Migrations = super::MIGRATIONS;
+
+    const MIGRATIONS_TABLE: &'static str = "CREATE TABLE IF NOT EXISTS fingerprint_migrations (
+        version INTEGER PRIMARY KEY,
+        description TEXT NOT NULL,
+        applied_at INTEGER NOT NULL
+    )";
+
+    const HAS_MIGRATIONS_TABLE: &'static str =
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fingerprint_migrations'";
+
+    const MIGRATION_LOCK: &'static str = "";
+
+    const FOR_UPDATE: &'static str = "";
+
+    fn least(a: &str, b: &str) -> String {
+        format!("MIN({a}, {b})")
+    }
+
+    fn greatest(a: &str, b: &str) -> String {
+        format!("MAX({a}, {b})")
+    }
+
+    fn refresh_users<'c>(
+        conn: &'c mut SqliteConnection,
+        users: &'c [&'c str],
+    ) -> BoxFuture<'c, Result<(), StoreError>> {
+        Box::pin(super::users::refresh_users(conn, users))
+    }
+
+    fn begin_write(
+        pool: &Pool<Self>,
+    ) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
+        Box::pin(pool.begin_with("BEGIN IMMEDIATE"))
+    }
+
+    fn execute_on<'e, 'q: 'e>(
+        conn: &'e mut SqliteConnection,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<u64, sqlx::Error>> {
+        Box::pin(async move { Ok(builder.build().execute(conn).await?.rows_affected()) })
+    }
+
+    fn fetch_all_on<'e, 'q: 'e, T: Decoded + 'e>(
+        conn: &'e mut SqliteConnection,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
+        Box::pin(async move { builder.build_query_as::<T>().fetch_all(conn).await })
+    }
+
+    fn ip_text(column: &str) -> String {
+        column.to_owned()
+    }
+
+    fn bytewise(column: &str) -> String {
+        // The default BINARY collation already compares bytes.
+        column.to_owned()
+    }
+
+    const POSITION: &'static str = "instr";
+
+    fn distinct_list(expression: &str) -> String {
+        format!("group_concat(DISTINCT {expression})")
+    }
+
+    fn push_before<'q, T: Param<'q> + Copy>(
+        sql: &mut Sql<'q, Self>,
+        first: &str,
+        id: &str,
+        cursor: (T, i64),
+    ) {
+        let (value, last) = cursor;
+        sql.push(format!(" AND {first} <= "))
+            .bind(value)
+            .push(format!(" AND ({first} < "))
+            .bind(value)
+            .push(format!(" OR {id} < "))
+            .bind(last)
+            .push(")");
+    }
+
+    fn request_page<'a>(
+        store: &'a crate::store::SqlStore<Self>,
+        query: &'a RequestQuery,
+    ) -> BoxFuture<'a, Result<Page<StoredRequest>, StoreError>> {
+        Box::pin(super::requests::page(store, query))
+    }
+
+    fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T) {
+        builder.push_bind(value);
+    }
+
+    fn fetch_all<'e, 'q: 'e, T: Decoded + 'e>(
+        pool: &'e Pool<Self>,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
+        Box::pin(async move { builder.build_query_as::<T>().fetch_all(pool).await })
+    }
+
+    fn fetch_optional<'e, 'q: 'e, T: Decoded + 'e>(
+        pool: &'e Pool<Self>,
+        builder: &'e mut QueryBuilder<'q, Self>,
+    ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
+        Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
+    }
+}
+
+impl Type<Sqlite> for Timestamp {
+    fn type_info() -> SqliteTypeInfo {
+        <i64 as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <i64 as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        <i64 as Encode<'q, Sqlite>>::encode(self.micros(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Timestamp {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let micros = <i64 as Decode<'r, Sqlite>>::decode(value)?;
+        Ok(Self::from_micros(micros)?)
+    }
+}
+
+impl Type<Sqlite> for Day {
+    fn type_info() -> SqliteTypeInfo {
+        <i64 as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <i64 as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for Day {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        date_of(self.0)?;
+        <i64 as Encode<'q, Sqlite>>::encode(self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Day {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self(<i64 as Decode<'r, Sqlite>>::decode(value)?))
+    }
+}
