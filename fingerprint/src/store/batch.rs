@@ -76,11 +76,13 @@ impl<'a> PreparedBatch<'a> {
     }
 }
 
+/// Bound parameters per statement at most (SQLite allows 32,766, PostgreSQL 65,535).
+pub(crate) const MAX_PARAMS: usize = 16_384;
+
 /// Splits `items` into chunks whose lengths are powers of two (largest first, at most `max`),
 /// so statements built per chunk have few distinct texts and stay in the driver's
 /// prepared-statement cache instead of being parsed anew for every batch. (SQLite's
 /// statements take their values as parameters; PostgreSQL's take arrays.)
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let cap = if max <= 1 {
         1

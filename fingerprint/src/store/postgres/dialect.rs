@@ -30,7 +30,14 @@ impl Dialect for Postgres {
     // An advisory lock held to the end of the transaction; the key spells "fprtmigr".
     const MIGRATION_LOCK: &'static str = "SELECT pg_advisory_xact_lock(7381525633637640050)";
 
+    const LOCK_VISITORS: &'static str =
+        "LOCK TABLE fingerprint_url_visitors IN SHARE ROW EXCLUSIVE MODE";
+
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    fn ip_param(expression: &str) -> String {
+        format!("{expression}::inet")
+    }
 
     fn least(a: &str, b: &str) -> String {
         format!("LEAST({a}, {b})")

@@ -46,6 +46,10 @@ pub trait Dialect: Database + sealed::Sealed {
     /// transaction already does).
     const MIGRATION_LOCK: &'static str;
 
+    /// Locks the unique visitors against writers until the transaction ends (empty: the write
+    /// transaction already holds the database).
+    const LOCK_VISITORS: &'static str;
+
     /// Appended to a `SELECT` of a row a transaction is about to change: ` FOR UPDATE` where
     /// rows are locked (PostgreSQL); empty where the write transaction holds the database.
     const FOR_UPDATE: &'static str;
@@ -62,6 +66,9 @@ pub trait Dialect: Database + sealed::Sealed {
 
     /// The distinct non-NULL values of `expression` in a group, joined with commas.
     fn distinct_list(expression: &str) -> String;
+
+    /// `expression` (text) as the type of an IP address column.
+    fn ip_param(expression: &str) -> String;
 
     /// The smaller of two non-NULL expressions.
     fn least(a: &str, b: &str) -> String;

@@ -5,6 +5,7 @@ use sqlx::{Database, Pool};
 use super::UrlCache;
 
 pub(in crate::store) mod dialect;
+mod maintenance;
 pub(in crate::store) mod migrate;
 mod reports;
 mod rows;

@@ -28,7 +28,13 @@ impl Dialect for Sqlite {
 
     const MIGRATION_LOCK: &'static str = "";
 
+    const LOCK_VISITORS: &'static str = "";
+
     const FOR_UPDATE: &'static str = "";
+
+    fn ip_param(expression: &str) -> String {
+        expression.to_owned()
+    }
 
     fn least(a: &str, b: &str) -> String {
         format!("MIN({a}, {b})")

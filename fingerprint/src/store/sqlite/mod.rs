@@ -10,12 +10,11 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::batch::pow2_chunks;
+use super::batch::{pow2_chunks, MAX_PARAMS};
 use super::{Migrations, SqliteStore, StoreError};
 
 mod dialect;
 mod insight;
-mod maintenance;
 pub(crate) mod requests;
 mod store;
 mod users;
@@ -42,9 +41,6 @@ const MIGRATIONS: Migrations = &[
         include_str!("../../../migrations/sqlite/0004_dashboard.sql"),
     ),
 ];
-
-/// SQLite allows 32,766 bound parameters per statement; stay below.
-const MAX_PARAMS: usize = 16_384;
 
 impl SqliteStore {
     /// Opens the database at `url` (`sqlite://path.db`, `sqlite::memory:`), creating the file

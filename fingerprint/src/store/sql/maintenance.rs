@@ -1,0 +1,485 @@
+//! Maintenance, written once: hit-count rebuilds, retention purges, erasure of a user.
+//!
+//! Whatever takes unique visits out of the counters first locks `fingerprint_url_visitors`
+//! against writers for its transaction ([`Dialect::LOCK_VISITORS`] on PostgreSQL; SQLite's
+//! write transaction holds the whole database): a recorder batch then either committed
+//! before (and its fingerprints are seen), or waits and counts its visits anew after.
+//!
+//! Lists of ids and pairs are bound in chunks (`IN (...)`, `VALUES (...), (...)`), whose
+//! columns are `column1`, `column2`, ... on both databases.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::dialect::{Day, Dialect, Param, Sql, Timestamp};
+use super::users::rebuild_user_devices;
+use super::SqlStore;
+use crate::store::batch::{pow2_chunks, MAX_PARAMS};
+use crate::store::{
+    ForgetReport, Maintenance, Progress, ProgressFn, PurgeReport, RebuildReport, Store, StoreError,
+};
+
+impl<'q, D: Dialect> Sql<'q, D> {
+    /// `(?, ?), (?, ?), ...`: one row of `VALUES` per item, its parameters from `row`.
+    fn values<T>(&mut self, items: &'q [T], row: impl Fn(&mut Self, &'q T)) -> &mut Self {
+        for (n, item) in items.iter().enumerate() {
+            self.push(if n == 0 { "(" } else { ", (" });
+            row(self, item);
+            self.push(")");
+        }
+        self
+    }
+}
+
+/// A pair of values as a `VALUES` row.
+fn pair<'q, D: Dialect, A: Param<'q> + Copy, B: Param<'q> + Copy>(
+    sql: &mut Sql<'q, D>,
+    (a, b): &'q (A, B),
+) {
+    sql.bind(*a).push(", ").bind(*b);
+}
+
+/// Locks the unique visitors against writers until the transaction ends (PostgreSQL).
+async fn lock_visitors<D: Dialect>(conn: &mut D::Connection) -> Result<(), StoreError> {
+    if !D::LOCK_VISITORS.is_empty() {
+        Sql::<D>::new(D::LOCK_VISITORS).execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// The users of the sessions `ids`.
+async fn users_of_sessions<D: Dialect>(
+    conn: &mut D::Connection,
+    ids: &[i64],
+) -> Result<Vec<String>, StoreError> {
+    let mut users = Vec::new();
+    for chunk in pow2_chunks(ids, MAX_PARAMS) {
+        let rows: Vec<(String,)> = Sql::<D>::new(
+            "SELECT DISTINCT user_id FROM fingerprint_sessions \
+             WHERE user_id IS NOT NULL AND id IN (",
+        )
+        .bind_list(chunk.iter().copied())
+        .push(")")
+        .fetch_all_on(conn)
+        .await?;
+        users.extend(rows.into_iter().map(|(user,)| user));
+    }
+    Ok(users)
+}
+
+/// Deletes the rows of `table` whose `column` is one of `ids`; how many went.
+async fn delete_ids<D: Dialect>(
+    conn: &mut D::Connection,
+    table: &str,
+    column: &str,
+    ids: &[i64],
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    for chunk in pow2_chunks(ids, MAX_PARAMS) {
+        deleted += Sql::<D>::new(format!("DELETE FROM {table} WHERE {column} IN ("))
+            .bind_list(chunk.iter().copied())
+            .push(")")
+            .execute(conn)
+            .await?;
+    }
+    Ok(deleted)
+}
+
+/// Takes the (URL id, session id) `pairs` out of the unique visitors and their counters;
+/// returns how many were removed.
+async fn uncount<D: Dialect>(
+    conn: &mut D::Connection,
+    pairs: &[(i64, i64)],
+) -> Result<u64, StoreError> {
+    let mut per_url: BTreeMap<i64, i64> = BTreeMap::new();
+    for chunk in pow2_chunks(pairs, MAX_PARAMS / 2) {
+        let removed: Vec<(i64,)> = Sql::<D>::new(
+            "DELETE FROM fingerprint_url_visitors WHERE (url_id, session_id) IN (VALUES ",
+        )
+        .values(chunk, pair)
+        .push(") RETURNING url_id")
+        .fetch_all_on(conn)
+        .await?;
+        for (url,) in removed {
+            *per_url.entry(url).or_default() += 1;
+        }
+    }
+    let counts: Vec<(i64, i64)> = per_url.into_iter().collect();
+    for chunk in pow2_chunks(&counts, MAX_PARAMS / 2) {
+        Sql::<D>::new("UPDATE fingerprint_hit_counts SET hits = hits - v.column2 FROM (VALUES ")
+            .values(chunk, pair)
+            .push(") AS v WHERE fingerprint_hit_counts.url_id = v.column1")
+            .execute(conn)
+            .await?;
+        Sql::<D>::new("DELETE FROM fingerprint_hit_counts WHERE hits <= 0 AND url_id IN (")
+            .bind_list(chunk.iter().map(|(url, _)| *url))
+            .push(")")
+            .execute(conn)
+            .await?;
+    }
+    Ok(counts
+        .iter()
+        .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
+        .sum())
+}
+
+/// A request fingerprint a purge deleted.
+#[derive(sqlx::FromRow)]
+struct Purged {
+    url_id: i64,
+    session_id: i64,
+    ip: Option<String>,
+    created_at: Timestamp,
+}
+
+/// Deletes the oldest `chunk` fingerprints of `table` created before `before` and returns
+/// `returning` of each.
+fn delete_oldest<'q, D: Dialect>(
+    table: &str,
+    returning: &str,
+    before: DateTime<Utc>,
+    chunk: i64,
+) -> Sql<'q, D> {
+    let mut sql = Sql::new(format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE created_at < "
+    ));
+    sql.bind(Timestamp(before))
+        .push(" ORDER BY created_at, id LIMIT ")
+        .bind(chunk)
+        .push(format!(") RETURNING {returning}"));
+    sql
+}
+
+/// Purges one chunk of request fingerprints in `conn`'s transaction: the visits whose last
+/// fingerprint went leave the counters, and the dashboard's (IP, session) and (day, session)
+/// rows whose last fingerprint went are deleted. None when nothing was left to purge.
+async fn purge_requests<D: Dialect>(
+    conn: &mut D::Connection,
+    before: DateTime<Utc>,
+    chunk: i64,
+    report: &mut PurgeReport,
+    users: &mut BTreeSet<String>,
+) -> Result<bool, StoreError> {
+    lock_visitors::<D>(conn).await?;
+    let returning = format!("url_id, session_id, {} AS ip, created_at", D::ip_text("ip"));
+    let rows: Vec<Purged> = delete_oldest::<D>(
+        "fingerprint_request_fingerprints",
+        &returning,
+        before,
+        chunk,
+    )
+    .fetch_all_on(conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    report.request_fingerprints += rows.len() as u64;
+    let pairs: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|r| (r.url_id, r.session_id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let sessions: Vec<i64> = rows
+        .iter()
+        .map(|r| r.session_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    users.extend(users_of_sessions::<D>(conn, &sessions).await?);
+
+    let mut gone = Vec::new();
+    for chunk in pow2_chunks(&pairs, MAX_PARAMS / 2) {
+        let rows: Vec<(i64, i64)> = Sql::<D>::new("SELECT v.column1, v.column2 FROM (VALUES ")
+            .values(chunk, pair)
+            .push(
+                ") AS v WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                 WHERE r.session_id = v.column2 AND r.url_id = v.column1)",
+            )
+            .fetch_all_on(conn)
+            .await?;
+        gone.extend(rows);
+    }
+    report.visits_uncounted += uncount::<D>(conn, &gone).await?;
+
+    let ips: Vec<(String, i64)> = rows
+        .iter()
+        .filter_map(|r| Some((r.ip.clone()?, r.session_id)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ip = D::ip_param("v.column1");
+    for chunk in pow2_chunks(&ips, MAX_PARAMS / 2) {
+        Sql::<D>::new(format!(
+            "DELETE FROM fingerprint_ip_sessions WHERE (ip, session_id) IN \
+             (SELECT {ip}, v.column2 FROM (VALUES "
+        ))
+        .values(chunk, |sql, (ip, session)| {
+            sql.bind(ip.as_str()).push(", ").bind(*session);
+        })
+        .push(format!(
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+             WHERE r.session_id = v.column2 AND r.ip = {ip}))"
+        ))
+        .execute(conn)
+        .await?;
+    }
+
+    let days: Vec<(Day, i64)> = rows
+        .iter()
+        .map(|r| (Day::of(r.created_at.0.date_naive()), r.session_id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let bounds = days
+        .iter()
+        .map(|(day, session)| {
+            let start = day.date()?.and_time(chrono::NaiveTime::MIN).and_utc();
+            let end = start + TimeDelta::days(1);
+            Ok((*day, *session, Timestamp(start), Timestamp(end)))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for chunk in pow2_chunks(&bounds, MAX_PARAMS / 4) {
+        Sql::<D>::new(
+            "DELETE FROM fingerprint_daily_sessions WHERE (day, session_id) IN \
+             (SELECT v.column1, v.column2 FROM (VALUES ",
+        )
+        .values(chunk, |sql, (day, session, start, end)| {
+            sql.bind(*day)
+                .push(", ")
+                .bind(*session)
+                .push(", ")
+                .bind(*start)
+                .push(", ")
+                .bind(*end);
+        })
+        .push(
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+             WHERE r.session_id = v.column2 \
+             AND r.created_at >= v.column3 AND r.created_at < v.column4))",
+        )
+        .execute(conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+#[async_trait]
+impl<D: Dialect> Maintenance for SqlStore<D>
+where
+    Self: Store,
+{
+    async fn rebuild_hit_counts_with_progress(
+        &self,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<RebuildReport, StoreError> {
+        let chunk = i64::from(chunk.max(1));
+        let (max_id,): (i64,) = Sql::<D>::new("SELECT COALESCE(MAX(id), 0) FROM fingerprint_urls")
+            .fetch_one(&self.pool)
+            .await?;
+        let total = u64::try_from(max_id).unwrap_or(0);
+        let mut report = RebuildReport::default();
+        let mut low = 1_i64;
+        while low <= max_id {
+            let high = low.saturating_add(chunk - 1);
+            let mut tx = D::begin_write(&self.pool).await?;
+            lock_visitors::<D>(&mut *tx).await?;
+            let range = |sql: &str, suffix: &str| {
+                let mut statement = Sql::<D>::new(sql);
+                statement
+                    .push(" WHERE url_id BETWEEN ")
+                    .bind(low)
+                    .push(" AND ")
+                    .bind(high)
+                    .push(suffix);
+                statement
+            };
+            range("DELETE FROM fingerprint_url_visitors", "")
+                .execute(&mut *tx)
+                .await?;
+            report.visitors += range(
+                "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
+                 SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints",
+                "",
+            )
+            .execute(&mut *tx)
+            .await?;
+            range("DELETE FROM fingerprint_hit_counts", "")
+                .execute(&mut *tx)
+                .await?;
+            report.urls += range(
+                "INSERT INTO fingerprint_hit_counts (url_id, hits) \
+                 SELECT url_id, COUNT(*) FROM fingerprint_url_visitors",
+                " GROUP BY url_id",
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            report.chunks += 1;
+            progress(Progress::new(
+                u64::try_from(high.min(max_id)).unwrap_or(0),
+                total,
+            ));
+            low = high.saturating_add(1);
+        }
+        Ok(report)
+    }
+
+    async fn purge(
+        &self,
+        before: DateTime<Utc>,
+        chunk: u32,
+        progress: ProgressFn<'_>,
+    ) -> Result<PurgeReport, StoreError> {
+        let chunk = i64::from(chunk.max(1));
+        let (total,): (i64,) = Sql::<D>::new(
+            "SELECT (SELECT COUNT(*) FROM fingerprint_request_fingerprints WHERE created_at < ",
+        )
+        .bind(Timestamp(before))
+        .push(") + (SELECT COUNT(*) FROM fingerprint_browser_fingerprints WHERE created_at < ")
+        .bind(Timestamp(before))
+        .push(")")
+        .fetch_one(&self.pool)
+        .await?;
+        let total = u64::try_from(total).unwrap_or(0);
+        let mut report = PurgeReport::default();
+        let mut users = BTreeSet::new();
+        let tell = |report: &PurgeReport| {
+            progress(Progress::new(
+                report.request_fingerprints + report.browser_fingerprints,
+                total,
+            ));
+        };
+
+        // Request fingerprints, oldest first, a chunk per transaction.
+        loop {
+            let mut tx = D::begin_write(&self.pool).await?;
+            if !purge_requests::<D>(&mut *tx, before, chunk, &mut report, &mut users).await? {
+                break;
+            }
+            tx.commit().await?;
+            report.chunks += 1;
+            tell(&report);
+        }
+
+        loop {
+            let mut tx = D::begin_write(&self.pool).await?;
+            let sessions: Vec<(i64,)> = delete_oldest::<D>(
+                "fingerprint_browser_fingerprints",
+                "session_id",
+                before,
+                chunk,
+            )
+            .fetch_all_on(&mut *tx)
+            .await?;
+            if sessions.is_empty() {
+                break;
+            }
+            report.browser_fingerprints += sessions.len() as u64;
+            let sessions: Vec<i64> = sessions
+                .into_iter()
+                .map(|(id,)| id)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            users.extend(users_of_sessions::<D>(&mut *tx, &sessions).await?);
+            tx.commit().await?;
+            report.chunks += 1;
+            tell(&report);
+        }
+
+        // Sessions older than the cutoff with nothing left.
+        loop {
+            let mut tx = D::begin_write(&self.pool).await?;
+            let deleted: Vec<(Option<String>,)> = Sql::<D>::new(
+                "DELETE FROM fingerprint_sessions WHERE id IN ( \
+                 SELECT s.id FROM fingerprint_sessions s WHERE s.created_at < ",
+            )
+            .bind(Timestamp(before))
+            .push(
+                " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                     WHERE r.session_id = s.id) \
+                 AND NOT EXISTS (SELECT 1 FROM fingerprint_browser_fingerprints b \
+                     WHERE b.session_id = s.id) \
+                 ORDER BY s.id LIMIT ",
+            )
+            .bind(chunk)
+            .push(") RETURNING user_id")
+            .fetch_all_on(&mut *tx)
+            .await?;
+            if deleted.is_empty() {
+                break;
+            }
+            report.sessions += deleted.len() as u64;
+            users.extend(deleted.into_iter().filter_map(|(user,)| user));
+            tx.commit().await?;
+            report.chunks += 1;
+        }
+
+        // The users concerned, one transaction each.
+        for user in &users {
+            let mut tx = D::begin_write(&self.pool).await?;
+            rebuild_user_devices::<D>(&mut *tx, user).await?;
+            D::refresh_users(&mut *tx, &[user.as_str()]).await?;
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        lock_visitors::<D>(&mut *tx).await?;
+        let sessions: Vec<(i64,)> =
+            Sql::<D>::new("SELECT id FROM fingerprint_sessions WHERE user_id = ")
+                .bind(user_id.to_owned())
+                .push(" ORDER BY id")
+                .push(D::FOR_UPDATE)
+                .fetch_all_on(&mut *tx)
+                .await?;
+        let sessions: Vec<i64> = sessions.into_iter().map(|(id,)| id).collect();
+        let mut pairs = Vec::new();
+        for chunk in pow2_chunks(&sessions, MAX_PARAMS) {
+            let rows: Vec<(i64, i64)> = Sql::<D>::new(
+                "SELECT url_id, session_id FROM fingerprint_url_visitors WHERE session_id IN (",
+            )
+            .bind_list(chunk.iter().copied())
+            .push(")")
+            .fetch_all_on(&mut *tx)
+            .await?;
+            pairs.extend(rows);
+        }
+        let mut report = ForgetReport {
+            visits_uncounted: uncount::<D>(&mut *tx, &pairs).await?,
+            ..ForgetReport::default()
+        };
+        // The sessions go whole: so do their rows in the dashboard's indexes.
+        for table in ["fingerprint_ip_sessions", "fingerprint_daily_sessions"] {
+            delete_ids::<D>(&mut *tx, table, "session_id", &sessions).await?;
+        }
+        for (table, count) in [
+            (
+                "fingerprint_request_fingerprints",
+                &mut report.request_fingerprints,
+            ),
+            (
+                "fingerprint_browser_fingerprints",
+                &mut report.browser_fingerprints,
+            ),
+        ] {
+            *count = delete_ids::<D>(&mut *tx, table, "session_id", &sessions).await?;
+        }
+        report.sessions =
+            delete_ids::<D>(&mut *tx, "fingerprint_sessions", "id", &sessions).await?;
+        for table in ["fingerprint_user_devices", "fingerprint_users"] {
+            Sql::<D>::new(format!("DELETE FROM {table} WHERE user_id = "))
+                .bind(user_id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}
