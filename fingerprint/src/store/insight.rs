@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{NaiveDate, TimeDelta};
 
 #[cfg(any(feature = "sqlite", test))]
 use crate::insight::IpFilter;
@@ -353,13 +353,6 @@ pub(crate) fn text_ranges(filter: &IpFilter) -> Result<Vec<TextRange>, StoreErro
             Ok(ranges)
         }
     })
-}
-
-/// A time in microseconds as a `DateTime`.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn time_of_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| StoreError::Decode(format!("timestamp {micros} out of range")))
 }
 
 /// A stored IP address.

@@ -13,7 +13,6 @@ use super::{Migrations, PostgresStore, StoreError};
 
 mod dialect;
 mod insight;
-pub(crate) mod requests;
 mod store;
 mod users;
 

@@ -17,11 +17,10 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
+use super::requests::Access;
 use super::SqlStore;
-use crate::insight::RequestQuery;
-use crate::model::StoredRequest;
+use crate::insight::{IpFilter, RequestQuery};
 use crate::store::{Migrations, StoreError};
-use crate::users::Page;
 
 pub(in crate::store) mod sealed {
     pub trait Sealed {}
@@ -86,13 +85,23 @@ pub trait Dialect: Database + sealed::Sealed {
         cursor: (T, i64),
     );
 
-    /// The request-fingerprint list (`Reports::request_fingerprints`): the one read written
-    /// per database, because SQLite has no statistics to weigh its filters against the
-    /// newest-first order and picks its index by hand (`sqlite/requests.rs`).
-    fn request_page<'a>(
+    /// ` INDEXED BY index` after a table name where the query names its index (SQLite);
+    /// empty where the planner chooses (PostgreSQL).
+    fn indexed_by(index: &str) -> String;
+
+    /// `AND column` (an IP address) is in the network `filter`.
+    fn push_ip_in(
+        sql: &mut Sql<'_, Self>,
+        column: &str,
+        filter: &IpFilter,
+    ) -> Result<(), StoreError>;
+
+    /// How the request list reads its table for `query` (`after`: its cursor).
+    fn plan_requests<'a>(
         store: &'a SqlStore<Self>,
         query: &'a RequestQuery,
-    ) -> BoxFuture<'a, Result<Page<StoredRequest>, StoreError>>;
+        after: Option<(Timestamp, i64)>,
+    ) -> BoxFuture<'a, Result<Access, StoreError>>;
 
     /// Recomputes the summary rows of `users` (sorted) from their sessions and devices, and
     /// drops the rows of users left without sessions (one statement per step on PostgreSQL,

@@ -8,11 +8,11 @@ pub(in crate::store) mod dialect;
 mod maintenance;
 pub(in crate::store) mod migrate;
 mod reports;
+pub(in crate::store) mod requests;
 mod rows;
 pub(in crate::store) mod users;
 
 pub(crate) use reports::non_empty;
-pub(crate) use rows::{request_columns, request_select, RequestRow};
 
 /// Fingerprints in an SQL database, through an sqlx pool: [`SqliteStore`] or
 /// [`PostgresStore`].

@@ -1,8 +1,8 @@
 //! The read side, written once for SQLite and PostgreSQL: every [`Reports`] query.
 //!
 //! A new query is one method here (its row type in `rows.rs`). Write it with [`Sql`] and the
-//! few [`Dialect`] fragments; the only read that stays per database is the request list,
-//! whose SQLite form picks its index by hand (see [`Dialect::request_page`]).
+//! few [`Dialect`] fragments. The request list has a file of its own (`requests.rs`): how it
+//! reads its table is the database's plan.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -424,7 +424,7 @@ where
         &self,
         query: &RequestQuery,
     ) -> Result<Page<StoredRequest>, StoreError> {
-        D::request_page(self, query).await
+        super::requests::request_page(self, query).await
     }
 
     async fn browser_fingerprints(

@@ -6,11 +6,10 @@ use sqlx::error::BoxDynError;
 use sqlx::sqlite::{SqliteConnection, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Database, Decode, Encode, Pool, QueryBuilder, Sqlite, Transaction, Type};
 
-use crate::insight::RequestQuery;
-use crate::model::StoredRequest;
+use crate::insight::{IpFilter, RequestQuery};
 use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
+use crate::store::sql::requests::Access;
 use crate::store::{Migrations, StoreError};
-use crate::users::Page;
 
 impl sealed::Sealed for Sqlite {}
 
@@ -102,11 +101,24 @@ impl Dialect for Sqlite {
             .push(")");
     }
 
-    fn request_page<'a>(
+    fn indexed_by(index: &str) -> String {
+        format!(" INDEXED BY {index}")
+    }
+
+    fn push_ip_in(
+        sql: &mut Sql<'_, Self>,
+        column: &str,
+        filter: &IpFilter,
+    ) -> Result<(), StoreError> {
+        super::requests::push_ip_in(sql, column, filter)
+    }
+
+    fn plan_requests<'a>(
         store: &'a crate::store::SqlStore<Self>,
         query: &'a RequestQuery,
-    ) -> BoxFuture<'a, Result<Page<StoredRequest>, StoreError>> {
-        Box::pin(super::requests::page(store, query))
+        after: Option<(Timestamp, i64)>,
+    ) -> BoxFuture<'a, Result<Access, StoreError>> {
+        Box::pin(super::requests::plan(store, query, after))
     }
 
     fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T) {

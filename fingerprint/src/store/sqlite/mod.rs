@@ -15,7 +15,7 @@ use super::{Migrations, SqliteStore, StoreError};
 
 mod dialect;
 mod insight;
-pub(crate) mod requests;
+mod requests;
 mod store;
 mod users;
 
