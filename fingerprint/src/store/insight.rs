@@ -364,6 +364,11 @@ pub(crate) fn parse_ip(text: Option<String>) -> Result<Option<IpAddr>, StoreErro
     .transpose()
 }
 
+/// A value of an optional text filter, when it is not empty.
+pub(crate) fn non_empty(value: Option<&String>) -> Option<&str> {
+    value.map(String::as_str).filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;

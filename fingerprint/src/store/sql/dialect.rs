@@ -17,7 +17,6 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::{Database, Pool, QueryBuilder, Transaction};
 
-use super::requests::Access;
 use super::SqlStore;
 use crate::insight::{IpFilter, RequestQuery};
 use crate::store::{Migrations, StoreError};
@@ -144,6 +143,21 @@ pub trait Dialect: Database + sealed::Sealed {
     ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>>;
 }
 
+/// How the request list reads its table .
+#[allow(unreachable_pub)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The planner's choice.
+    Auto,
+    /// The page's ids through this index (its matches sorted), then their rows.
+    Index(&'static str),
+    /// The page's ids from the rows of the sessions with the address (from
+    /// `fingerprint_ip_sessions`), then their rows.
+    Sessions,
+    /// Newest first on the `created_at` index.
+    Scan,
+}
+
 /// A query being written: SQL text and its bound values, in order.
 #[allow(missing_debug_implementations)]
 pub struct Sql<'q, D: Database>(QueryBuilder<'q, D>);
@@ -261,6 +275,12 @@ impl Timestamp {
     pub fn micros(self) -> i64 {
         self.0.timestamp_micros()
     }
+}
+
+/// A `time:id` page cursor as a keyset position.
+pub(crate) fn time_cursor(cursor: &str) -> Result<(Timestamp, i64), StoreError> {
+    let (micros, id) = crate::store::insight::parse_pair_cursor(cursor)?;
+    Ok((Timestamp::from_micros(micros)?, id))
 }
 
 /// A UTC day stored as INTEGER days since the epoch (SQLite) or DATE (PostgreSQL).

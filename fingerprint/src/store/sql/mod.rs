@@ -12,8 +12,6 @@ pub(in crate::store) mod requests;
 mod rows;
 pub(in crate::store) mod users;
 
-pub(crate) use reports::non_empty;
-
 /// Fingerprints in an SQL database, through an sqlx pool: [`SqliteStore`] or
 /// [`PostgresStore`].
 ///

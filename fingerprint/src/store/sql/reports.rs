@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::dialect::{Day, Dialect, Sql, Timestamp};
+use super::dialect::{time_cursor, Day, Dialect, Sql, Timestamp};
 use super::rows::{
     request_select, timeline_events, BrowserDeviceRow, BrowserRow, BrowserSummaryRow, DailyRow,
     PlaceRow, RequestDeviceRow, RequestRow, SessionRow, SummaryRow, TimelineRow, TotalsRow, UrlRow,
@@ -20,7 +20,7 @@ use crate::insight::{
 };
 use crate::model::{SessionRecord, StoredBrowser, StoredRequest, StoredSession};
 use crate::store::insight::{
-    check_hex_prefix, hex_upper_bound, keyset_page, parse_id_cursor, parse_pair_cursor,
+    check_hex_prefix, hex_upper_bound, keyset_page, non_empty, parse_id_cursor,
     parse_timeline_cursor, parse_url_cursor, UrlCursor, DIMENSION_ALL,
 };
 use crate::store::users::{count, user_page};
@@ -28,17 +28,6 @@ use crate::store::{Reports, Store, StoreError, Totals};
 use crate::users::{
     parse_user_cursor, Page, SessionSummary, UserDevices, UserQuery, UserSummary, VisitorUser,
 };
-
-/// A value of an optional text filter, when it is not empty.
-pub(crate) fn non_empty(value: Option<&String>) -> Option<&str> {
-    value.map(String::as_str).filter(|v| !v.is_empty())
-}
-
-/// A `time:id` page cursor as a keyset position.
-pub(crate) fn time_cursor(cursor: &str) -> Result<(Timestamp, i64), StoreError> {
-    let (micros, id) = parse_pair_cursor(cursor)?;
-    Ok((Timestamp::from_micros(micros)?, id))
-}
 
 impl<'q, D: Dialect> Sql<'q, D> {
     /// `AND column` starts with the hex `prefix` (validated): one key, or a range on its

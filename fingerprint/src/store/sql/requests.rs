@@ -3,13 +3,14 @@
 //! weighs the filters with its statistics; SQLite has none, so its plan counts matches on the
 //! candidate indexes and names one (`INDEXED BY`).
 
+use super::dialect::{time_cursor, Access};
 use super::dialect::{Dialect, Sql, Timestamp};
-use super::reports::{non_empty, time_cursor};
 use super::rows::{request_columns, RequestRow};
 use super::SqlStore;
 use crate::insight::{clamp_limit, RequestQuery};
 use crate::model::StoredRequest;
 use crate::store::insight::keyset_page;
+use crate::store::insight::non_empty;
 use crate::store::StoreError;
 use crate::users::Page;
 
@@ -22,22 +23,6 @@ pub(crate) const URL_INDEX: &str = "fingerprint_request_fingerprints_url_session
 
 const JOINS: &str = " JOIN fingerprint_sessions s ON s.id = r.session_id \
     JOIN fingerprint_urls u ON u.id = r.url_id WHERE TRUE";
-
-/// How the request list reads its table (`pub` because [`Dialect`] names it; this module is
-/// private to the store).
-#[allow(unreachable_pub)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// The planner's choice.
-    Auto,
-    /// The page's ids through this index (its matches sorted), then their rows.
-    Index(&'static str),
-    /// The page's ids from the rows of the sessions with the address (from
-    /// `fingerprint_ip_sessions`), then their rows.
-    Sessions,
-    /// Newest first on the `created_at` index.
-    Scan,
-}
 
 impl<D: Dialect> Sql<'_, D> {
     /// `AND r.url_id` is a URL starting with `prefix`.

@@ -7,8 +7,8 @@ use sqlx::sqlite::{SqliteConnection, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Database, Decode, Encode, Pool, QueryBuilder, Sqlite, Transaction, Type};
 
 use crate::insight::{IpFilter, RequestQuery};
+use crate::store::sql::dialect::Access;
 use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
-use crate::store::sql::requests::Access;
 use crate::store::{Migrations, StoreError};
 
 impl sealed::Sealed for Sqlite {}

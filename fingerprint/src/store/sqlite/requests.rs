@@ -7,10 +7,11 @@
 use sqlx::Sqlite;
 
 use crate::insight::{IpFilter, RequestQuery};
+use crate::store::insight::non_empty;
 use crate::store::insight::{text_ranges, TextRange};
+use crate::store::sql::dialect::Access;
 use crate::store::sql::dialect::{Sql, Timestamp};
-use crate::store::sql::non_empty;
-use crate::store::sql::requests::{Access, URL_INDEX};
+use crate::store::sql::requests::URL_INDEX;
 use crate::store::{SqliteStore, StoreError};
 
 /// Up to this many matches of a URL prefix are read through its index and sorted; beyond,
