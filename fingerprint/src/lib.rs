@@ -109,17 +109,19 @@
 //! package does): one URL, many URLs in one query, or objects that implement
 //! [`v1::AbsoluteUrl`]. Counters are exact under concurrent writers and can be rebuilt from the
 //! raw fingerprints with [`v1::Hits::rebuild`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub, missing_debug_implementations)]
 
 mod browser;
+mod builder;
 mod capture;
 mod clock;
 #[cfg(feature = "dashboard")]
 mod dashboard;
 mod device;
-mod fingerprint;
+mod handle;
 mod hits;
 mod insight;
 mod layer;
@@ -127,12 +129,15 @@ mod model;
 mod recorder;
 mod seed;
 mod session;
+mod shared;
 mod store;
 mod users;
+mod visit;
 
 pub mod v1;
 
-pub use fingerprint::{CurrentVisit, Fingerprint};
+pub use handle::Fingerprint;
+pub use visit::CurrentVisit;
 
 /// Internals for the benchmarks and the fuzz target of this repository (`fingerprint/benches`,
 /// `bench/`, `fuzz/`). **Not part of the API**: hidden from the docs, outside [`v1`], and free
@@ -187,13 +192,13 @@ pub mod __bench {
 
     /// The recorder's device derivation: user agent -> device, cached per user agent.
     #[derive(Debug)]
-    pub struct DeviceCache(crate::device::Enricher);
+    pub struct DeviceCache(crate::recorder::Enricher);
 
     impl DeviceCache {
         /// An empty cache (as the recorder starts with), without GeoIP.
         #[allow(clippy::new_without_default)]
         pub fn new() -> Self {
-            Self(crate::device::Enricher::new(
+            Self(crate::recorder::Enricher::new(
                 #[cfg(feature = "geoip")]
                 None,
             ))
@@ -241,7 +246,7 @@ pub mod __bench {
                 debounce,
                 ..RecorderConfig::default()
             };
-            let enricher = crate::device::Enricher::new(
+            let enricher = crate::recorder::Enricher::new(
                 #[cfg(feature = "geoip")]
                 None,
             );

@@ -380,7 +380,7 @@ pub(crate) fn parse_user_cursor(
     Ok((last_seen, user.to_owned()))
 }
 
-/// Users, sessions and devices. Made by [`Fingerprint::users`](crate::Fingerprint::users).
+/// Users, sessions and devices. Made by [`Fingerprint::users`](crate::v1::Fingerprint::users).
 ///
 /// ```no_run
 /// # async fn run(fingerprint: fingerprint::v1::Fingerprint) -> Result<(), fingerprint::v1::StoreError> {
