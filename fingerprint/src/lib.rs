@@ -55,10 +55,11 @@
 //! | `sqlite` | yes | [`v1::SqliteStore`] |
 //! | `postgres` | no | [`v1::PostgresStore`] |
 //! | `axum` | yes | the socket peer from axum's `ConnectInfo`; [`v1::CurrentVisit`] as an extractor |
-//! | `tower-sessions` | yes | use the tower-sessions session as the visitor's session |
+//! | `tower-sessions` | no | use the tower-sessions session as the visitor's session (and follow axum-login logins); without it, the built-in cookie |
 //! | `askama` | no | [`v1::ScriptTag`] renders unescaped in askama templates |
 //! | `minijinja` | no | [`v1::ScriptTag`] converts into a safe `minijinja::Value` |
 //! | `dashboard` | no | `Fingerprint::dashboard`: pages and a JSON API for staff, behind the app's guard |
+//! | `seed` | no | `fingerprint::seed`: a synthetic data set for demos and benchmarks (outside [`v1`]) |
 //!
 //! # How a request is recorded
 //!
@@ -67,8 +68,9 @@
 //!    hops (`X-Real-IP` and `CF-Connecting-IP` are used when there is no chain). Headers are
 //!    stored as sent, truncated to the Django package's column sizes (user agent and accept
 //!    headers 255 characters, referer 2047, country 16, URL 2048), never rejected.
-//! 2. **Session**: with a tower-sessions layer outside this one, a key stored in that session
-//!    (it survives axum-login's session-id change at login; a logout starts a new session).
+//! 2. **Session**: with a tower-sessions layer outside this one (feature `tower-sessions`), a
+//!    key stored in that session (it survives axum-login's session-id change at login; a
+//!    logout starts a new session).
 //!    Otherwise a cookie of our own (`fingerprint_session`: 128 random bits, `HttpOnly`,
 //!    `SameSite=Lax`, `Secure` over https). The first record of a session keeps its referer
 //!    and UTM parameters; later requests never overwrite them.
@@ -100,8 +102,8 @@
 //! HTML without JavaScript and the same data as JSON. `guard` sees each request's parts and
 //! returns a `DashboardAccess`: allow, deny (403) or redirect to a login page. The queries
 //! behind it are [`v1::Store`] methods any app can call ([`v1::Store::daily_traffic`],
-//! [`v1::Store::request_fingerprints`], ...), and [`v1::seed`] writes a synthetic data set
-//! to try them on.
+//! [`v1::Store::request_fingerprints`], ...), and `fingerprint::seed` (feature `seed`) writes
+//! a synthetic data set to try them on.
 //!
 //! # Hit counts
 //!
@@ -127,17 +129,18 @@ mod insight;
 mod layer;
 mod model;
 mod recorder;
-mod seed;
 mod session;
 mod shared;
+// Without a backend (`sqlite` or `postgres`) the helpers the two stores share are unused.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod store;
 mod users;
 mod visit;
 
+#[cfg(feature = "seed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "seed")))]
+pub mod seed;
 pub mod v1;
-
-pub use handle::Fingerprint;
-pub use visit::CurrentVisit;
 
 /// Internals for the benchmarks and the fuzz target of this repository (`fingerprint/benches`,
 /// `bench/`, `fuzz/`). **Not part of the API**: hidden from the docs, outside [`v1`], and free

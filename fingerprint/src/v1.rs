@@ -28,7 +28,6 @@ pub use crate::model::{
     Utm, Visit,
 };
 pub use crate::recorder::{RecorderClosed, RecorderStats};
-pub use crate::seed::{seed, SeedOptions, SeedProgress, SeedReport};
 pub use crate::session::SessionSource;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
