@@ -235,14 +235,14 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
             store.migrate().await?;
             let bar = progress_bar("seeding");
             let shown = bar.clone();
-            let options = fp::SeedOptions::new(rows)
+            let options = fingerprint::seed::SeedOptions::new(rows)
                 .with_days(days)
                 .with_seed(seed)
-                .with_progress(move |p: fp::SeedProgress| {
+                .with_progress(move |p: fingerprint::seed::SeedProgress| {
                     shown.set_length(p.total);
                     shown.set_position(p.request_fingerprints);
                 });
-            let report = fp::seed(&*store, options).await?;
+            let report = fingerprint::seed::seed(&*store, options).await?;
             bar.finish_and_clear();
             write(
                 out,

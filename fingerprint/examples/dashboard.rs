@@ -1,7 +1,7 @@
 //! The dashboard on a seeded data set, on 127.0.0.1:3001 (no login: do not expose it).
 //!
 //! ```sh
-//! cargo run -p fingerprint-rt --features dashboard --example dashboard -- [ROWS] [sqlite://FILE]
+//! cargo run -p fingerprint-rt --features dashboard,seed --example dashboard -- [ROWS] [sqlite://FILE]
 //! ```
 //!
 //! Seeds ROWS request fingerprints (default 20,000) into FILE (default: a temporary file)
@@ -29,7 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .items
         .is_empty();
     if empty {
-        let report = fp::seed(&store, fp::SeedOptions::new(rows)).await?;
+        let report =
+            fingerprint::seed::seed(&store, fingerprint::seed::SeedOptions::new(rows)).await?;
         println!(
             "seeded {} request fingerprints, {} sessions, {} users in {:.1} s",
             report.request_fingerprints,

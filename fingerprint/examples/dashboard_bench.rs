@@ -1,8 +1,8 @@
 //! Times the dashboard's queries on a seeded data set (the figures in docs/dashboard.md).
 //!
 //! ```sh
-//! cargo run --release -p fingerprint-rt --example dashboard_bench -- --rows 1000000
-//! cargo run --release -p fingerprint-rt --features postgres --example dashboard_bench -- \
+//! cargo run --release -p fingerprint-rt --features seed --example dashboard_bench -- --rows 1000000
+//! cargo run --release -p fingerprint-rt --features seed,postgres --example dashboard_bench -- \
 //!     --rows 1000000 --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
 //!
@@ -133,9 +133,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if existing.items.is_empty() {
         let started = Instant::now();
         let mut last = Instant::now();
-        let report = fp::seed(
+        let report = fingerprint::seed::seed(
             &*store,
-            fp::SeedOptions::new(args.rows)
+            fingerprint::seed::SeedOptions::new(args.rows)
                 .with_now(now)
                 .with_progress(move |p| {
                     if last.elapsed() > Duration::from_secs(5) {

@@ -30,7 +30,7 @@ pub trait AbsoluteUrl {
 /// URLs are absolute, with their query string, exactly as recorded: `http://a/x?1` and
 /// `http://a/x` are two URLs. Counts are kept as counters updated with each recorded batch, so
 /// reading them is one indexed query; they include visits written by the recorder so far
-/// (see [`Fingerprint::flush`](crate::Fingerprint::flush)).
+/// (see [`Fingerprint::flush`](crate::v1::Fingerprint::flush)).
 #[derive(Debug, Clone)]
 pub struct Hits {
     pub(crate) store: Arc<dyn Reports>,
@@ -68,7 +68,7 @@ impl Hits {
     }
 
     /// Counts for objects with a URL, in one query, in the order of `objects`. `origin` is the
-    /// scheme and host their paths are joined to, e.g. [`CurrentVisit::origin`](crate::CurrentVisit::origin).
+    /// scheme and host their paths are joined to, e.g. [`CurrentVisit::origin`](crate::v1::CurrentVisit::origin).
     pub async fn for_objects<T: AbsoluteUrl>(
         &self,
         origin: &str,

@@ -16,11 +16,13 @@ use crate::device::Device;
 /// Default page size of the list queries.
 pub(crate) const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size of the list queries.
+#[cfg(any(feature = "sqlite", feature = "postgres", test))]
 pub(crate) const MAX_LIMIT: u32 = 1000;
 /// Default bound of the user-agent search, in rows per page.
 pub(crate) const DEFAULT_SCAN_LIMIT: u32 = 50_000;
 
-/// A page size clamped to 1..=1000.
+/// A page size clamped to 1..=1000 (for the stores).
+#[cfg(any(feature = "sqlite", feature = "postgres", test))]
 pub(crate) fn clamp_limit(limit: u32) -> u32 {
     limit.clamp(1, MAX_LIMIT)
 }

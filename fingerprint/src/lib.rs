@@ -55,10 +55,11 @@
 //! | `sqlite` | yes | [`v1::SqliteStore`] |
 //! | `postgres` | no | [`v1::PostgresStore`] |
 //! | `axum` | yes | the socket peer from axum's `ConnectInfo`; [`v1::CurrentVisit`] as an extractor |
-//! | `tower-sessions` | yes | use the tower-sessions session as the visitor's session |
+//! | `tower-sessions` | no | use the tower-sessions session as the visitor's session (and follow axum-login logins); without it, the built-in cookie |
 //! | `askama` | no | [`v1::ScriptTag`] renders unescaped in askama templates |
 //! | `minijinja` | no | [`v1::ScriptTag`] converts into a safe `minijinja::Value` |
 //! | `dashboard` | no | `Fingerprint::dashboard`: pages and a JSON API for staff, behind the app's guard |
+//! | `seed` | no | `fingerprint::seed`: a synthetic data set for demos and benchmarks (outside [`v1`]) |
 //!
 //! # How a request is recorded
 //!
@@ -67,8 +68,9 @@
 //!    hops (`X-Real-IP` and `CF-Connecting-IP` are used when there is no chain). Headers are
 //!    stored as sent, truncated to the Django package's column sizes (user agent and accept
 //!    headers 255 characters, referer 2047, country 16, URL 2048), never rejected.
-//! 2. **Session**: with a tower-sessions layer outside this one, a key stored in that session
-//!    (it survives axum-login's session-id change at login; a logout starts a new session).
+//! 2. **Session**: with a tower-sessions layer outside this one (feature `tower-sessions`), a
+//!    key stored in that session (it survives axum-login's session-id change at login; a
+//!    logout starts a new session).
 //!    Otherwise a cookie of our own (`fingerprint_session`: 128 random bits, `HttpOnly`,
 //!    `SameSite=Lax`, `Secure` over https). The first record of a session keeps its referer
 //!    and UTM parameters; later requests never overwrite them.
@@ -100,8 +102,8 @@
 //! HTML without JavaScript and the same data as JSON. `guard` sees each request's parts and
 //! returns a `DashboardAccess`: allow, deny (403) or redirect to a login page. The queries
 //! behind it are [`v1::Store`] methods any app can call ([`v1::Store::daily_traffic`],
-//! [`v1::Store::request_fingerprints`], ...), and [`v1::seed`] writes a synthetic data set
-//! to try them on.
+//! [`v1::Store::request_fingerprints`], ...), and `fingerprint::seed` (feature `seed`) writes
+//! a synthetic data set to try them on.
 //!
 //! # Hit counts
 //!
@@ -109,30 +111,36 @@
 //! package does): one URL, many URLs in one query, or objects that implement
 //! [`v1::AbsoluteUrl`]. Counters are exact under concurrent writers and can be rebuilt from the
 //! raw fingerprints with [`v1::Hits::rebuild`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub, missing_debug_implementations)]
 
 mod browser;
+mod builder;
 mod capture;
 mod clock;
 #[cfg(feature = "dashboard")]
 mod dashboard;
 mod device;
-mod fingerprint;
+mod handle;
 mod hits;
 mod insight;
 mod layer;
 mod model;
 mod recorder;
-mod seed;
 mod session;
+mod shared;
+// Without a backend (`sqlite` or `postgres`) the helpers the two stores share are unused.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod store;
 mod users;
+mod visit;
 
+#[cfg(feature = "seed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "seed")))]
+pub mod seed;
 pub mod v1;
-
-pub use fingerprint::{CurrentVisit, Fingerprint};
 
 /// Internals for the benchmarks and the fuzz target of this repository (`fingerprint/benches`,
 /// `bench/`, `fuzz/`). **Not part of the API**: hidden from the docs, outside [`v1`], and free
@@ -187,13 +195,13 @@ pub mod __bench {
 
     /// The recorder's device derivation: user agent -> device, cached per user agent.
     #[derive(Debug)]
-    pub struct DeviceCache(crate::device::Enricher);
+    pub struct DeviceCache(crate::recorder::Enricher);
 
     impl DeviceCache {
         /// An empty cache (as the recorder starts with), without GeoIP.
         #[allow(clippy::new_without_default)]
         pub fn new() -> Self {
-            Self(crate::device::Enricher::new(
+            Self(crate::recorder::Enricher::new(
                 #[cfg(feature = "geoip")]
                 None,
             ))
@@ -241,7 +249,7 @@ pub mod __bench {
                 debounce,
                 ..RecorderConfig::default()
             };
-            let enricher = crate::device::Enricher::new(
+            let enricher = crate::recorder::Enricher::new(
                 #[cfg(feature = "geoip")]
                 None,
             );
@@ -292,72 +300,6 @@ pub mod __bench {
             token: payload.token,
             duration_ms: payload.duration_ms,
         })
-    }
-
-    /// Checks the payload parser's promises on any input, and panics when one is broken: the
-    /// body of the fuzz target (`fuzz/`) and of the property tests
-    /// (`tests/collector_payload.rs`).
-    ///
-    /// - It never panics; a refusal has a short, non-empty reason (it becomes a 400 body).
-    /// - An accepted payload has a token of 1 to 4,096 bytes, a visitor id of 32 lowercase
-    ///   hex digits, and only known components, each at most 2,048 bytes of JSON.
-    /// - It is canonical: the accepted payload, sent again as the collector would send it, is
-    ///   accepted as the same payload with the same visitor id, fractional numbers included
-    ///   (the library turns on serde_json's `float_roundtrip`: without it a float may be read
-    ///   back one unit in the last place off, changing the canonical JSON and the id).
-    pub fn check_collector_payload(body: &[u8]) {
-        use serde_json::{Map, Value};
-
-        let payload = match collector_payload(body) {
-            Ok(payload) => payload,
-            Err(reason) => {
-                assert!(
-                    !reason.is_empty() && reason.len() <= 512,
-                    "refusal reason {reason:?}"
-                );
-                return;
-            }
-        };
-        assert!(
-            !payload.token.is_empty() && payload.token.len() <= 4096,
-            "token of {} bytes accepted",
-            payload.token.len()
-        );
-        assert!(
-            payload.visitor_id.len() == 32
-                && payload
-                    .visitor_id
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-            "visitor id {:?}",
-            payload.visitor_id
-        );
-        let components: Map<String, Value> =
-            serde_json::from_str(&payload.components).expect("components are a JSON object");
-        for (name, value) in &components {
-            assert!(
-                crate::browser::components::COMPONENTS
-                    .iter()
-                    .any(|(known, _)| known == name),
-                "unknown component {name:?} accepted"
-            );
-            let json = serde_json::to_string(value).expect("a value serialises");
-            assert!(
-                json.len() <= 2048,
-                "component {name:?} of {} bytes",
-                json.len()
-            );
-        }
-        let mut again = Map::new();
-        again.insert("token".into(), Value::String(payload.token.clone()));
-        again.insert("components".into(), Value::Object(components));
-        if let Some(ms) = payload.duration_ms {
-            again.insert("duration".into(), Value::from(ms));
-        }
-        let resent = Value::Object(again).to_string();
-        let reparsed = collector_payload(resent.as_bytes())
-            .unwrap_or_else(|reason| panic!("re-sent payload refused: {reason}"));
-        assert_eq!(reparsed, payload, "not canonical");
     }
 
     /// The component names the collector may send.

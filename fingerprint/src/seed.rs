@@ -1,6 +1,10 @@
-//! A synthetic data set for demos, screenshots and benchmarks: sessions of real user agents
-//! from many countries over the last days, users linked to some of them, pages of skewed
-//! popularity and browser fingerprints, written through the public [`Store`] API.
+//! A synthetic data set for demos, screenshots and benchmarks (feature `seed`): sessions of
+//! real user agents from many countries over the last days, users linked to some of them,
+//! pages of skewed popularity and browser fingerprints, written through the public
+//! [`Store`](crate::v1::Store) API.
+//!
+//! Not part of [`v1`](crate::v1): it is a development tool, and the data it makes may change
+//! in any release (the same options give the same data within a release).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -20,7 +24,7 @@ use crate::users::SessionLink;
 /// data.
 ///
 /// ```
-/// use fingerprint::v1::SeedOptions;
+/// use fingerprint::seed::SeedOptions;
 ///
 /// let options = SeedOptions::new(100_000)
 ///     .with_days(30)
@@ -188,11 +192,12 @@ pub struct SeedReport {
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), fingerprint::v1::StoreError> {
+/// use fingerprint::seed::{seed, SeedOptions};
 /// use fingerprint::v1::{self as fp, Store as _};
 ///
 /// let store = fp::SqliteStore::connect("sqlite://seeded.db").await?;
 /// store.migrate().await?;
-/// let report = fp::seed(&store, fp::SeedOptions::new(1_000_000)).await?;
+/// let report = seed(&store, SeedOptions::new(1_000_000)).await?;
 /// println!("{} rows, {} sessions in {:?}", report.request_fingerprints, report.sessions, report.elapsed);
 /// # Ok(()) }
 /// ```

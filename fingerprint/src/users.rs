@@ -356,7 +356,8 @@ impl<T> Page<T> {
 }
 
 /// The keyset cursor of the user lists: the last item's `last_seen` (microseconds, or
-/// nothing) and its id.
+/// nothing) and its id (for the stores; `store::users` imports it in every configuration).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn user_cursor(user: &UserSummary) -> String {
     let micros = user
         .last_seen
@@ -366,6 +367,7 @@ pub(crate) fn user_cursor(user: &UserSummary) -> String {
 
 /// Reads a cursor made by [`user_cursor`]; a malformed cursor is an error the caller shows as
 /// a 400.
+#[cfg(any(feature = "sqlite", feature = "postgres", test))]
 pub(crate) fn parse_user_cursor(
     cursor: &str,
 ) -> Result<(Option<DateTime<Utc>>, String), StoreError> {
@@ -380,7 +382,7 @@ pub(crate) fn parse_user_cursor(
     Ok((last_seen, user.to_owned()))
 }
 
-/// Users, sessions and devices. Made by [`Fingerprint::users`](crate::Fingerprint::users).
+/// Users, sessions and devices. Made by [`Fingerprint::users`](crate::v1::Fingerprint::users).
 ///
 /// ```no_run
 /// # async fn run(fingerprint: fingerprint::v1::Fingerprint) -> Result<(), fingerprint::v1::StoreError> {

@@ -3,14 +3,17 @@
 //! Everything here follows semver; items outside `v1` may change in any release.
 
 pub use crate::browser::{RefusedRedirect, ScriptTag};
+pub use crate::builder::{BuildError, FingerprintBuilder};
 pub use crate::capture::{InvalidProxy, TrustedProxies};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
 pub use crate::dashboard::DashboardAccess;
 pub use crate::device::{Device, DeviceType};
 #[cfg(feature = "geoip")]
+#[cfg_attr(docsrs, doc(cfg(feature = "geoip")))]
 pub use crate::device::{GeoIp, GeoIpError};
-pub use crate::fingerprint::{BuildError, CurrentVisit, Fingerprint, FingerprintBuilder, PeerAddr};
+pub use crate::handle::Fingerprint;
 pub use crate::hits::{AbsoluteUrl, Hits};
 pub use crate::insight::{
     BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, InvalidIpFilter, IpFilter,
@@ -25,11 +28,12 @@ pub use crate::model::{
     Utm, Visit,
 };
 pub use crate::recorder::{RecorderClosed, RecorderStats};
-pub use crate::seed::{seed, SeedOptions, SeedProgress, SeedReport};
 pub use crate::session::SessionSource;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::store::PostgresStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::store::SqliteStore;
 pub use crate::store::{
     ForgetReport, FullStore, Maintenance, Progress, ProgressFn, PurgeReport, RebuildReport,
@@ -39,3 +43,4 @@ pub use crate::users::{
     BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,
     UserDevices, UserQuery, UserSummary, Users, VisitorUser,
 };
+pub use crate::visit::{CurrentVisit, PeerAddr};

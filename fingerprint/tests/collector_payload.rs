@@ -1,7 +1,11 @@
 //! Property tests of the collector payload parser on hostile input, on stable Rust (CI runs
 //! them); the same checks drive the cargo-fuzz targets in `fuzz/`.
 
-use fingerprint::__bench::{check_collector_payload, collector_component_names};
+#[path = "oracle/collector_payload.rs"]
+mod oracle;
+
+use fingerprint::__bench::collector_component_names;
+use oracle::check_collector_payload;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

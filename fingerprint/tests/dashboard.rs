@@ -2,7 +2,7 @@
 //! PostgreSQL), the guard (with a real axum-login session too), escaping of stored values,
 //! refused parameters, and links that work wherever the dashboard is nested.
 
-#![cfg(feature = "dashboard")]
+#![cfg(all(feature = "dashboard", feature = "seed"))]
 
 #[macro_use]
 mod common;
@@ -37,9 +37,9 @@ fn now() -> DateTime<Utc> {
 const BASE: &str = "/admin/fingerprint";
 
 async fn seeded(db: &TestDb) {
-    fp::seed(
+    fingerprint::seed::seed(
         &*db.store(),
-        fp::SeedOptions::new(1_500)
+        fingerprint::seed::SeedOptions::new(1_500)
             .with_now(now())
             .with_days(9)
             .with_users(30)

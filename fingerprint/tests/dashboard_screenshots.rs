@@ -7,7 +7,7 @@
 //! Skipped, saying so, when chromedriver is missing, unless FINGERPRINT_REQUIRE_BROWSER=1,
 //! which makes a missing browser a failure.
 
-#![cfg(feature = "dashboard")]
+#![cfg(all(feature = "dashboard", feature = "seed"))]
 
 mod common;
 
@@ -32,9 +32,9 @@ async fn every_page_in_chromium_without_javascript() {
     }
     let db = TestDb::sqlite().await;
     let store = db.store();
-    fp::seed(
+    fingerprint::seed::seed(
         &*store,
-        fp::SeedOptions::new(40_000)
+        fingerprint::seed::SeedOptions::new(40_000)
             .with_now(now())
             .with_days(30)
             .with_seed(7),

@@ -3,6 +3,8 @@
 //! debounced rows, under concurrent writers), every list paged to its end, every filter
 //! against a plain scan of the rows, and refused input.
 
+#![cfg(feature = "seed")]
+
 #[macro_use]
 mod common;
 
@@ -33,10 +35,10 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_795_186_800, 0).unwrap()
 }
 
-async fn seeded(db: &TestDb, rows: u64) -> fp::SeedReport {
-    let report = fp::seed(
+async fn seeded(db: &TestDb, rows: u64) -> fingerprint::seed::SeedReport {
+    let report = fingerprint::seed::seed(
         &*db.store(),
-        fp::SeedOptions::new(rows)
+        fingerprint::seed::SeedOptions::new(rows)
             .with_now(now())
             .with_days(8)
             .with_users(40)

@@ -27,6 +27,7 @@ suite!(
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
+    #[cfg(feature = "tower-sessions")]
     tower_sessions_carry_the_session,
     migrate_is_idempotent_and_checked,
 );
@@ -756,6 +757,7 @@ async fn forwarded_headers_only_from_trusted_proxies(db: TestDb) {
     ));
 }
 
+#[cfg(feature = "tower-sessions")]
 async fn tower_sessions_carry_the_session(db: TestDb) {
     use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
 

@@ -5,99 +5,280 @@
 #[macro_use]
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
-use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::{serve, TestDb};
 use fingerprint::v1 as fp;
-use tower_sessions::{MemoryStore, SessionManagerLayer};
 
 suite!(
+    #[cfg(feature = "tower-sessions")]
     axum_login_links_the_session_with_its_history,
+    #[cfg(feature = "tower-sessions")]
     another_login_on_the_same_session_starts_a_new_one,
     remember_user_session_links_only_known_users,
     two_users_on_one_browser_share_its_visitor_id,
     explicit_link_and_relink,
+    #[cfg(feature = "tower-sessions")]
     devices_and_places_of_a_user,
     filters_and_pages_on_a_seeded_data_set,
 );
 
 const CHROME_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 \
     (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
-const FIREFOX_WINDOWS: &str =
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0";
 const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \
     AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 
-// A minimal axum-login backend: users 1 and 2, any password.
-#[derive(Debug, Clone)]
-struct User {
-    id: i64,
-}
+/// Logins through axum-login, followed by the layer (feature `tower-sessions`).
+#[cfg(feature = "tower-sessions")]
+mod axum_login_following {
+    use std::collections::HashMap;
 
-impl AuthUser for User {
-    type Id = i64;
-    fn id(&self) -> i64 {
-        self.id
-    }
-    fn session_auth_hash(&self) -> &[u8] {
-        b"fixed"
-    }
-}
+    use axum::extract::Query;
+    use axum::routing::get;
+    use axum::Router;
+    use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
+    use tower_sessions::{MemoryStore, SessionManagerLayer};
 
-#[derive(Debug, Clone)]
-struct Backend;
+    use super::*;
 
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
+    const FIREFOX_WINDOWS: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0";
 
-impl AuthnBackend for Backend {
-    type User = User;
-    type Credentials = i64;
-    type Error = Never;
-
-    async fn authenticate(&self, id: i64) -> Result<Option<User>, Never> {
-        Ok((1..=2).contains(&id).then_some(User { id }))
+    fn urls(requests: &[fp::StoredRequest]) -> Vec<String> {
+        let mut paths: Vec<String> = requests
+            .iter()
+            .map(|r| {
+                let url = &r.fingerprint.url;
+                url[url.find("/login").or_else(|| url.rfind('/')).unwrap()..].to_owned()
+            })
+            .collect();
+        paths.sort();
+        paths
     }
 
-    async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, Never> {
-        Ok((1..=2).contains(id).then_some(User { id: *id }))
+    // A minimal axum-login backend: users 1 and 2, any password.
+    #[derive(Debug, Clone)]
+    struct User {
+        id: i64,
+    }
+
+    impl AuthUser for User {
+        type Id = i64;
+        fn id(&self) -> i64 {
+            self.id
+        }
+        fn session_auth_hash(&self) -> &[u8] {
+            b"fixed"
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Backend;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+
+    impl AuthnBackend for Backend {
+        type User = User;
+        type Credentials = i64;
+        type Error = Never;
+
+        async fn authenticate(&self, id: i64) -> Result<Option<User>, Never> {
+            Ok((1..=2).contains(&id).then_some(User { id }))
+        }
+
+        async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, Never> {
+            Ok((1..=2).contains(id).then_some(User { id: *id }))
+        }
+    }
+
+    /// An app with tower-sessions + axum-login around fingerprinted pages, `/login?user=N` and
+    /// `/logout` (fingerprinted too, like any page).
+    fn login_app(fingerprint: &fp::Fingerprint) -> Router {
+        let sessions = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
+        let auth = AuthManagerLayerBuilder::new(Backend, sessions).build();
+        Router::new()
+            .route(
+                "/login",
+                get(
+                    |mut auth: AuthSession<Backend>, Query(q): Query<HashMap<String, i64>>| async move {
+                        let user = auth.authenticate(q["user"]).await.unwrap().unwrap();
+                        auth.login(&user).await.unwrap();
+                        "logged in"
+                    },
+                ),
+            )
+            .route(
+                "/logout",
+                get(|mut auth: AuthSession<Backend>| async move {
+                    auth.logout().await.unwrap();
+                    "logged out"
+                }),
+            )
+            .route("/{*rest}", get(|| async { "page" }))
+            .route_layer(fingerprint.layer())
+            .layer(auth)
+    }
+
+    pub(super) async fn axum_login_links_the_session_with_its_history(db: TestDb) {
+        let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+        let addr = serve(login_app(&fingerprint)).await;
+        let alice = browser(CHROME_MAC);
+
+        // Anonymous reading, then a login (which changes the session id), then more reading.
+        visit(&alice, addr, "/before-1").await;
+        visit(&alice, addr, "/before-2").await;
+        fingerprint.flush().await.unwrap();
+        let store = db.store();
+        let anonymous = store.users(&fp::UserQuery::new()).await.unwrap();
+        assert!(anonymous.items.is_empty(), "nobody is linked yet");
+
+        visit(&alice, addr, "/login?user=1").await;
+        visit(&alice, addr, "/after").await;
+        fingerprint.flush().await.unwrap();
+
+        let users = fingerprint.users();
+        let sessions = users.sessions("1", 10).await.unwrap();
+        assert_eq!(sessions.len(), 1, "{sessions:?}");
+        let session = &sessions[0];
+        assert_eq!(session.user_id.as_deref(), Some("1"));
+        assert_eq!(session.request_fingerprints, 4);
+        let history = store.session_requests(&session.key, 10).await.unwrap();
+        assert_eq!(
+            urls(&history),
+            ["/after", "/before-1", "/before-2", "/login?user=1"],
+            "the pages read before the login are the user's"
+        );
+        let summary = users.get("1").await.unwrap().unwrap();
+        assert_eq!(summary.sessions, 1);
+        assert_eq!(summary.request_fingerprints, 1, "one distinct user agent");
+        assert_eq!(fingerprint.stats().links, 1, "linked once, not per request");
+
+        // Logging out starts a new, anonymous session.
+        visit(&alice, addr, "/logout").await;
+        visit(&alice, addr, "/after-logout").await;
+        fingerprint.flush().await.unwrap();
+        assert_eq!(db.count("fingerprint_sessions").await, 2);
+        assert_eq!(users.sessions("1", 10).await.unwrap().len(), 1);
+
+        // Logging in again on that session links it too: two sessions for user 1.
+        visit(&alice, addr, "/login?user=1").await;
+        fingerprint.flush().await.unwrap();
+        let summary = users.get("1").await.unwrap().unwrap();
+        assert_eq!(summary.sessions, 2);
+        let newest = &users.sessions("1", 10).await.unwrap()[0];
+        assert_eq!(
+            urls(&store.session_requests(&newest.key, 10).await.unwrap()),
+            ["/after-logout", "/login?user=1"]
+        );
+    }
+
+    pub(super) async fn another_login_on_the_same_session_starts_a_new_one(db: TestDb) {
+        let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+        let addr = serve(login_app(&fingerprint)).await;
+        let shared_pc = browser(FIREFOX_WINDOWS);
+        visit(&shared_pc, addr, "/login?user=1").await;
+        visit(&shared_pc, addr, "/one").await;
+        // User 2 logs in without user 1 logging out: axum-login keeps the session.
+        visit(&shared_pc, addr, "/login?user=2").await;
+        visit(&shared_pc, addr, "/two").await;
+        fingerprint.flush().await.unwrap();
+
+        let users = fingerprint.users();
+        let store = db.store();
+        let first = users.sessions("1", 10).await.unwrap();
+        let second = users.sessions("2", 10).await.unwrap();
+        assert_eq!((first.len(), second.len()), (1, 1));
+        assert_ne!(first[0].key, second[0].key);
+        let first_pages = urls(&store.session_requests(&first[0].key, 10).await.unwrap());
+        let second_pages = urls(&store.session_requests(&second[0].key, 10).await.unwrap());
+        // The second login's own request still belonged to user 1's session.
+        assert_eq!(first_pages, ["/login?user=1", "/login?user=2", "/one"]);
+        assert_eq!(second_pages, ["/two"]);
+    }
+
+    pub(super) async fn devices_and_places_of_a_user(db: TestDb) {
+        let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+        let addr = serve(login_app(&fingerprint)).await;
+        // A laptop in Poland (two sessions), a phone in Poland then Germany.
+        for (agent, country, pages) in [
+            (CHROME_MAC, "PL", 2),
+            (CHROME_MAC, "pl", 1),
+            (SAFARI_IPHONE, "PL", 1),
+        ] {
+            let client = browser(agent);
+            for page in 0..pages {
+                client
+                    .get(format!("http://{addr}/page-{page}"))
+                    .header("cf-ipcountry", country)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            client
+                .get(format!("http://{addr}/login?user=1"))
+                .header("cf-ipcountry", country)
+                .send()
+                .await
+                .unwrap();
+            if agent == SAFARI_IPHONE {
+                client
+                    .get(format!("http://{addr}/roaming"))
+                    .header("cf-ipcountry", "DE")
+                    .send()
+                    .await
+                    .unwrap();
+                client
+                    .get(format!("http://{addr}/unknown-country"))
+                    .header("cf-ipcountry", "XX")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        fingerprint.flush().await.unwrap();
+
+        let devices = fingerprint.users().devices("1").await.unwrap();
+        assert!(devices.browsers.is_empty(), "no collector ran");
+        assert_eq!(devices.devices.len(), 2, "{:#?}", devices.devices);
+        let phone = &devices.devices[0];
+        assert_eq!(phone.device.browser, "Mobile Safari");
+        assert_eq!(phone.device.browser_version, "17");
+        assert_eq!(phone.device.os, "iOS");
+        assert_eq!(phone.device.os_version, "17.4");
+        assert_eq!(phone.device.device_type, fp::DeviceType::Mobile);
+        assert_eq!(phone.countries, ["DE", "PL"]);
+        assert_eq!((phone.sessions, phone.requests), (1, 4));
+        let laptop = &devices.devices[1];
+        assert_eq!(laptop.device.browser, "Chrome");
+        assert_eq!(laptop.device.os, "Mac OS X");
+        assert_eq!(laptop.device.device_type, fp::DeviceType::Desktop);
+        assert_eq!(laptop.countries, ["PL"]);
+        assert_eq!((laptop.sessions, laptop.requests), (2, 5));
+        assert!(laptop.first_seen <= laptop.last_seen && laptop.last_seen <= phone.last_seen);
+
+        // The stored fingerprint keeps the header as sent, and the derived code.
+        let session = &fingerprint.users().sessions("1", 10).await.unwrap()[0];
+        let requests = db.store().session_requests(&session.key, 10).await.unwrap();
+        let unknown = requests
+            .iter()
+            .find(|r| r.fingerprint.url.ends_with("/unknown-country"))
+            .unwrap();
+        assert_eq!(unknown.fingerprint.country, "XX");
+        assert_eq!(unknown.fingerprint.country_code, "");
+        assert_eq!(unknown.fingerprint.device.browser, "Mobile Safari");
     }
 }
 
-/// An app with tower-sessions + axum-login around fingerprinted pages, `/login?user=N` and
-/// `/logout` (fingerprinted too, like any page).
-fn login_app(fingerprint: &fp::Fingerprint) -> Router {
-    let sessions = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
-    let auth = AuthManagerLayerBuilder::new(Backend, sessions).build();
-    Router::new()
-        .route(
-            "/login",
-            get(
-                |mut auth: AuthSession<Backend>, Query(q): Query<HashMap<String, i64>>| async move {
-                    let user = auth.authenticate(q["user"]).await.unwrap().unwrap();
-                    auth.login(&user).await.unwrap();
-                    "logged in"
-                },
-            ),
-        )
-        .route(
-            "/logout",
-            get(|mut auth: AuthSession<Backend>| async move {
-                auth.logout().await.unwrap();
-                "logged out"
-            }),
-        )
-        .route("/{*rest}", get(|| async { "page" }))
-        .route_layer(fingerprint.layer())
-        .layer(auth)
-}
+#[cfg(feature = "tower-sessions")]
+use axum_login_following::{
+    another_login_on_the_same_session_starts_a_new_one,
+    axum_login_links_the_session_with_its_history, devices_and_places_of_a_user,
+};
 
 fn browser(user_agent: &str) -> reqwest::Client {
     reqwest::Client::builder()
@@ -118,95 +299,6 @@ async fn visit(client: &reqwest::Client, addr: std::net::SocketAddr, path: &str)
         "{path}: {}",
         response.status()
     );
-}
-
-fn urls(requests: &[fp::StoredRequest]) -> Vec<String> {
-    let mut paths: Vec<String> = requests
-        .iter()
-        .map(|r| {
-            let url = &r.fingerprint.url;
-            url[url.find("/login").or_else(|| url.rfind('/')).unwrap()..].to_owned()
-        })
-        .collect();
-    paths.sort();
-    paths
-}
-
-async fn axum_login_links_the_session_with_its_history(db: TestDb) {
-    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
-    let addr = serve(login_app(&fingerprint)).await;
-    let alice = browser(CHROME_MAC);
-
-    // Anonymous reading, then a login (which changes the session id), then more reading.
-    visit(&alice, addr, "/before-1").await;
-    visit(&alice, addr, "/before-2").await;
-    fingerprint.flush().await.unwrap();
-    let store = db.store();
-    let anonymous = store.users(&fp::UserQuery::new()).await.unwrap();
-    assert!(anonymous.items.is_empty(), "nobody is linked yet");
-
-    visit(&alice, addr, "/login?user=1").await;
-    visit(&alice, addr, "/after").await;
-    fingerprint.flush().await.unwrap();
-
-    let users = fingerprint.users();
-    let sessions = users.sessions("1", 10).await.unwrap();
-    assert_eq!(sessions.len(), 1, "{sessions:?}");
-    let session = &sessions[0];
-    assert_eq!(session.user_id.as_deref(), Some("1"));
-    assert_eq!(session.request_fingerprints, 4);
-    let history = store.session_requests(&session.key, 10).await.unwrap();
-    assert_eq!(
-        urls(&history),
-        ["/after", "/before-1", "/before-2", "/login?user=1"],
-        "the pages read before the login are the user's"
-    );
-    let summary = users.get("1").await.unwrap().unwrap();
-    assert_eq!(summary.sessions, 1);
-    assert_eq!(summary.request_fingerprints, 1, "one distinct user agent");
-    assert_eq!(fingerprint.stats().links, 1, "linked once, not per request");
-
-    // Logging out starts a new, anonymous session.
-    visit(&alice, addr, "/logout").await;
-    visit(&alice, addr, "/after-logout").await;
-    fingerprint.flush().await.unwrap();
-    assert_eq!(db.count("fingerprint_sessions").await, 2);
-    assert_eq!(users.sessions("1", 10).await.unwrap().len(), 1);
-
-    // Logging in again on that session links it too: two sessions for user 1.
-    visit(&alice, addr, "/login?user=1").await;
-    fingerprint.flush().await.unwrap();
-    let summary = users.get("1").await.unwrap().unwrap();
-    assert_eq!(summary.sessions, 2);
-    let newest = &users.sessions("1", 10).await.unwrap()[0];
-    assert_eq!(
-        urls(&store.session_requests(&newest.key, 10).await.unwrap()),
-        ["/after-logout", "/login?user=1"]
-    );
-}
-
-async fn another_login_on_the_same_session_starts_a_new_one(db: TestDb) {
-    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
-    let addr = serve(login_app(&fingerprint)).await;
-    let shared_pc = browser(FIREFOX_WINDOWS);
-    visit(&shared_pc, addr, "/login?user=1").await;
-    visit(&shared_pc, addr, "/one").await;
-    // User 2 logs in without user 1 logging out: axum-login keeps the session.
-    visit(&shared_pc, addr, "/login?user=2").await;
-    visit(&shared_pc, addr, "/two").await;
-    fingerprint.flush().await.unwrap();
-
-    let users = fingerprint.users();
-    let store = db.store();
-    let first = users.sessions("1", 10).await.unwrap();
-    let second = users.sessions("2", 10).await.unwrap();
-    assert_eq!((first.len(), second.len()), (1, 1));
-    assert_ne!(first[0].key, second[0].key);
-    let first_pages = urls(&store.session_requests(&first[0].key, 10).await.unwrap());
-    let second_pages = urls(&store.session_requests(&second[0].key, 10).await.unwrap());
-    // The second login's own request still belonged to user 1's session.
-    assert_eq!(first_pages, ["/login?user=1", "/login?user=2", "/one"]);
-    assert_eq!(second_pages, ["/two"]);
 }
 
 async fn remember_user_session_links_only_known_users(db: TestDb) {
@@ -395,78 +487,6 @@ async fn explicit_link_and_relink(db: TestDb) {
         users.sessions("9", 10).await.unwrap()[0].request_fingerprints,
         0
     );
-}
-
-async fn devices_and_places_of_a_user(db: TestDb) {
-    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
-    let addr = serve(login_app(&fingerprint)).await;
-    // A laptop in Poland (two sessions), a phone in Poland then Germany.
-    for (agent, country, pages) in [
-        (CHROME_MAC, "PL", 2),
-        (CHROME_MAC, "pl", 1),
-        (SAFARI_IPHONE, "PL", 1),
-    ] {
-        let client = browser(agent);
-        for page in 0..pages {
-            client
-                .get(format!("http://{addr}/page-{page}"))
-                .header("cf-ipcountry", country)
-                .send()
-                .await
-                .unwrap();
-        }
-        client
-            .get(format!("http://{addr}/login?user=1"))
-            .header("cf-ipcountry", country)
-            .send()
-            .await
-            .unwrap();
-        if agent == SAFARI_IPHONE {
-            client
-                .get(format!("http://{addr}/roaming"))
-                .header("cf-ipcountry", "DE")
-                .send()
-                .await
-                .unwrap();
-            client
-                .get(format!("http://{addr}/unknown-country"))
-                .header("cf-ipcountry", "XX")
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    fingerprint.flush().await.unwrap();
-
-    let devices = fingerprint.users().devices("1").await.unwrap();
-    assert!(devices.browsers.is_empty(), "no collector ran");
-    assert_eq!(devices.devices.len(), 2, "{:#?}", devices.devices);
-    let phone = &devices.devices[0];
-    assert_eq!(phone.device.browser, "Mobile Safari");
-    assert_eq!(phone.device.browser_version, "17");
-    assert_eq!(phone.device.os, "iOS");
-    assert_eq!(phone.device.os_version, "17.4");
-    assert_eq!(phone.device.device_type, fp::DeviceType::Mobile);
-    assert_eq!(phone.countries, ["DE", "PL"]);
-    assert_eq!((phone.sessions, phone.requests), (1, 4));
-    let laptop = &devices.devices[1];
-    assert_eq!(laptop.device.browser, "Chrome");
-    assert_eq!(laptop.device.os, "Mac OS X");
-    assert_eq!(laptop.device.device_type, fp::DeviceType::Desktop);
-    assert_eq!(laptop.countries, ["PL"]);
-    assert_eq!((laptop.sessions, laptop.requests), (2, 5));
-    assert!(laptop.first_seen <= laptop.last_seen && laptop.last_seen <= phone.last_seen);
-
-    // The stored fingerprint keeps the header as sent, and the derived code.
-    let session = &fingerprint.users().sessions("1", 10).await.unwrap()[0];
-    let requests = db.store().session_requests(&session.key, 10).await.unwrap();
-    let unknown = requests
-        .iter()
-        .find(|r| r.fingerprint.url.ends_with("/unknown-country"))
-        .unwrap();
-    assert_eq!(unknown.fingerprint.country, "XX");
-    assert_eq!(unknown.fingerprint.country_code, "");
-    assert_eq!(unknown.fingerprint.device.browser, "Mobile Safari");
 }
 
 /// Users with known counts and last-seen times, written straight to the store.

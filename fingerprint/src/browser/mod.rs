@@ -12,7 +12,7 @@ pub(crate) mod components;
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 mod next;
 #[cfg(feature = "axum")]
-mod routes;
+pub(crate) mod routes;
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 mod token;
 
@@ -59,7 +59,7 @@ impl BrowserSettings {
 /// endpoint, a signed token bound to the visitor's session and page, and a CSP nonce when one
 /// was given. Its `Display` is HTML, safe to write unescaped.
 ///
-/// Made by [`Fingerprint::script_tag`](crate::Fingerprint::script_tag). With the `askama`
+/// Made by [`Fingerprint::script_tag`](crate::v1::Fingerprint::script_tag). With the `askama`
 /// feature it renders unescaped in askama templates; with `minijinja` it converts into a
 /// safe `minijinja::Value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,9 +98,11 @@ impl From<ScriptTag> for String {
 }
 
 #[cfg(feature = "askama")]
+#[cfg_attr(docsrs, doc(cfg(feature = "askama")))]
 impl askama::filters::HtmlSafe for ScriptTag {}
 
 #[cfg(feature = "minijinja")]
+#[cfg_attr(docsrs, doc(cfg(feature = "minijinja")))]
 impl From<ScriptTag> for minijinja::Value {
     fn from(tag: ScriptTag) -> Self {
         minijinja::Value::from_safe_string(tag.0)

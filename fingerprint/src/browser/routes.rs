@@ -11,8 +11,10 @@ use axum::Router;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::{components, html_escape, next, script_element, COLLECTOR_JS, COLLECTOR_VERSION};
-use crate::fingerprint::{CurrentVisit, Fingerprint, Shared};
+use crate::layer::FingerprintLayer;
 use crate::model::BrowserVisit;
+use crate::shared::Shared;
+use crate::visit::CurrentVisit;
 
 /// The little styling of the library's own pages.
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;color:#1d2433;display:grid;\
@@ -21,27 +23,18 @@ const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;color:#1d2433;displ
 /// Largest collector POST body.
 pub(crate) const MAX_BODY: usize = 16 * 1024;
 
-impl Fingerprint {
-    /// The library's routes, to `merge` into the app: under the prefix (default
-    /// `/fingerprint`, see [`with_route_prefix`](crate::v1::FingerprintBuilder::with_route_prefix)):
-    ///
-    /// - `GET /fingerprint/?next=/x`: the redirect page (request-fingerprinted; runs the
-    ///   collector, then goes to `next`; a meta refresh goes there anyway after the redirect
-    ///   delay). `next` must be a path on this site or an allowed host, else 400.
-    /// - `POST /fingerprint/`: the collector endpoint (JSON, at most 16 KiB, signed token).
-    /// - `GET /fingerprint/collector-<hash>.js`: the collector, cacheable forever.
-    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        let prefix = self.shared.browser.prefix.clone();
-        let shared = Arc::clone(&self.shared);
-        Router::new()
-            .route(
-                &format!("{prefix}/"),
-                get(redirect_page).layer(self.layer()).post(collect),
-            )
-            .route(&prefix, get(add_slash))
-            .route(&format!("{prefix}/collector-{{version}}"), get(collector))
-            .with_state(shared)
-    }
+/// The routes of [`Fingerprint::routes`](crate::v1::Fingerprint::routes).
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(shared: &Arc<Shared>) -> Router<S> {
+    let prefix = shared.browser.prefix.clone();
+    let layer = FingerprintLayer::new(Arc::clone(shared));
+    Router::new()
+        .route(
+            &format!("{prefix}/"),
+            get(redirect_page).layer(layer).post(collect),
+        )
+        .route(&prefix, get(add_slash))
+        .route(&format!("{prefix}/collector-{{version}}"), get(collector))
+        .with_state(Arc::clone(shared))
 }
 
 /// A 4xx with a short plain-text reason.

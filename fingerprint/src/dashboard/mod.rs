@@ -39,7 +39,7 @@ use axum::Router;
 use http::{header, HeaderValue, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::fingerprint::{Fingerprint, Shared};
+use crate::shared::Shared;
 use crate::users::Users;
 
 mod chart;
@@ -51,6 +51,7 @@ mod params;
 /// What the dashboard's guard decides about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
 pub enum DashboardAccess {
     /// Serve the page.
     Allow,
@@ -61,7 +62,7 @@ pub enum DashboardAccess {
     RedirectToLogin(String),
 }
 
-/// The guard an app gives [`Fingerprint::dashboard`].
+/// The guard an app gives [`Fingerprint::dashboard`](crate::v1::Fingerprint::dashboard).
 type Guard = Arc<dyn Fn(&http::request::Parts) -> DashboardAccess + Send + Sync>;
 
 /// What the dashboard's handlers share.
@@ -88,54 +89,25 @@ pub(crate) fn stylesheet_path() -> String {
     format!("/dashboard-{}.css", *STYLESHEET_VERSION)
 }
 
-impl Fingerprint {
-    /// The dashboard: nest it where staff will find it, behind `guard` (feature
-    /// `dashboard`).
-    ///
-    /// `guard` sees each request's parts (headers, extensions: with axum-login, the
-    /// `AuthSession` and its user are there) and allows it, denies it (403) or sends the
-    /// browser to a login page. It guards every page and API route.
-    ///
-    /// Nest it under a path: `Router::new().nest("/admin/fingerprint", fingerprint.dashboard(guard))`
-    /// (axum does not nest at `/`; `merge` it to serve it at the root). Its links work
-    /// wherever it is nested. Pages, all `GET`, relative to that path:
-    ///
-    /// | page | path | query |
-    /// | --- | --- | --- |
-    /// | overview | `/` | `days` (1 to 366, default 30) |
-    /// | users | `/users` | `seen` (`1d`, `1w`, `1m`, `3m`, `12m`), `browsers` and `requests` (count buckets `1`, `2-3`, `4-5`, `6-10`, `11-20`, `over 20`), `q` (user id contains), `after` |
-    /// | one user | `/users/{user_id}` | `after` (timeline page) |
-    /// | sessions | `/sessions` | `key` (prefix), `user`, `linked` (`yes`, `no`), `after` |
-    /// | one session | `/sessions/{key}` | `after` (requests page) |
-    /// | browser fingerprints | `/browsers` | `visitor` (visitor-id prefix), `after` |
-    /// | one visitor id | `/browsers/{visitor_id}` | |
-    /// | two visitor ids side by side | `/browsers/diff` | `a`, `b` |
-    /// | request fingerprints | `/requests` | `ip` (address or network), `ua` (contains), `url` (prefix), `session`, `after` |
-    /// | URLs and hit counts | `/urls` | `prefix`, `after` |
-    ///
-    /// The same data as JSON under `/api`: `/api/overview`, `/api/users`,
-    /// `/api/users/{user_id}`, ... with the same query parameters. Lists come in pages:
-    /// `{"items": [...], "next": "<cursor>"}`; pass `after=<cursor>` for the next one. A bad
-    /// parameter is a 400 with a short reason.
-    pub fn dashboard<S, G>(&self, guard: G) -> Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-        G: Fn(&http::request::Parts) -> DashboardAccess + Send + Sync + 'static,
-    {
-        let state = DashState {
-            shared: Arc::clone(&self.shared),
-            users: self.users(),
-            guard: Arc::new(guard),
-        };
-        let pages = pages::routes()
-            .fallback(pages::not_found)
-            .layer(axum::middleware::from_fn_with_state(state.clone(), guarded))
-            .with_state(state);
-        Router::new()
-            .route(&stylesheet_path(), get(stylesheet))
-            .merge(pages)
-            .layer(axum::middleware::map_response(secure_headers))
-    }
+/// The router of [`Fingerprint::dashboard`](crate::v1::Fingerprint::dashboard).
+pub(crate) fn router<S, G>(shared: Arc<Shared>, users: Users, guard: G) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    G: Fn(&http::request::Parts) -> DashboardAccess + Send + Sync + 'static,
+{
+    let state = DashState {
+        shared,
+        users,
+        guard: Arc::new(guard),
+    };
+    let pages = pages::routes()
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guarded))
+        .with_state(state);
+    Router::new()
+        .route(&stylesheet_path(), get(stylesheet))
+        .merge(pages)
+        .layer(axum::middleware::map_response(secure_headers))
 }
 
 /// Runs the app's guard before every page and API route.

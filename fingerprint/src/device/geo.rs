@@ -7,6 +7,7 @@ use std::path::Path;
 /// A GeoIP database could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "geoip")))]
 pub enum GeoIpError {
     /// The file could not be read or is not a MaxMind DB.
     #[error("cannot open the GeoIP database {path}: {reason}")]
@@ -26,6 +27,7 @@ pub enum GeoIpError {
 /// assert_eq!(geoip.country("81.2.69.142".parse().unwrap()).as_deref(), Some("GB"));
 /// # Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "geoip")))]
 pub struct GeoIp {
     reader: maxminddb::Reader<Vec<u8>>,
 }

@@ -10,19 +10,26 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::ResponseFuture;
-use crate::fingerprint::{CurrentVisit, Shared};
+use crate::shared::Shared;
+use crate::visit::CurrentVisit;
 
 /// Links the session of each request to the user that a closure finds in the request (for
 /// apps whose auth is not axum-login). Made by
-/// [`Fingerprint::remember_user_session`](crate::Fingerprint::remember_user_session).
+/// [`Fingerprint::remember_user_session`](crate::v1::Fingerprint::remember_user_session).
 ///
 /// Anonymous requests (the closure returns `None`) and requests without a session are left
 /// alone. The link is queued for the recorder, once per session and user per process: no
 /// database round trip on the request path.
 #[derive(Clone)]
 pub struct RememberUserSessionLayer<F> {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) user: F,
+    shared: Arc<Shared>,
+    user: F,
+}
+
+impl<F> RememberUserSessionLayer<F> {
+    pub(crate) fn new(shared: Arc<Shared>, user: F) -> Self {
+        Self { shared, user }
+    }
 }
 
 impl<F> std::fmt::Debug for RememberUserSessionLayer<F> {

@@ -10,13 +10,16 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::device::Enricher;
 use crate::model::Visit;
 use crate::store::{Store, StoreError};
 use crate::users::SessionLink;
 
+mod debounce;
+mod enrich;
 mod stats;
 
+pub(crate) use debounce::Debounce;
+pub(crate) use enrich::Enricher;
 use stats::Counters;
 pub use stats::RecorderStats;
 
@@ -52,7 +55,7 @@ enum Message {
     Flush(oneshot::Sender<()>),
 }
 
-/// Returned by [`Fingerprint::flush`](crate::Fingerprint::flush) after shutdown.
+/// Returned by [`Fingerprint::flush`](crate::v1::Fingerprint::flush) after shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the fingerprint recorder has shut down")]
 #[non_exhaustive]

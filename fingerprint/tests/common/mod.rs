@@ -15,9 +15,10 @@ use fp::Store as _;
 /// on PostgreSQL (skipped, saying so, when no PostgreSQL is configured).
 #[allow(unused_macros)]
 macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         mod sqlite {
             $(
+                $(#[$attr])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(super::TestDb::sqlite().await).await;
@@ -26,6 +27,7 @@ macro_rules! suite {
         }
         mod postgres {
             $(
+                $(#[$attr])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     if let Some(db) = super::TestDb::postgres(stringify!($name)).await {

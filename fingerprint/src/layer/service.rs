@@ -1,0 +1,131 @@
+//! [`FingerprintService`]: the per-request pipeline.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::request::Parts;
+use http::{header, HeaderValue, Request, Response};
+use tower_service::Service;
+use tracing::Instrument;
+
+use super::ResponseFuture;
+use crate::capture;
+use crate::model::Visit;
+use crate::session::{IssuedKey, LinkFn, RequestSession, SessionIdentity};
+use crate::shared::Shared;
+use crate::visit::{peer_ip, CurrentVisit};
+
+/// The service made by [`FingerprintLayer`](super::FingerprintLayer).
+#[derive(Clone)]
+pub struct FingerprintService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> FingerprintService<S> {
+    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+}
+
+impl<S> std::fmt::Debug for FingerprintService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FingerprintService").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FingerprintService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Keep the service that was driven to readiness; leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        let span = tracing::info_span!(
+            "fingerprint",
+            method = %request.method(),
+            path = request.uri().path(),
+        );
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let session = shared.sessions.of(&parts);
+            let link = |key: &str, user: &str| shared.link(key, user);
+            let set_cookie = fingerprint_request(&shared, &session, &link, &mut parts)
+                .instrument(span.clone())
+                .await;
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            // The handler may have logged a user in (axum-login).
+            session.after_handler(&link).instrument(span).await;
+            if let Some(cookie) = set_cookie {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Captures, debounces and enqueues one request; puts a [`CurrentVisit`] into its
+/// extensions. Returns the `Set-Cookie` value when a new built-in cookie was issued.
+/// Takes the parts only, so the request's body type need not be `Sync`.
+async fn fingerprint_request(
+    shared: &Shared,
+    session: &RequestSession<'_>,
+    link: LinkFn<'_>,
+    parts: &mut Parts,
+) -> Option<HeaderValue> {
+    let now = shared.now();
+    let peer = peer_ip(&parts.extensions);
+    let location = capture::locate(&parts.uri, &parts.headers, peer, &shared.capture);
+    let IssuedKey {
+        key: session_key,
+        set_cookie,
+    } = session.issue(location.secure, link).await;
+
+    let url = location.url.clone();
+    let recorded = if shared.debounce.is_debounced(&session_key, &url, now) {
+        shared.recorder.count_skipped();
+        false
+    } else {
+        // Only recorded requests pay for the full capture.
+        let captured = capture::capture_at(
+            location,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            peer,
+            &shared.capture,
+            now,
+        );
+        let visit = Visit {
+            session_key: session_key.clone(),
+            fingerprint: captured.fingerprint,
+            utm: captured.utm,
+        };
+        let accepted = shared.recorder.offer(visit);
+        if accepted {
+            shared.debounce.remember(&session_key, &url, now);
+        }
+        accepted
+    };
+    let browser_fingerprinting = shared.browser_allowed(parts);
+    parts.extensions.insert(CurrentVisit {
+        session_key,
+        url,
+        recorded,
+        browser_fingerprinting,
+    });
+    set_cookie
+}
