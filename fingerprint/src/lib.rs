@@ -131,8 +131,6 @@ mod model;
 mod recorder;
 mod session;
 mod shared;
-// Without a backend (`sqlite` or `postgres`) the helpers the two stores share are unused.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod store;
 mod users;
 mod visit;

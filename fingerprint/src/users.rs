@@ -356,8 +356,8 @@ impl<T> Page<T> {
 }
 
 /// The keyset cursor of the user lists: the last item's `last_seen` (microseconds, or
-/// nothing) and its id (for the stores; `store::users` imports it in every configuration).
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+/// nothing) and its id.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn user_cursor(user: &UserSummary) -> String {
     let micros = user
         .last_seen

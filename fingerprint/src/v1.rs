@@ -35,9 +35,12 @@ pub use crate::store::PostgresStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::store::SqliteStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use crate::store::SqlStore;
 pub use crate::store::{
     ForgetReport, FullStore, Maintenance, Progress, ProgressFn, PurgeReport, RebuildReport,
-    RecordOutcome, Reports, SharedStore, SqlStore, Store, StoreError, Totals, UrlCache,
+    RecordOutcome, Reports, SharedStore, Store, StoreError, Totals, UrlCache,
 };
 pub use crate::users::{
     BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,

@@ -31,12 +31,17 @@ use crate::users::{
     VisitorUser,
 };
 
+// The SQL store and its helpers exist when a database is enabled.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batch;
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod insight;
 mod outcome;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 mod url_cache;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod users;
 
 #[cfg(feature = "postgres")]
@@ -50,6 +55,8 @@ pub use outcome::{
 };
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use sql::SqlStore;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
@@ -320,9 +327,11 @@ impl SharedStore for Box<dyn FullStore> {
 }
 
 /// The migrations of one backend: (version, description, SQL).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) type Migrations = &'static [(i64, &'static str, &'static str)];
 
 /// The statements of a migration script (our scripts have no `;` inside literals).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn statements(script: &str) -> impl Iterator<Item = &str> {
     script.split(';').map(str::trim).filter(|statement| {
         statement

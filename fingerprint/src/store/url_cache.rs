@@ -59,6 +59,7 @@ impl UrlCache {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The URLs of `urls` whose id the cache knows (by id), and the others.
 pub(crate) fn split_cached<'a>(
     cache: &UrlCache,
@@ -77,6 +78,7 @@ pub(crate) fn split_cached<'a>(
     (known, unknown)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Adds the `(id, url)` rows a store found for the `unknown` URLs to the cache and to
 /// `known` (by the caller's own string, as [`split_cached`] keeps them).
 pub(crate) fn add_found<'a>(
@@ -94,6 +96,7 @@ pub(crate) fn add_found<'a>(
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The counts of `(ids, hits)` (one row of two arrays) by the URLs of `known`.
 pub(crate) fn counts_by_url(
     known: &std::collections::HashMap<i64, &str>,

@@ -18,8 +18,6 @@ use crate::users::Page;
 pub(crate) const CREATED_INDEX: &str = "fingerprint_request_fingerprints_created_at";
 /// The index on `(session_id, url_id, created_at)`.
 pub(crate) const SESSION_INDEX: &str = "fingerprint_request_fingerprints_session_url";
-/// The index on `(url_id, session_id)`.
-pub(crate) const URL_INDEX: &str = "fingerprint_request_fingerprints_url_session";
 
 const JOINS: &str = " JOIN fingerprint_sessions s ON s.id = r.session_id \
     JOIN fingerprint_urls u ON u.id = r.url_id WHERE TRUE";

@@ -11,8 +11,10 @@ use crate::store::insight::non_empty;
 use crate::store::insight::{text_ranges, TextRange};
 use crate::store::sql::dialect::Access;
 use crate::store::sql::dialect::{Sql, Timestamp};
-use crate::store::sql::requests::URL_INDEX;
 use crate::store::{SqliteStore, StoreError};
+
+/// The index on `(url_id, session_id)`.
+const URL_INDEX: &str = "fingerprint_request_fingerprints_url_session";
 
 /// Up to this many matches of a URL prefix are read through its index and sorted; beyond,
 /// rows are walked newest first.
