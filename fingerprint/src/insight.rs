@@ -1,6 +1,6 @@
 //! What the dashboard reads, for any app to read too: traffic per day and its breakdowns, and
 //! the lists of URLs, sessions, request and browser fingerprints with their filters, each in
-//! keyset pages ([`Page`](crate::users::Page) with an opaque `next` cursor).
+//! keyset pages ([`Page`](crate::model::Page) with an opaque `next` cursor).
 //!
 //! Every list is ordered on an indexed key and every filter but the user-agent search uses an
 //! index, so a page costs about the same on a thousand rows or on millions.
@@ -161,7 +161,7 @@ impl UrlQuery {
         self
     }
 
-    /// The page after `cursor` (from [`Page::next`](crate::users::Page::next)).
+    /// The page after `cursor` (from [`Page::next`](crate::model::Page::next)).
     #[must_use]
     pub fn with_after(mut self, cursor: impl Into<String>) -> Self {
         self.after = Some(cursor.into());

@@ -127,6 +127,7 @@ mod handle;
 mod hits;
 mod insight;
 mod layer;
+mod limits;
 mod model;
 mod recorder;
 mod session;

@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 
 use crate::browser::components::visitor_id;
 use crate::device::Device;
+use crate::model::SessionLink;
 use crate::model::{BrowserVisit, RequestFingerprint, Utm, Visit};
 use crate::store::{Store, StoreError};
-use crate::users::SessionLink;
 
 /// What [`seed`] makes. Deterministic: the same options (with the same `now`) write the same
 /// data.

@@ -9,10 +9,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::browser::BrowserSettings;
 use crate::capture::CaptureConfig;
 use crate::clock::Clock;
+use crate::model::SessionLink;
 use crate::recorder::{Debounce, Recorder};
 use crate::session::{SessionIdentity, Sessions};
 use crate::store::Reports;
-use crate::users::SessionLink;
 use crate::visit::CurrentVisit;
 
 /// The app's decision, per request, whether the browser collector may run.

@@ -24,6 +24,10 @@ pub use crate::layer::{
     ResponseFuture,
 };
 pub use crate::model::{
+    BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,
+    UserDevices, UserQuery, UserSummary, VisitorUser,
+};
+pub use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession,
     Utm, Visit,
 };
@@ -32,18 +36,15 @@ pub use crate::session::SessionSource;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::store::PostgresStore;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use crate::store::SqliteStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use crate::store::SqlStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use crate::store::SqliteStore;
 pub use crate::store::{
     ForgetReport, FullStore, Maintenance, Progress, ProgressFn, PurgeReport, RebuildReport,
     RecordOutcome, Reports, SharedStore, Store, StoreError, Totals, UrlCache,
 };
-pub use crate::users::{
-    BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,
-    UserDevices, UserQuery, UserSummary, Users, VisitorUser,
-};
+pub use crate::users::Users;
 pub use crate::visit::{CurrentVisit, PeerAddr};

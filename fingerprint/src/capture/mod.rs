@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName, Method, Uri};
 
 use crate::device::Device;
-use crate::model::{limits, truncate_chars, RequestFingerprint, Utm};
+use crate::limits::{self, truncate_chars};
+use crate::model::{RequestFingerprint, Utm};
 
 mod client_ip;
 

@@ -16,9 +16,9 @@ use crate::device::Device;
 use crate::insight::{
     BrowserQuery, BrowserSummary, Dimension, RequestQuery, SessionQuery, TimelineEvent, UrlQuery,
 };
+use crate::model::{Page, SessionSummary, UserQuery, UserSummary};
 use crate::model::{StoredRequest, Utm};
 use crate::store::StoreError;
-use crate::users::{Page, SessionSummary, UserQuery, UserSummary};
 
 /// Why a page could not be shown.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use super::data::{
 };
 use super::params::{Params, SEEN_WITHIN};
 use super::{base_path, chart, stylesheet_path, DashState};
-use crate::users::CountBucket;
+use crate::model::CountBucket;
 
 /// The askama filters of the templates.
 mod filters {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::insight::IpFilter;
-use crate::users::CountBucket;
+use crate::model::CountBucket;
 
 /// A refused parameter: the reason shown with the 400.
 #[derive(Debug, Clone, PartialEq, Eq)]

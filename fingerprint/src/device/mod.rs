@@ -10,7 +10,7 @@ mod geo;
 #[cfg(feature = "geoip")]
 pub use geo::{GeoIp, GeoIpError};
 
-use crate::model::{limits, truncate_chars};
+use crate::limits::{self, truncate_chars};
 
 /// The kind of device a user agent belongs to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -10,9 +10,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::model::SessionLink;
 use crate::model::Visit;
 use crate::store::{Store, StoreError};
-use crate::users::SessionLink;
 
 mod debounce;
 mod enrich;

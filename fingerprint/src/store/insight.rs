@@ -9,10 +9,10 @@ use chrono::{NaiveDate, TimeDelta};
 
 #[cfg(any(feature = "sqlite", test))]
 use crate::insight::IpFilter;
+use crate::model::Page;
 #[cfg(feature = "sqlite")]
 use crate::model::RequestFingerprint;
 use crate::store::StoreError;
-use crate::users::Page;
 
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 

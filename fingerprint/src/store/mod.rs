@@ -26,7 +26,7 @@ use crate::insight::{
 use crate::model::{
     BrowserVisit, SessionRecord, StoredBrowser, StoredRequest, StoredSession, Visit,
 };
-use crate::users::{
+use crate::model::{
     LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
     VisitorUser,
 };

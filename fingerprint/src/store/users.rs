@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::device::{Device, DeviceType};
-use crate::users::{user_cursor, Page, UserSummary};
+
+use crate::model::{Page, UserSummary};
+use crate::store::StoreError;
 
 /// `fingerprint_user_devices.kind` of a browser visitor id.
 pub(crate) const KIND_BROWSER: i16 = 1;
@@ -104,6 +106,31 @@ pub(crate) fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// The keyset cursor of the user lists: the last item's `last_seen` (microseconds, or
+/// nothing) and its id.
+pub(crate) fn user_cursor(user: &UserSummary) -> String {
+    let micros = user
+        .last_seen
+        .map_or(String::new(), |t| t.timestamp_micros().to_string());
+    format!("{micros}:{}", user.user_id)
+}
+
+/// Reads a cursor made by [`user_cursor`]; a malformed cursor is an error the caller shows as
+/// a 400.
+pub(crate) fn parse_user_cursor(
+    cursor: &str,
+) -> Result<(Option<DateTime<Utc>>, String), StoreError> {
+    let invalid = || StoreError::InvalidInput(format!("invalid page cursor {cursor:?}"));
+    let (micros, user) = cursor.split_once(':').ok_or_else(invalid)?;
+    let last_seen = if micros.is_empty() {
+        None
+    } else {
+        let micros: i64 = micros.parse().map_err(|_| invalid())?;
+        Some(DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?)
+    };
+    Ok((last_seen, user.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +150,27 @@ mod tests {
         assert_eq!(users_of(&seen), ["u1", "u2"]);
         assert_eq!(countries(Some("PL,,DE,PL".into())), ["DE", "PL"]);
         assert!(countries(None).is_empty());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let user = UserSummary {
+            user_id: "a:b".into(),
+            sessions: 1,
+            browser_fingerprints: 0,
+            request_fingerprints: 1,
+            first_seen: None,
+            last_seen: DateTime::from_timestamp_micros(1_700_000_000_123_456),
+        };
+        let (seen, id) = parse_user_cursor(&user_cursor(&user)).unwrap();
+        assert_eq!((seen, id.as_str()), (user.last_seen, "a:b"));
+        let never = UserSummary {
+            last_seen: None,
+            ..user
+        };
+        assert_eq!(parse_user_cursor(&user_cursor(&never)).unwrap().0, None);
+        for bad in ["", "x", "abc:u", "99999999999999999999:u"] {
+            assert!(parse_user_cursor(bad).is_err(), "{bad}");
+        }
     }
 }

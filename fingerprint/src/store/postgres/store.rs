@@ -10,12 +10,12 @@ use sqlx::Row;
 use super::insight;
 use super::users::{refresh_users, upsert_seen};
 use crate::model::{BrowserVisit, RequestFingerprint, Visit};
+use crate::model::{LinkOutcome, SessionLink};
 use crate::store::batch::{window_micros, PreparedBatch};
 use crate::store::sql::{migrate, users};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached};
 use crate::store::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use crate::store::{PostgresStore, RecordOutcome, Store, StoreError};
-use crate::users::{LinkOutcome, SessionLink};
 
 fn missing_id(what: &str, key: &str) -> StoreError {
     StoreError::Decode(format!("no id for {what} {key:?} after insert"))

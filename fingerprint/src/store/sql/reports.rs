@@ -18,16 +18,14 @@ use crate::insight::{
     clamp_limit, BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
     SessionQuery, TimelineEvent, UrlHits, UrlQuery, UserPlace,
 };
+use crate::model::{Page, SessionSummary, UserDevices, UserQuery, UserSummary, VisitorUser};
 use crate::model::{SessionRecord, StoredBrowser, StoredRequest, StoredSession};
 use crate::store::insight::{
     check_hex_prefix, hex_upper_bound, keyset_page, non_empty, parse_id_cursor,
     parse_timeline_cursor, parse_url_cursor, UrlCursor, DIMENSION_ALL,
 };
-use crate::store::users::{count, user_page};
+use crate::store::users::{count, parse_user_cursor, user_page};
 use crate::store::{Reports, Store, StoreError, Totals};
-use crate::users::{
-    parse_user_cursor, Page, SessionSummary, UserDevices, UserQuery, UserSummary, VisitorUser,
-};
 
 impl<'q, D: Dialect> Sql<'q, D> {
     /// `AND column` starts with the hex `prefix` (validated): one key, or a range on its

@@ -8,11 +8,11 @@ use super::dialect::{Dialect, Sql, Timestamp};
 use super::rows::{request_columns, RequestRow};
 use super::SqlStore;
 use crate::insight::{clamp_limit, RequestQuery};
+use crate::model::Page;
 use crate::model::StoredRequest;
 use crate::store::insight::keyset_page;
 use crate::store::insight::non_empty;
 use crate::store::StoreError;
-use crate::users::Page;
 
 /// The index on `created_at`.
 pub(crate) const CREATED_INDEX: &str = "fingerprint_request_fingerprints_created_at";

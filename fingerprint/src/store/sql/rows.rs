@@ -5,13 +5,13 @@ use super::dialect::{Day, Dialect, Timestamp};
 use crate::insight::{
     BreakdownRow, BrowserSummary, DailyTraffic, TimelineEvent, TimelineKind, UrlHits, UserPlace,
 };
+use crate::model::{BrowserDevice, RequestDevice, SessionSummary, UserSummary, VisitorUser};
 use crate::model::{
     RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession, Utm,
 };
 use crate::store::insight::parse_ip;
 use crate::store::users::{count, countries, device};
 use crate::store::StoreError;
-use crate::users::{BrowserDevice, RequestDevice, SessionSummary, UserSummary, VisitorUser};
 
 /// The columns of [`RequestRow`], from `r` (request fingerprints), `s` (sessions) and `u`
 /// (URLs); the caller adds `FROM` and joins, or uses [`request_select`].

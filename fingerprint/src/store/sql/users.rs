@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::dialect::{Dialect, Sql, Timestamp};
 use super::SqlStore;
+use crate::model::{LinkOutcome, SessionLink};
 use crate::store::users::{KIND_AGENT, KIND_BROWSER};
 use crate::store::StoreError;
-use crate::users::{LinkOutcome, SessionLink};
 
 /// The id and user of the session `key`, creating it (at `at`) when it is new, its row
 /// locked to change its user.

@@ -10,13 +10,13 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::users::{refresh_users, upsert_seen};
 use super::{insight, micros, MAX_PARAMS};
 use crate::model::{BrowserVisit, Visit};
+use crate::model::{LinkOutcome, SessionLink};
 use crate::store::batch::{pow2_chunks, window_micros, PreparedBatch};
 use crate::store::insight::RecordedRow;
 use crate::store::sql::{migrate, users};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached};
 use crate::store::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use crate::store::{RecordOutcome, SqliteStore, Store, StoreError};
-use crate::users::{LinkOutcome, SessionLink};
 
 fn missing_id(what: &str, key: &str) -> StoreError {
     StoreError::Decode(format!("no id for {what} {key:?} after insert"))

@@ -6,29 +6,12 @@ use chrono::{DateTime, Utc};
 
 use crate::device::Device;
 
-/// Column limits (in characters), as in the Django package's models.
-pub(crate) mod limits {
-    /// User agent, accept, accept-* and content-* headers.
-    pub(crate) const HEADER: usize = 255;
-    /// Referer header.
-    pub(crate) const REFERER: usize = 2047;
-    /// Country header.
-    pub(crate) const COUNTRY: usize = 16;
-    /// Absolute URL.
-    pub(crate) const URL: usize = 2048;
-    /// HTTP method.
-    pub(crate) const METHOD: usize = 16;
-    /// Each UTM parameter.
-    pub(crate) const UTM: usize = 255;
-}
+mod users;
 
-/// Truncates `value` to at most `max` characters, on a character boundary.
-pub(crate) fn truncate_chars(mut value: String, max: usize) -> String {
-    if let Some((index, _)) = value.char_indices().nth(max) {
-        value.truncate(index);
-    }
-    value
-}
+pub use users::{
+    BrowserDevice, CountBucket, LinkOutcome, Page, RequestDevice, SessionLink, SessionSummary,
+    UserDevices, UserQuery, UserSummary, VisitorUser,
+};
 
 /// What is captured from one request: everything except the session it belongs to.
 ///
@@ -250,18 +233,4 @@ pub struct StoredBrowser {
     pub duration_ms: Option<u64>,
     /// When it was received.
     pub created_at: DateTime<Utc>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncates_on_char_boundaries() {
-        assert_eq!(truncate_chars("abc".into(), 5), "abc");
-        assert_eq!(truncate_chars("abcdef".into(), 3), "abc");
-        assert_eq!(truncate_chars("ééé".into(), 2), "éé");
-        assert_eq!(truncate_chars(String::new(), 0), "");
-        assert_eq!(truncate_chars("x".into(), 0), "");
-    }
 }

@@ -1,0 +1,38 @@
+//! How long stored text may be, and truncation to it.
+
+// Column limits (in characters), as in the Django package's models.
+
+/// User agent, accept, accept-* and content-* headers.
+pub(crate) const HEADER: usize = 255;
+/// Referer header.
+pub(crate) const REFERER: usize = 2047;
+/// Country header.
+pub(crate) const COUNTRY: usize = 16;
+/// Absolute URL.
+pub(crate) const URL: usize = 2048;
+/// HTTP method.
+pub(crate) const METHOD: usize = 16;
+/// Each UTM parameter.
+pub(crate) const UTM: usize = 255;
+
+/// Truncates `value` to at most `max` characters, on a character boundary.
+pub(crate) fn truncate_chars(mut value: String, max: usize) -> String {
+    if let Some((index, _)) = value.char_indices().nth(max) {
+        value.truncate(index);
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(truncate_chars("abc".into(), 5), "abc");
+        assert_eq!(truncate_chars("abcdef".into(), 3), "abc");
+        assert_eq!(truncate_chars("ééé".into(), 2), "éé");
+        assert_eq!(truncate_chars(String::new(), 0), "");
+        assert_eq!(truncate_chars("x".into(), 0), "");
+    }
+}
