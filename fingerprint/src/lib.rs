@@ -101,16 +101,26 @@
 //! side-by-side comparison of two visitor ids), request fingerprints and URLs; server-rendered
 //! HTML without JavaScript and the same data as JSON. `guard` sees each request's parts and
 //! returns a `DashboardAccess`: allow, deny (403) or redirect to a login page. The queries
-//! behind it are [`v1::Store`] methods any app can call ([`v1::Store::daily_traffic`],
-//! [`v1::Store::request_fingerprints`], ...), and `fingerprint::seed` (feature `seed`) writes
+//! behind it are [`v1::Reports`] methods any app can call ([`v1::Reports::daily_traffic`],
+//! [`v1::Reports::request_fingerprints`], ...), and `fingerprint::seed` (feature `seed`) writes
 //! a synthetic data set to try them on.
+//!
+//! # Stores
+//!
+//! A store implements three small traits: [`v1::Store`] (what the recorder and the layers
+//! need: migrations, the write path, session links, hit counts), [`v1::Reports`] (every read)
+//! and [`v1::Maintenance`] (rebuilding counters, retention, erasure). [`v1::SqliteStore`] and
+//! [`v1::PostgresStore`] are one type, [`v1::SqlStore`], whose reads are written once for both
+//! databases. An app that picks its database at run time keeps a `Box<dyn`
+//! [`v1::FullStore`]`>`; a store written elsewhere implements `Store` and `Reports` (and
+//! reports its own failures with [`v1::StoreError::backend`]).
 //!
 //! # Hit counts
 //!
 //! [`v1::Hits`] counts unique sessions per absolute URL (with its query string, as the Django
 //! package does): one URL, many URLs in one query, or objects that implement
 //! [`v1::AbsoluteUrl`]. Counters are exact under concurrent writers and can be rebuilt from the
-//! raw fingerprints with [`v1::Hits::rebuild`].
+//! raw fingerprints with [`v1::Maintenance::rebuild_hit_counts`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
