@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use crate::model::Visit;
+use crate::store::StoreError;
 
 pub(crate) struct PreparedBatch<'a> {
     /// Distinct URLs, sorted.
@@ -74,6 +75,11 @@ impl<'a> PreparedBatch<'a> {
             debounced,
         }
     }
+}
+
+/// The error for a row a write needs but did not find after inserting it.
+pub(crate) fn missing_id(what: &str, key: &str) -> StoreError {
+    StoreError::Decode(format!("no id for {what} {key:?} after insert"))
 }
 
 /// Bound parameters per statement at most (SQLite allows 32,766, PostgreSQL 65,535).

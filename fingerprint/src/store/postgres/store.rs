@@ -11,15 +11,11 @@ use super::insight;
 use super::users::{refresh_users, upsert_seen};
 use crate::model::{BrowserVisit, RequestFingerprint, Visit};
 use crate::model::{LinkOutcome, SessionLink};
-use crate::store::batch::{window_micros, PreparedBatch};
+use crate::store::batch::{missing_id, window_micros, PreparedBatch};
 use crate::store::sql::{migrate, users};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached};
 use crate::store::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use crate::store::{PostgresStore, RecordOutcome, Store, StoreError};
-
-fn missing_id(what: &str, key: &str) -> StoreError {
-    StoreError::Decode(format!("no id for {what} {key:?} after insert"))
-}
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -307,9 +303,9 @@ impl Store for PostgresStore {
         }
         let mut session_ids = Vec::with_capacity(visits.len());
         for visit in visits {
-            let (session, _) = sessions.get(&visit.session_key).ok_or_else(|| {
-                StoreError::Decode(format!("no id for session {:?}", visit.session_key))
-            })?;
+            let (session, _) = sessions
+                .get(&visit.session_key)
+                .ok_or_else(|| missing_id("session", &visit.session_key))?;
             session_ids.push(*session);
         }
         let url_column: Vec<Option<i64>> = visits

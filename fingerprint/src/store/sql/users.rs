@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::dialect::{Dialect, Sql, Timestamp};
 use super::SqlStore;
 use crate::model::{LinkOutcome, SessionLink};
+use crate::store::batch::missing_id;
 use crate::store::users::{KIND_AGENT, KIND_BROWSER};
 use crate::store::StoreError;
 
@@ -32,7 +33,7 @@ async fn ensure_session<D: Dialect>(
         .push(D::FOR_UPDATE)
         .fetch_optional_on(conn)
         .await?
-        .ok_or_else(|| StoreError::Decode(format!("no id for session {key:?} after insert")))
+        .ok_or_else(|| missing_id("session", key))
 }
 
 /// Adds everything a session's stored fingerprints show to its user's devices.

@@ -11,16 +11,12 @@ use super::users::{refresh_users, upsert_seen};
 use super::{insight, micros, MAX_PARAMS};
 use crate::model::{BrowserVisit, Visit};
 use crate::model::{LinkOutcome, SessionLink};
-use crate::store::batch::{pow2_chunks, window_micros, PreparedBatch};
+use crate::store::batch::{missing_id, pow2_chunks, window_micros, PreparedBatch};
 use crate::store::insight::RecordedRow;
 use crate::store::sql::{migrate, users};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached};
 use crate::store::users::{fold_seen, users_of, KIND_AGENT, KIND_BROWSER};
 use crate::store::{RecordOutcome, SqliteStore, Store, StoreError};
-
-fn missing_id(what: &str, key: &str) -> StoreError {
-    StoreError::Decode(format!("no id for {what} {key:?} after insert"))
-}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -302,9 +298,9 @@ impl Store for SqliteStore {
         for chunk in pow2_chunks(visits, MAX_PARAMS / 6) {
             let mut values = Vec::with_capacity(chunk.len());
             for visit in chunk {
-                let (session, _) = sessions.get(&visit.session_key).ok_or_else(|| {
-                    StoreError::Decode(format!("no id for session {:?}", visit.session_key))
-                })?;
+                let (session, _) = sessions
+                    .get(&visit.session_key)
+                    .ok_or_else(|| missing_id("session", &visit.session_key))?;
                 let url = visit.url.as_ref().and_then(|url| url_ids.get(url).copied());
                 values.push((*session, url, visit));
             }
