@@ -115,28 +115,31 @@ pub trait Dialect: Database + sealed::Sealed {
         pool: &Pool<Self>,
     ) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>>;
 
-    #[doc(hidden)]
+    // How sqlx runs a built query on this database. The calls are the same for both; they
+    // are here because generic code cannot name sqlx's bounds for them.
+
+    /// Runs the statement on a connection; the rows it changed.
     fn execute_on<'e, 'q: 'e>(
         conn: &'e mut Self::Connection,
         builder: &'e mut QueryBuilder<'q, Self>,
     ) -> BoxFuture<'e, Result<u64, sqlx::Error>>;
 
-    #[doc(hidden)]
+    /// The rows of the query, read on a connection.
     fn fetch_all_on<'e, 'q: 'e, T: Decoded + 'e>(
         conn: &'e mut Self::Connection,
         builder: &'e mut QueryBuilder<'q, Self>,
     ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>>;
 
-    #[doc(hidden)]
+    /// Appends a placeholder bound to `value`.
     fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T);
 
-    #[doc(hidden)]
+    /// The rows of the query, read from the pool.
     fn fetch_all<'e, 'q: 'e, T: Decoded + 'e>(
         pool: &'e Pool<Self>,
         builder: &'e mut QueryBuilder<'q, Self>,
     ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>>;
 
-    #[doc(hidden)]
+    /// The first row of the query, if any, read from the pool.
     fn fetch_optional<'e, 'q: 'e, T: Decoded + 'e>(
         pool: &'e Pool<Self>,
         builder: &'e mut QueryBuilder<'q, Self>,
