@@ -7,7 +7,7 @@ use http::{header, HeaderMap, HeaderValue};
 
 use super::{is_valid_key, new_key, IssuedKey, LinkFn, SessionIdentity};
 
-/// The built-in session cookie: random 128-bit value, `HttpOnly`, `SameSite=Lax`, `Path=/`,
+/// The built-in session cookie: a session key (the time in milliseconds, then 80 random bits), `HttpOnly`, `SameSite=Lax`, `Path=/`,
 /// `Secure` when the request came over https.
 #[derive(Debug, Clone)]
 pub(crate) struct CookieConfig {
