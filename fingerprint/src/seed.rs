@@ -1,7 +1,7 @@
 //! A synthetic data set for demos, screenshots and benchmarks (feature `seed`): sessions of
 //! real user agents from many countries over the last days, users linked to some of them,
 //! pages of skewed popularity and browser fingerprints, written through the public
-//! [`Store`](crate::v1::Store) API.
+//! [`Store`] API.
 //!
 //! Not part of [`v1`](crate::v1): it is a development tool, and the data it makes may change
 //! in any release (the same options give the same data within a release).

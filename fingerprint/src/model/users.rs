@@ -45,7 +45,7 @@ pub enum LinkOutcome {
     /// It already belonged to this user.
     AlreadyLinked,
     /// It belongs to another user and was left alone: relinking is explicit
-    /// ([`Users::relink_session`]).
+    /// ([`Users::relink_session`](crate::v1::Users::relink_session)).
     LinkedToOther(String),
 }
 
