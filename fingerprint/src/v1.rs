@@ -2,7 +2,7 @@
 //!
 //! Everything here follows semver; items outside `v1` may change in any release.
 
-pub use crate::browser::{RefusedRedirect, ScriptTag};
+pub use crate::browser::{check_redirect, RedirectPolicy, RefusedRedirect, ScriptTag};
 pub use crate::builder::{BuildError, FingerprintBuilder};
 pub use crate::capture::{InvalidProxy, TrustedProxies};
 pub use crate::clock::{Clock, ManualClock, SystemClock};

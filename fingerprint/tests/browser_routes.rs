@@ -15,6 +15,7 @@ use serde_json::json;
 suite!(
     redirect_page_fingerprints_and_points_to_next,
     refused_next_values_get_a_400,
+    own_host_and_allowed_ports_only,
     next_is_escaped_where_it_appears,
     collector_posts_are_stored_with_a_server_side_id,
     bad_collector_posts_are_refused_and_store_nothing,
@@ -126,6 +127,32 @@ async fn refused_next_values_get_a_400(db: TestDb) {
             "{next}: {body}"
         );
     }
+}
+
+async fn own_host_and_allowed_ports_only(db: TestDb) {
+    let app = app(&db).await;
+    // The page's own origin (http://127.0.0.1:PORT, as the app sees the request) is allowed
+    // without being listed; another port on the same address is another site.
+    let own = format!("http://{}/articles", app.addr);
+    let (_, html) = open_page(&app, &own).await;
+    assert!(html.contains(&own), "{html}");
+    let other_port = format!(
+        "http://127.0.0.1:{}/",
+        app.addr.port().wrapping_add(1).max(1)
+    );
+    // `shop.example` is listed without a port: only its scheme's default port.
+    for next in [
+        other_port.as_str(),
+        "https://shop.example:8443/",
+        "http://shop.example:8080/cart",
+    ] {
+        let response = reqwest::get(format!("http://{}/fingerprint/?next={next}", app.addr))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{next}");
+    }
+    let (_, html) = open_page(&app, "https://shop.example:443/cart").await;
+    assert!(html.contains("https://shop.example/cart"), "{html}");
 }
 
 async fn next_is_escaped_where_it_appears(db: TestDb) {

@@ -16,8 +16,8 @@ pub(crate) mod routes;
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 mod token;
 
-pub use next::RefusedRedirect;
-pub(crate) use next::{html_escape, RedirectPolicy};
+pub(crate) use next::html_escape;
+pub use next::{check_redirect, RedirectPolicy, RefusedRedirect};
 pub(crate) use token::Signer;
 
 /// The collector, as served.

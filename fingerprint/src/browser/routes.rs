@@ -110,15 +110,20 @@ async fn redirect_page(State(shared): State<Arc<Shared>>, request: Request) -> R
             .find(|(name, _)| name == "next")
             .map(|(_, value)| value.into_owned())
     });
-    let next = match next::check(next_param.as_deref(), &shared.browser.policy) {
-        Ok(next) => next,
-        Err(reason) => return refused_page(reason),
-    };
     let Some(visit) = request.extensions().get::<CurrentVisit>() else {
         return refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             "fingerprint layer missing",
         );
+    };
+    // The request's own host is allowed, as the app sees it (after trusted-proxy handling).
+    let next = match next::check(
+        next_param.as_deref(),
+        &shared.browser.policy,
+        Some(visit.origin()),
+    ) {
+        Ok(next) => next,
+        Err(reason) => return refused_page(reason),
     };
     if !visit.browser_fingerprinting {
         // Nothing to collect: go on at once.
