@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::browser::{BrowserSettings, RedirectPolicy, Signer};
-use crate::capture::{CaptureConfig, InvalidProxy, TrustedProxies};
+use crate::capture::{CaptureConfig, ClientIpSource, InvalidProxy, TrustedProxies};
 use crate::clock::{Clock, SystemClock};
 #[cfg(feature = "geoip")]
 use crate::device::GeoIp;
@@ -59,6 +59,7 @@ pub struct FingerprintBuilder {
     store: Arc<dyn Reports>,
     recorder: RecorderConfig,
     trusted_proxies: Vec<String>,
+    client_ip_source: ClientIpSource,
     country_header: String,
     https: bool,
     sessions: Sessions,
@@ -91,6 +92,7 @@ impl FingerprintBuilder {
             store,
             recorder: RecorderConfig::default(),
             trusted_proxies: Vec::new(),
+            client_ip_source: ClientIpSource::default(),
             country_header: "cf-ipcountry".into(),
             https: false,
             sessions: Sessions::default(),
@@ -230,14 +232,25 @@ impl FingerprintBuilder {
     }
 
     /// Proxy networks (CIDRs such as `10.0.0.0/8`, or single addresses) whose forwarding
-    /// headers (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `CF-Connecting-IP`,
-    /// `X-Forwarded-Proto`) are believed. Default: none, so the client IP is the socket peer.
+    /// header ([`with_client_ip_source`](Self::with_client_ip_source), and its scheme header)
+    /// is believed. Default: none, so the client IP is the socket peer.
     pub fn with_trusted_proxies<I, S>(mut self, networks: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.trusted_proxies = networks.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The one header your trusted proxies set for the client address, and with it the scheme
+    /// header (`X-Forwarded-Proto`, or `Forwarded: proto=` for [`ClientIpSource::Forwarded`]).
+    /// Only that header is read, and only from a trusted peer
+    /// ([`with_trusted_proxies`](Self::with_trusted_proxies)): a proxy sets its own header and
+    /// passes the others through, so any other one may come from the client. Default
+    /// [`ClientIpSource::XForwardedFor`]; behind Cloudflare, [`ClientIpSource::CfConnectingIp`].
+    pub fn with_client_ip_source(mut self, source: ClientIpSource) -> Self {
+        self.client_ip_source = source;
         self
     }
 
@@ -369,6 +382,7 @@ impl FingerprintBuilder {
             store: self.store,
             capture: CaptureConfig {
                 trusted_proxies,
+                client_ip_source: self.client_ip_source,
                 country_header,
                 default_scheme: if self.https { "https" } else { "http" },
                 anonymize_ips: self.anonymize_ips,

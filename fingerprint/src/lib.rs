@@ -64,8 +64,9 @@
 //! # How a request is recorded
 //!
 //! 1. **Capture** (no I/O): the client IP is the socket peer, unless the peer is a trusted
-//!    proxy: then `Forwarded` / `X-Forwarded-For` is walked from the right, skipping trusted
-//!    hops (`X-Real-IP` and `CF-Connecting-IP` are used when there is no chain). Headers are
+//!    proxy: then the one header the deployment names ([`v1::ClientIpSource`]: by default
+//!    `X-Forwarded-For`, walked from the right past trusted hops) says who the client is, and
+//!    no other header counts (a client could have sent it). Headers are
 //!    stored as sent, truncated to the Django package's column sizes (user agent and accept
 //!    headers 255 characters, referer 2047, country 16, URL 2048), never rejected.
 //! 2. **Session**: with a tower-sessions layer outside this one (feature `tower-sessions`), a
@@ -198,7 +199,7 @@ pub mod __bench {
             now: DateTime<Utc>,
         ) -> RequestFingerprint {
             let location = capture::locate(uri, headers, peer, &self.0);
-            capture::capture_at(location, method, uri, headers, peer, &self.0, now).fingerprint
+            capture::capture_at(location, method, uri, headers, &self.0, now).fingerprint
         }
     }
 

@@ -4,7 +4,7 @@
 
 pub use crate::browser::{check_redirect, RedirectPolicy, RefusedRedirect, ScriptTag};
 pub use crate::builder::{BuildError, FingerprintBuilder};
-pub use crate::capture::{InvalidProxy, TrustedProxies};
+pub use crate::capture::{client_ip, client_scheme, ClientIpSource, InvalidProxy, TrustedProxies};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "dashboard")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]

@@ -29,6 +29,14 @@ pub struct CurrentVisit {
     /// [`FingerprintBuilder::with_consent`]: crate::v1::FingerprintBuilder::with_consent
     /// [`Fingerprint::script_tag`]: crate::v1::Fingerprint::script_tag
     pub browser_fingerprinting: bool,
+    /// The client address the layer decided on: the socket peer, or what the one header of
+    /// [`ClientIpSource`](crate::v1::ClientIpSource) says when the peer is a trusted proxy
+    /// (see [`client_ip`](crate::v1::client_ip)). Before anonymisation: what is stored may be
+    /// anonymised ([`FingerprintBuilder::with_anonymized_ips`](crate::v1::FingerprintBuilder::with_anonymized_ips)).
+    pub client_ip: Option<IpAddr>,
+    /// Whether the client used https: the request's own scheme, or what a trusted proxy says
+    /// ([`client_scheme`](crate::v1::client_scheme)). It decides the scheme of [`url`](Self::url).
+    pub secure: bool,
 }
 
 impl CurrentVisit {
@@ -79,6 +87,8 @@ mod tests {
             url: url.into(),
             recorded: true,
             browser_fingerprinting: true,
+            client_ip: None,
+            secure: false,
         };
         assert_eq!(visit("http://a:3000/x?y").origin(), "http://a:3000");
         assert_eq!(visit("https://a").origin(), "https://a");

@@ -27,6 +27,7 @@ suite!(
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
+    only_the_configured_client_ip_header_counts,
     #[cfg(feature = "tower-sessions")]
     tower_sessions_carry_the_session,
     migrate_is_idempotent_and_checked,
@@ -701,6 +702,46 @@ async fn full_queue_drops_and_counts_without_blocking(db: TestDb) {
         db.count("fingerprint_request_fingerprints").await as u64,
         stats.enqueued
     );
+}
+
+async fn only_the_configured_client_ip_header_counts(db: TestDb) {
+    // Behind Cloudflare (here: loopback trusted, CF-Connecting-IP configured), a client-sent
+    // X-Forwarded-For or Forwarded header chooses nothing, and the handler sees what the layer
+    // decided.
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_trusted_proxies(["127.0.0.0/8"])
+        .with_client_ip_source(fp::ClientIpSource::CfConnectingIp)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/who",
+            get(|visit: fp::CurrentVisit| async move {
+                format!("{:?} {}", visit.client_ip, visit.secure)
+            }),
+        )
+        .route_layer(fingerprint.layer());
+    let addr = serve(app).await;
+    let response = client()
+        .get(format!("http://{addr}/who"))
+        .header("x-forwarded-for", "198.51.100.66")
+        .header("forwarded", "for=198.51.100.67;proto=https")
+        .header("cf-connecting-ip", "198.51.100.1")
+        .header("cf-connecting-ip", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let key = cookie_key(&response).unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Some(203.0.113.9) true",
+        "the last CF-Connecting-IP line (the proxy's), the X-Forwarded-Proto scheme"
+    );
+    fingerprint.flush().await.unwrap();
+    let stored = &db.store().session_requests(&key, 1).await.unwrap()[0].fingerprint;
+    assert_eq!(stored.ip, Some("203.0.113.9".parse().unwrap()));
+    assert!(stored.url.starts_with("https://"), "{}", stored.url);
 }
 
 async fn forwarded_headers_only_from_trusted_proxies(db: TestDb) {

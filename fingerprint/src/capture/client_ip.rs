@@ -162,49 +162,109 @@ fn walk<S: AsRef<str>>(chain: &[S], trusted: &TrustedProxies) -> Option<IpAddr> 
     leftmost
 }
 
-fn single(headers: &HeaderMap, name: &str) -> Option<Option<IpAddr>> {
-    let value = headers.get(name)?;
-    Some(value.to_str().ok().and_then(parse_node))
+/// The header a deployment's proxies set to name the client, and the one that names the scheme
+/// it used. Only this header is ever read, and only from a trusted peer: a proxy sets its own
+/// header and passes the others through untouched, so any other one may come from the client.
+///
+/// - Chains (`X-Forwarded-For`, `Forwarded`) are walked from the right past trusted hops: the
+///   first untrusted address is the client. All lines of the header count, in order (a proxy
+///   that appends adds a line or a value at the end). An empty, malformed or obfuscated entry
+///   (`for=unknown`, `for=_hidden`) met before an untrusted address stops the walk: the client
+///   is then the peer, never a guess past garbage. When every hop is trusted, the leftmost.
+/// - Single-address headers (`X-Real-IP`, `CF-Connecting-IP`, `True-Client-IP`, a custom
+///   header): the last line, the one the nearest proxy wrote; a client's own earlier line is
+///   ignored. A value that is not one address (a list, garbage) is ignored: the peer.
+/// - Addresses may carry a port (`192.0.2.1:4711`, `[2001:db8::1]:4711`) or brackets.
+/// - The scheme: `Forwarded`'s `proto=` of the rightmost element that has one for
+///   [`ClientIpSource::Forwarded`], the rightmost `X-Forwarded-Proto` value for the others;
+///   anything but `http` or `https` is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientIpSource {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers). The default.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=...;proto=...`.
+    Forwarded,
+    /// `X-Real-IP` (nginx's `real_ip` setups).
+    XRealIp,
+    /// `CF-Connecting-IP` (Cloudflare).
+    CfConnectingIp,
+    /// `True-Client-IP` (Akamai, Cloudflare Enterprise).
+    TrueClientIp,
+    /// Another single-address header, by name.
+    Header(http::HeaderName),
 }
 
-/// The client address: the peer, unless the peer is a trusted proxy and the forwarding
-/// headers name someone usable (`Forwarded`, else `X-Forwarded-For`, else `X-Real-IP`, else
-/// `CF-Connecting-IP`). Garbage falls back to the peer.
-pub(crate) fn client_ip(
+impl ClientIpSource {
+    /// The single-address header of this source, if it is one.
+    fn single_header(&self) -> Option<&str> {
+        match self {
+            Self::XForwardedFor | Self::Forwarded => None,
+            Self::XRealIp => Some("x-real-ip"),
+            Self::CfConnectingIp => Some("cf-connecting-ip"),
+            Self::TrueClientIp => Some("true-client-ip"),
+            Self::Header(name) => Some(name.as_str()),
+        }
+    }
+}
+
+/// The address in the last line of a single-address header; `None` when absent or unusable.
+fn single(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
+    let last = headers.get_all(name).iter().next_back()?;
+    parse_node(last.to_str().ok()?)
+}
+
+/// The client address of a request from `peer`: the peer itself, unless it is a trusted proxy
+/// and the header of `source` names someone usable (see [`ClientIpSource`] for the rules).
+/// What the layer records and [`CurrentVisit::client_ip`](crate::v1::CurrentVisit::client_ip)
+/// shows; apps and their tests can ask the same question.
+///
+/// ```
+/// use fingerprint::v1::{client_ip, ClientIpSource, TrustedProxies};
+/// use http::HeaderMap;
+///
+/// let trusted = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.2".parse().unwrap());
+/// headers.insert("forwarded", "for=198.51.100.1".parse().unwrap()); // not our proxy's header
+/// let peer = Some("10.0.0.1".parse().unwrap());
+/// let ip = client_ip(&headers, peer, &trusted, &ClientIpSource::XForwardedFor);
+/// assert_eq!(ip, Some("203.0.113.7".parse().unwrap()));
+/// ```
+pub fn client_ip(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
     trusted: &TrustedProxies,
+    source: &ClientIpSource,
 ) -> Option<IpAddr> {
     let peer = peer?.to_canonical();
     if !trusted.contains(peer) {
         return Some(peer);
     }
-    let from_headers = if headers.contains_key("forwarded") {
-        forwarded_for(headers).and_then(|chain| walk(&chain, trusted))
-    } else if headers.contains_key("x-forwarded-for") {
-        lines(headers, "x-forwarded-for").and_then(|lines| {
+    let from_headers = match source {
+        ClientIpSource::Forwarded => forwarded_for(headers).and_then(|chain| walk(&chain, trusted)),
+        ClientIpSource::XForwardedFor => lines(headers, "x-forwarded-for").and_then(|lines| {
             let chain: Vec<&str> = lines.iter().flat_map(|line| line.split(',')).collect();
             walk(&chain, trusted)
-        })
-    } else if let Some(ip) = single(headers, "x-real-ip") {
-        ip
-    } else {
-        single(headers, "cf-connecting-ip").flatten()
+        }),
+        other => other.single_header().and_then(|name| single(headers, name)),
     };
     Some(from_headers.unwrap_or(peer))
 }
 
-/// The scheme a trusted proxy says the client used: the rightmost `X-Forwarded-Proto` value,
-/// or the `proto=` of the rightmost `Forwarded` element that has one.
-pub(crate) fn forwarded_proto(
+/// The scheme a trusted proxy says the client used (see [`ClientIpSource`]): `None` when the
+/// peer is not trusted or the header says nothing usable.
+pub fn client_scheme(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
     trusted: &TrustedProxies,
+    source: &ClientIpSource,
 ) -> Option<&'static str> {
-    if !peer.is_some_and(|peer| trusted.contains(peer)) {
+    if !peer.is_some_and(|peer| trusted.contains(peer.to_canonical())) {
         return None;
     }
-    let value = if headers.contains_key("forwarded") {
+    let value = if *source == ClientIpSource::Forwarded {
         lines(headers, "forwarded")?
             .iter()
             .flat_map(|line| split_outside_quotes(line, ','))
@@ -242,10 +302,13 @@ mod tests {
         value.parse().unwrap()
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.append(*name, HeaderValue::from_str(value).unwrap());
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         map
     }
@@ -256,8 +319,8 @@ mod tests {
 
     const PEER: &str = "10.0.0.1";
 
-    fn client(pairs: &[(&'static str, &str)]) -> Option<IpAddr> {
-        client_ip(&headers(pairs), Some(ip(PEER)), &trusted())
+    fn client(source: &ClientIpSource, pairs: &[(&str, &str)]) -> IpAddr {
+        client_ip(&headers(pairs), Some(ip(PEER)), &trusted(), source).unwrap()
     }
 
     #[test]
@@ -282,203 +345,239 @@ mod tests {
         }
     }
 
+    /// Every header a client could add, each naming an address of its own.
+    const SPOOFED: [(&str, &str); 6] = [
+        ("x-forwarded-for", "203.0.113.1"),
+        ("forwarded", "for=203.0.113.2"),
+        ("x-real-ip", "203.0.113.3"),
+        ("cf-connecting-ip", "203.0.113.4"),
+        ("true-client-ip", "203.0.113.5"),
+        ("x-client-ip", "203.0.113.6"),
+    ];
+
+    fn sources() -> Vec<ClientIpSource> {
+        vec![
+            ClientIpSource::XForwardedFor,
+            ClientIpSource::Forwarded,
+            ClientIpSource::XRealIp,
+            ClientIpSource::CfConnectingIp,
+            ClientIpSource::TrueClientIp,
+            ClientIpSource::Header(http::HeaderName::from_static("x-client-ip")),
+        ]
+    }
+
     #[test]
     fn untrusted_peer_is_the_client_whatever_the_headers() {
-        let spoofed = headers(&[
-            ("x-forwarded-for", "203.0.113.1"),
-            ("forwarded", "for=203.0.113.2"),
-            ("x-real-ip", "203.0.113.3"),
-            ("cf-connecting-ip", "203.0.113.4"),
-        ]);
         let peer = ip("198.51.100.10");
-        assert_eq!(client_ip(&spoofed, Some(peer), &trusted()), Some(peer));
-        assert_eq!(
-            client_ip(&spoofed, Some(peer), &TrustedProxies::none()),
-            Some(peer)
-        );
-        assert_eq!(client_ip(&spoofed, None, &trusted()), None);
-    }
-
-    #[test]
-    fn trusted_peer_without_headers_is_the_client() {
-        assert_eq!(client(&[]), Some(ip(PEER)));
-    }
-
-    #[test]
-    fn rightmost_untrusted_address_of_x_forwarded_for() {
-        assert_eq!(
-            client(&[("x-forwarded-for", "203.0.113.9")]),
-            Some(ip("203.0.113.9"))
-        );
-        assert_eq!(
-            client(&[("x-forwarded-for", "198.51.100.1, 203.0.113.9, 10.0.0.7")]),
-            Some(ip("203.0.113.9")),
-            "a spoofed left part is ignored"
-        );
-        assert_eq!(
-            client(&[("x-forwarded-for", "10.0.0.3,10.0.0.2")]),
-            Some(ip("10.0.0.3")),
-            "all trusted: the leftmost"
-        );
-        assert_eq!(
-            client(&[
-                ("x-forwarded-for", "198.51.100.1"),
-                ("x-forwarded-for", "203.0.113.9, 10.9.9.9")
-            ]),
-            Some(ip("203.0.113.9")),
-            "every header line, in order"
-        );
-        assert_eq!(
-            client(&[("x-forwarded-for", " 203.0.113.9:4711 , [2001:db8::1]:80 ")]),
-            Some(ip("2001:db8::1")),
-            "ports and brackets"
-        );
-        assert_eq!(
-            client(&[("x-forwarded-for", "[2001:db8::2]")]),
-            Some(ip("2001:db8::2"))
-        );
-        assert_eq!(
-            client(&[("x-forwarded-for", "::ffff:203.0.113.5")]),
-            Some(ip("203.0.113.5")),
-            "mapped IPv4 is normalised"
-        );
-    }
-
-    #[test]
-    fn garbage_falls_back_to_the_peer() {
-        for garbage in [
-            "",
-            "unknown",
-            "not-an-ip",
-            "203.0.113.9, garbage",
-            "1.2.3.4.5",
-            ",",
-            "300.1.1.1",
-        ] {
+        for source in sources() {
             assert_eq!(
-                client(&[("x-forwarded-for", garbage)]),
-                Some(ip(PEER)),
-                "{garbage:?}"
+                client_ip(&headers(&SPOOFED), Some(peer), &trusted(), &source),
+                Some(peer),
+                "{source:?}"
+            );
+            assert_eq!(
+                client_ip(
+                    &headers(&SPOOFED),
+                    Some(peer),
+                    &TrustedProxies::none(),
+                    &source
+                ),
+                Some(peer)
             );
         }
-        // Garbage left of the client is never reached.
         assert_eq!(
-            client(&[("x-forwarded-for", "garbage, 203.0.113.9")]),
-            Some(ip("203.0.113.9"))
+            client_ip(
+                &HeaderMap::new(),
+                None,
+                &trusted(),
+                &ClientIpSource::default()
+            ),
+            None
         );
-        let mut map = HeaderMap::new();
-        map.insert(
-            "x-forwarded-for",
-            HeaderValue::from_bytes(b"203.0.113.9\xff").unwrap(),
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        // Each source reads its own header; the client's headers of every other kind are
+        // ignored, and without its own header the client is the (trusted) peer.
+        for (n, source) in sources().into_iter().enumerate() {
+            assert_eq!(
+                client(&source, &SPOOFED),
+                ip(SPOOFED[n].1.trim_start_matches("for=")),
+                "{source:?}"
+            );
+            let others: Vec<(&str, &str)> = SPOOFED
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != n)
+                .map(|(_, pair)| *pair)
+                .collect();
+            assert_eq!(
+                client(&source, &others),
+                ip(PEER),
+                "{source:?} without its header"
+            );
+        }
+    }
+
+    #[test]
+    fn chains_are_walked_from_the_right_past_trusted_hops() {
+        let xff = ClientIpSource::XForwardedFor;
+        for (chain, expected) in [
+            ("203.0.113.7", "203.0.113.7"),
+            ("198.51.100.1, 203.0.113.7", "203.0.113.7"),
+            ("198.51.100.1, 203.0.113.7, 10.0.0.2", "203.0.113.7"),
+            ("203.0.113.7,10.0.0.2,127.0.0.1", "203.0.113.7"),
+            ("10.0.0.3, 10.0.0.2", "10.0.0.3"),
+            ("203.0.113.7:4711", "203.0.113.7"),
+            ("[2001:db8::7]:4711", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("2001:db8::7, fd00::1", "2001:db8::7"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),
+            // Garbage, empty or unknown entries before an untrusted address: the peer.
+            ("garbage", PEER),
+            ("203.0.113.7, garbage", PEER),
+            ("203.0.113.7, , 10.0.0.2", PEER),
+            ("unknown", PEER),
+            ("", PEER),
+            // Garbage to the left of the client does not matter.
+            ("garbage, 203.0.113.7", "203.0.113.7"),
+        ] {
+            assert_eq!(
+                client(&xff, &[("x-forwarded-for", chain)]),
+                ip(expected),
+                "{chain:?}"
+            );
+        }
+        // Several lines are one chain, in order: the proxy's appended line is on the right.
+        assert_eq!(
+            client(
+                &xff,
+                &[
+                    ("x-forwarded-for", "198.51.100.66"),
+                    ("x-forwarded-for", "203.0.113.7, 10.0.0.2")
+                ]
+            ),
+            ip("203.0.113.7")
         );
-        assert_eq!(client_ip(&map, Some(ip(PEER)), &trusted()), Some(ip(PEER)));
     }
 
     #[test]
     fn rfc_7239_forwarded() {
-        assert_eq!(
-            client(&[("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")]),
-            Some(ip("192.0.2.60"))
-        );
-        assert_eq!(
-            client(&[(
-                "forwarded",
-                r#"For="[2001:db8:cafe::17]:4711", for=10.0.0.5"#
-            )]),
-            Some(ip("2001:db8:cafe::17")),
-            "quoted IPv6 with port, case-insensitive name, trusted hop skipped"
-        );
-        assert_eq!(
-            client(&[
-                ("forwarded", "for=198.51.100.1"),
-                ("forwarded", "for=203.0.113.4")
-            ]),
-            Some(ip("203.0.113.4"))
-        );
-        assert_eq!(client(&[("forwarded", "for=unknown")]), Some(ip(PEER)));
-        assert_eq!(client(&[("forwarded", "for=_hidden")]), Some(ip(PEER)));
-        assert_eq!(
-            client(&[("forwarded", "proto=https")]),
-            Some(ip(PEER)),
-            "no for="
-        );
-        assert_eq!(
-            client(&[
-                ("forwarded", "for=203.0.113.4"),
-                ("x-forwarded-for", "198.51.100.1")
-            ]),
-            Some(ip("203.0.113.4")),
-            "Forwarded takes precedence"
-        );
+        let fwd = ClientIpSource::Forwarded;
+        for (value, expected) in [
+            ("for=203.0.113.7", "203.0.113.7"),
+            ("for=\"203.0.113.7\";proto=https", "203.0.113.7"),
+            ("For=203.0.113.7;by=10.0.0.1", "203.0.113.7"),
+            (
+                "for=198.51.100.1, for=203.0.113.7, for=10.0.0.2",
+                "203.0.113.7",
+            ),
+            ("for=\"[2001:db8::7]:4711\"", "2001:db8::7"),
+            ("for=\"[2001:db8::7]\"", "2001:db8::7"),
+            ("for=\"203.0.113.7:4711\"", "203.0.113.7"),
+            // Obfuscated identifiers and elements without for=: unusable, so the peer.
+            ("for=_hidden", PEER),
+            ("for=unknown", PEER),
+            ("for=203.0.113.7, for=_proxy2", PEER),
+            ("proto=https", PEER),
+            ("for=\"unterminated", PEER),
+            ("for=10.0.0.3", "10.0.0.3"),
+        ] {
+            assert_eq!(
+                client(&fwd, &[("forwarded", value)]),
+                ip(expected),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]
-    fn single_address_headers() {
-        assert_eq!(
-            client(&[("x-real-ip", "203.0.113.20")]),
-            Some(ip("203.0.113.20"))
-        );
-        assert_eq!(
-            client(&[("cf-connecting-ip", "2001:db8::20")]),
-            Some(ip("2001:db8::20"))
-        );
-        assert_eq!(
-            client(&[
-                ("x-real-ip", "203.0.113.20"),
-                ("cf-connecting-ip", "203.0.113.21")
-            ]),
-            Some(ip("203.0.113.20"))
-        );
-        assert_eq!(
-            client(&[
-                ("x-forwarded-for", "203.0.113.22"),
-                ("x-real-ip", "203.0.113.20")
-            ]),
-            Some(ip("203.0.113.22")),
-            "a chain takes precedence"
-        );
-        assert_eq!(client(&[("x-real-ip", "garbage")]), Some(ip(PEER)));
+    fn single_address_headers_take_the_last_line() {
+        for source in [
+            ClientIpSource::XRealIp,
+            ClientIpSource::CfConnectingIp,
+            ClientIpSource::TrueClientIp,
+            ClientIpSource::Header(http::HeaderName::from_static("x-client-ip")),
+        ] {
+            let name = source.single_header().unwrap();
+            for (lines, expected) in [
+                (&["203.0.113.7"][..], "203.0.113.7"),
+                (&[" 203.0.113.7 "][..], "203.0.113.7"),
+                (&["2001:db8::7"][..], "2001:db8::7"),
+                (&["[2001:db8::7]:443"][..], "2001:db8::7"),
+                // The client's own line first, the proxy's appended after it.
+                (&["198.51.100.66", "203.0.113.7"][..], "203.0.113.7"),
+                (&["203.0.113.7", "garbage"][..], PEER),
+                (&["203.0.113.7, 198.51.100.1"][..], PEER),
+                (&[""][..], PEER),
+            ] {
+                let pairs: Vec<(&str, &str)> = lines.iter().map(|line| (name, *line)).collect();
+                assert_eq!(
+                    client(&source, &pairs),
+                    ip(expected),
+                    "{source:?} {lines:?}"
+                );
+            }
+        }
     }
 
     #[test]
     fn mapped_peer_is_normalised() {
-        let map = headers(&[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(
-            client_ip(&map, Some(ip("::ffff:10.0.0.1")), &trusted()),
-            Some(ip("203.0.113.9"))
+        let peer = ip("::ffff:10.0.0.1");
+        let found = client_ip(
+            &headers(&[("x-forwarded-for", "203.0.113.7")]),
+            Some(peer),
+            &trusted(),
+            &ClientIpSource::XForwardedFor,
         );
+        assert_eq!(found, Some(ip("203.0.113.7")));
         assert_eq!(
-            client_ip(&HeaderMap::new(), Some(ip("::ffff:192.0.2.1")), &trusted()),
-            Some(ip("192.0.2.1"))
+            client_ip(
+                &HeaderMap::new(),
+                Some(ip("::ffff:198.51.100.1")),
+                &trusted(),
+                &ClientIpSource::XForwardedFor
+            ),
+            Some(ip("198.51.100.1"))
         );
     }
 
     #[test]
-    fn forwarded_proto_only_from_trusted_peers() {
-        let map = headers(&[("x-forwarded-proto", "https")]);
+    fn scheme_only_from_the_configured_source_and_trusted_peers() {
+        let proxy = Some(ip(PEER));
+        let stranger = Some(ip("198.51.100.10"));
+        let both = headers(&[("x-forwarded-proto", "https"), ("forwarded", "proto=http")]);
+        let xff = ClientIpSource::XForwardedFor;
+        let fwd = ClientIpSource::Forwarded;
+        assert_eq!(client_scheme(&both, proxy, &trusted(), &xff), Some("https"));
+        assert_eq!(client_scheme(&both, proxy, &trusted(), &fwd), Some("http"));
+        assert_eq!(client_scheme(&both, stranger, &trusted(), &xff), None);
+        assert_eq!(client_scheme(&both, None, &trusted(), &xff), None);
+        // The rightmost value or element wins (the nearest proxy's).
+        let appended = headers(&[
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-proto", "HTTPS"),
+        ]);
         assert_eq!(
-            forwarded_proto(&map, Some(ip(PEER)), &trusted()),
+            client_scheme(&appended, proxy, &trusted(), &xff),
             Some("https")
         );
-        assert_eq!(
-            forwarded_proto(&map, Some(ip("192.0.2.1")), &trusted()),
-            None
-        );
-        assert_eq!(forwarded_proto(&map, None, &trusted()), None);
-        let chain = headers(&[("x-forwarded-proto", "http, HTTPS")]);
-        assert_eq!(
-            forwarded_proto(&chain, Some(ip(PEER)), &trusted()),
-            Some("https")
-        );
-        let odd = headers(&[("x-forwarded-proto", "gopher")]);
-        assert_eq!(forwarded_proto(&odd, Some(ip(PEER)), &trusted()), None);
-        let rfc = headers(&[(
+        let chain = headers(&[(
             "forwarded",
             "for=1.2.3.4;proto=http, for=10.0.0.2;proto=https",
         )]);
         assert_eq!(
-            forwarded_proto(&rfc, Some(ip(PEER)), &trusted()),
+            client_scheme(&chain, proxy, &trusted(), &fwd),
             Some("https")
         );
+        let garbage = headers(&[("x-forwarded-proto", "gopher")]);
+        assert_eq!(client_scheme(&garbage, proxy, &trusted(), &xff), None);
+        // A client's Forwarded header means nothing behind an X-Forwarded-Proto proxy, and
+        // the other way round.
+        let only_fwd = headers(&[("forwarded", "proto=https")]);
+        assert_eq!(client_scheme(&only_fwd, proxy, &trusted(), &xff), None);
+        let only_xfp = headers(&[("x-forwarded-proto", "https")]);
+        assert_eq!(client_scheme(&only_xfp, proxy, &trusted(), &fwd), None);
     }
 }

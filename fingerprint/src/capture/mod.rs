@@ -12,12 +12,14 @@ use crate::model::{RequestFingerprint, Utm};
 
 mod client_ip;
 
-pub use client_ip::{InvalidProxy, TrustedProxies};
+pub use client_ip::{client_ip, client_scheme, ClientIpSource, InvalidProxy, TrustedProxies};
 
 /// Capture settings (filled by the builder).
 #[derive(Debug, Clone)]
 pub(crate) struct CaptureConfig {
     pub(crate) trusted_proxies: TrustedProxies,
+    /// The one header the trusted proxies set for the client (and its scheme).
+    pub(crate) client_ip_source: ClientIpSource,
     pub(crate) country_header: HeaderName,
     /// `"http"` or `"https"`: the scheme when neither the request nor a trusted proxy says.
     pub(crate) default_scheme: &'static str,
@@ -29,6 +31,7 @@ impl Default for CaptureConfig {
     fn default() -> Self {
         Self {
             trusted_proxies: TrustedProxies::none(),
+            client_ip_source: ClientIpSource::default(),
             country_header: HeaderName::from_static("cf-ipcountry"),
             default_scheme: "http",
             anonymize_ips: false,
@@ -41,11 +44,14 @@ pub(crate) struct Captured {
     pub(crate) utm: Utm,
 }
 
-/// Where a request went: its absolute URL and whether it came over https. Cheap: the layer
-/// computes it first and captures the rest only for requests it records.
+/// Where a request went and who sent it: its absolute URL, whether it came over https, and
+/// the client address. Cheap: the layer computes it for every request and captures the rest
+/// only for requests it records.
 pub(crate) struct Location {
     pub(crate) url: String,
     pub(crate) secure: bool,
+    /// The client address, as found (before any anonymisation).
+    pub(crate) client_ip: Option<IpAddr>,
 }
 
 pub(crate) fn locate(
@@ -57,11 +63,24 @@ pub(crate) fn locate(
     let scheme = uri
         .scheme_str()
         .and_then(client_ip::scheme)
-        .or_else(|| client_ip::forwarded_proto(headers, peer, &config.trusted_proxies))
+        .or_else(|| {
+            client_scheme(
+                headers,
+                peer,
+                &config.trusted_proxies,
+                &config.client_ip_source,
+            )
+        })
         .unwrap_or(config.default_scheme);
     Location {
         url: truncate_chars(absolute_url(scheme, uri, headers), limits::URL),
         secure: scheme == "https",
+        client_ip: client_ip(
+            headers,
+            peer,
+            &config.trusted_proxies,
+            &config.client_ip_source,
+        ),
     }
 }
 
@@ -71,13 +90,12 @@ pub(crate) fn capture_at(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    peer: Option<IpAddr>,
     config: &CaptureConfig,
     now: DateTime<Utc>,
 ) -> Captured {
     let list = |name: &str| truncate_chars(joined(headers, name), limits::HEADER);
     let fingerprint = RequestFingerprint {
-        ip: client_ip::client_ip(headers, peer, &config.trusted_proxies).map(|ip| {
+        ip: location.client_ip.map(|ip| {
             if config.anonymize_ips {
                 anonymize(ip)
             } else {
@@ -118,7 +136,7 @@ pub(crate) fn capture(
     now: DateTime<Utc>,
 ) -> Captured {
     let location = locate(uri, headers, peer, config);
-    capture_at(location, method, uri, headers, peer, config, now)
+    capture_at(location, method, uri, headers, config, now)
 }
 
 /// The first line of a header, as text (bytes that are not UTF-8 become U+FFFD).

@@ -322,7 +322,7 @@ proptest! {
         }
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
         let trusted = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
-        let ip = client_ip::client_ip(&headers, Some(peer), &trusted).unwrap();
+        let ip = client_ip::client_ip(&headers, Some(peer), &trusted, &client_ip::ClientIpSource::XForwardedFor).unwrap();
         let named = chain.split(',').any(|entry| {
             let entry = entry.trim();
             entry.parse::<IpAddr>().map(|e| e.to_canonical()) == Ok(ip)

@@ -95,6 +95,7 @@ async fn fingerprint_request(
     } = session.issue(location.secure, link).await;
 
     let url = location.url.clone();
+    let (client_ip, secure) = (location.client_ip, location.secure);
     let recorded = if shared.debounce.is_debounced(&session_key, &url, now) {
         shared.recorder.count_skipped();
         false
@@ -105,7 +106,6 @@ async fn fingerprint_request(
             &parts.method,
             &parts.uri,
             &parts.headers,
-            peer,
             &shared.capture,
             now,
         );
@@ -126,6 +126,8 @@ async fn fingerprint_request(
         url,
         recorded,
         browser_fingerprinting,
+        client_ip,
+        secure,
     });
     set_cookie
 }
