@@ -289,14 +289,18 @@ fn server_error(error: &dyn std::fmt::Display) -> Response {
 }
 
 async fn index(State(state): State<Shared>, page: PageUrl, viewer: Viewer) -> Response {
-    let counts = match state
+    // The counts are a nicety: without the database the page is shown without them.
+    let counts: Vec<Option<u64>> = match state
         .fingerprint
         .hits()
         .for_objects(page.origin(), &state.articles)
         .await
     {
-        Ok(counts) => counts,
-        Err(error) => return server_error(&error),
+        Ok(counts) => counts.into_iter().map(Some).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "hit counts unavailable; showing the page without them");
+            vec![None; state.articles.len()]
+        }
     };
     let items: Vec<_> = state
         .articles
@@ -335,16 +339,21 @@ async fn article(
     else {
         return not_found_page(&state, &format!("There is no article {id:?}."));
     };
-    match state.fingerprint.hits().for_url(&page.0).await {
-        Ok(views) => render_for(
-            &state,
-            Some(&page),
-            viewer.0.as_ref(),
-            "article.html",
-            context! { article, views },
-        ),
-        Err(error) => server_error(&error),
-    }
+    // The count is a nicety: without the database the article is shown without it.
+    let views = match state.fingerprint.hits().for_url(&page.0).await {
+        Ok(views) => Some(views),
+        Err(error) => {
+            tracing::warn!(%error, "hit count unavailable; showing the page without it");
+            None
+        }
+    };
+    render_for(
+        &state,
+        Some(&page),
+        viewer.0.as_ref(),
+        "article.html",
+        context! { article, views },
+    )
 }
 
 async fn about(State(state): State<Shared>) -> Response {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::store::{Reports, StoreError};
+use crate::store::{read_retrying, Reports, StoreError};
 
 /// Something with a URL of its own (Django's `get_absolute_url`): a path such as `/articles/7`,
 /// joined to the request's origin, or a whole `http(s)://` URL used as is.
@@ -27,6 +27,9 @@ pub trait AbsoluteUrl {
 
 /// Hit counts: the number of unique sessions that visited a URL through the fingerprint layer.
 ///
+/// A read that fails in a way a retry may fix (a pooled connection the database closed) is
+/// tried once more before the error is returned.
+///
 /// URLs are absolute, with their query string, exactly as recorded: `http://a/x?1` and
 /// `http://a/x` are two URLs. Counts are kept as counters updated with each recorded batch, so
 /// reading them is one indexed query; they include visits written by the recorder so far
@@ -39,13 +42,9 @@ pub struct Hits {
 impl Hits {
     /// The count for one URL (0 when never seen).
     pub async fn for_url(&self, url: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .store
-            .hit_counts(&[url])
-            .await?
-            .get(url)
-            .copied()
-            .unwrap_or(0))
+        let urls = [url];
+        let counts = read_retrying(|| self.store.hit_counts(&urls)).await?;
+        Ok(counts.get(url).copied().unwrap_or(0))
     }
 
     /// Counts for many URLs in one query. Every URL asked for is in the map (0 when never
@@ -60,7 +59,7 @@ impl Hits {
         if refs.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut counts = self.store.hit_counts(&refs).await?;
+        let mut counts = read_retrying(|| self.store.hit_counts(&refs)).await?;
         for url in refs {
             counts.entry(url.to_owned()).or_insert(0);
         }

@@ -7,7 +7,7 @@ use crate::model::{
     LinkOutcome, Page, SessionLink, SessionSummary, UserDevices, UserQuery, UserSummary,
     VisitorUser,
 };
-use crate::store::{Reports, StoreError};
+use crate::store::{read_retrying, Reports, StoreError};
 
 /// Users, sessions and devices. Made by [`Fingerprint::users`](crate::v1::Fingerprint::users).
 ///
@@ -62,7 +62,7 @@ impl Users {
     /// The devices of a user: distinct browser visitor ids and distinct request devices,
     /// each with first and last seen, number of sessions and countries.
     pub async fn devices(&self, user_id: &str) -> Result<UserDevices, StoreError> {
-        self.store.user_devices(user_id).await
+        read_retrying(|| self.store.user_devices(user_id)).await
     }
 
     /// The sessions of a user, newest first, with their fingerprint counts.
@@ -71,13 +71,13 @@ impl Users {
         user_id: &str,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        self.store.user_sessions(user_id, limit).await
+        read_retrying(|| self.store.user_sessions(user_id, limit)).await
     }
 
     /// The users whose sessions share a browser visitor id (shared or multi-account
     /// devices), most recently seen first.
     pub async fn of_visitor(&self, visitor_id: &str) -> Result<Vec<VisitorUser>, StoreError> {
-        self.store.visitor_users(visitor_id).await
+        read_retrying(|| self.store.visitor_users(visitor_id)).await
     }
 
     /// Every session (anonymous or not) in which a visitor id was seen, newest first.
@@ -86,16 +86,17 @@ impl Users {
         visitor_id: &str,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        self.store.visitor_sessions(visitor_id, limit).await
+        read_retrying(|| self.store.visitor_sessions(visitor_id, limit)).await
     }
 
     /// One user's summary (`None` when no session was ever linked to it).
     pub async fn get(&self, user_id: &str) -> Result<Option<UserSummary>, StoreError> {
-        self.store.user(user_id).await
+        read_retrying(|| self.store.user(user_id)).await
     }
 
     /// Users by activity and counts, most recently seen first, one page.
     pub async fn list(&self, query: &UserQuery) -> Result<Page<UserSummary>, StoreError> {
-        self.store.users(&query.resolved(self.clock.now())).await
+        let query = query.resolved(self.clock.now());
+        read_retrying(|| self.store.users(&query)).await
     }
 }

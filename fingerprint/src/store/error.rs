@@ -62,6 +62,22 @@ impl StoreError {
     }
 }
 
+/// Runs a read, and once more when it failed in a way a retry may fix (a pooled connection
+/// that the database or the network closed: the pool then hands out a fresh one).
+pub(crate) async fn read_retrying<T, F, Fut>(read: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    match read().await {
+        Err(error) if error.is_transient() => {
+            tracing::warn!(%error, "a store read failed; retrying once");
+            read().await
+        }
+        result => result,
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let transient = is_transient(&error);
@@ -102,5 +118,39 @@ mod tests {
         assert!(!StoreError::Decode("x".into()).is_transient());
         let error = StoreError::from(sqlx::Error::PoolTimedOut);
         assert!(error.to_string().starts_with("database error: "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn reads_are_retried_once_on_transient_errors_only() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let calls = AtomicU32::new(0);
+        let flaky = || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(StoreError::from(sqlx::Error::PoolTimedOut)),
+                _ => Ok(7),
+            }
+        };
+        assert_eq!(read_retrying(flaky).await.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let calls = AtomicU32::new(0);
+        let down = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<u32, _>(StoreError::from(sqlx::Error::PoolTimedOut))
+        };
+        assert!(read_retrying(down).await.unwrap_err().is_transient());
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "once more, not forever");
+
+        let calls = AtomicU32::new(0);
+        let bad = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<u32, _>(StoreError::InvalidInput("bad cursor".into()))
+        };
+        assert!(read_retrying(bad).await.is_err());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "a permanent error is not retried"
+        );
     }
 }

@@ -49,6 +49,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub(crate) use error::read_retrying;
 pub use error::StoreError;
 pub use outcome::{
     ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Totals,
