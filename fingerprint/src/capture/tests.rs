@@ -284,13 +284,22 @@ proptest! {
     #[test]
     fn any_headers_stay_within_limits(
         values in proptest::collection::vec(header_value(), 1..12),
-        names in proptest::collection::vec(0usize..11, 1..12),
+        names in proptest::collection::vec(0usize..15, 1..12),
         path in "(/[a-zA-Z0-9%._~-]{0,300}){0,12}(\\?[a-zA-Z0-9=&%+]{0,500})?",
+        source in 0usize..5,
     ) {
-        const NAMES: [&str; 11] = [
+        const NAMES: [&str; 15] = [
             "user-agent", "accept", "accept-language", "accept-encoding", "content-encoding",
             "content-language", "referer", "cf-ipcountry", "host", "x-forwarded-for", "forwarded",
+            "x-real-ip", "cf-connecting-ip", "true-client-ip", "x-forwarded-proto",
         ];
+        let source = [
+            ClientIpSource::XForwardedFor,
+            ClientIpSource::Forwarded,
+            ClientIpSource::XRealIp,
+            ClientIpSource::CfConnectingIp,
+            ClientIpSource::TrueClientIp,
+        ][source].clone();
         let mut headers = HeaderMap::new();
         for (value, name) in values.iter().zip(names.iter()) {
             if let Ok(value) = HeaderValue::from_bytes(value) {
@@ -300,6 +309,7 @@ proptest! {
         let uri: Uri = format!("/{}", path.trim_start_matches('/')).parse().unwrap();
         let config = CaptureConfig {
             trusted_proxies: TrustedProxies::new(["127.0.0.0/8"]).unwrap(),
+            client_ip_source: source,
             ..CaptureConfig::default()
         };
         let c = capture(&Method::GET, &uri, &headers, Some("127.0.0.1".parse().unwrap()), &config, Utc::now());
