@@ -5,7 +5,8 @@
 //!
 //! Needs `FINGERPRINT_TEST_POSTGRES_URL` (set by `.ci/run`); skipped, saying so, without it.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -39,17 +40,8 @@ async fn killed_connections_give_no_5xx_and_lose_nothing() {
         accounts: false,
         queue_capacity: None,
     };
-    let (app, fingerprint) = demo::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let demo = common::Demo::serve(&config, None).await;
+    let (addr, fingerprint) = (demo.addr, demo.fingerprint.clone());
 
     // New visitors (no cookie): every request is recorded and its page reads hit counts.
     let mut load = JoinSet::new();

@@ -12,7 +12,7 @@ pub struct Demo {
     pub addr: SocketAddr,
     /// Its fingerprint handle (flush, users, store).
     pub fingerprint: fp::Fingerprint,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Demo {
@@ -25,7 +25,12 @@ impl Demo {
             accounts,
             queue_capacity: None,
         };
-        let (app, fingerprint) = demo::build(&config).await.unwrap();
+        Self::serve(&config, Some(dir)).await
+    }
+
+    /// Starts the demo with `config` (`dir`: a folder to keep until the demo is dropped).
+    pub async fn serve(config: &demo::Config, dir: Option<tempfile::TempDir>) -> Self {
+        let (app, fingerprint) = demo::build(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
