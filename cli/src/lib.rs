@@ -198,7 +198,29 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
     };
     match cli.command {
         Command::Migrate => {
-            store.migrate().await?;
+            // A migration that moves rows (version 5 moves request fingerprints to header
+            // profiles) shows a bar on a terminal, and its total afterwards.
+            let bar = progress_bar("moving rows");
+            let last = std::sync::Mutex::new(None);
+            let show = tell(&bar);
+            store
+                .migrate_with_progress(&|progress| {
+                    show(progress);
+                    *last
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(progress);
+                })
+                .await?;
+            bar.finish_and_clear();
+            let last = last
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(progress) = last {
+                write(
+                    out,
+                    format!("moved {} of {} rows", progress.done, progress.total),
+                )?;
+            }
             write(
                 out,
                 "migrated: the fingerprint tables are up to date".into(),

@@ -275,3 +275,83 @@ fn seed_makes_a_database_to_look_at() {
         "most visited first: {hits:?}"
     );
 }
+
+/// A SQLite file made with the schema of version 4 (before header profiles), with rows:
+/// `fingerprint migrate` moves them, says how many, and every command reads them back.
+#[tokio::test]
+async fn migrate_moves_rows_of_an_older_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}", path.display());
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let old = [
+        include_str!("../../fingerprint/migrations/sqlite/0001_initial.sql"),
+        include_str!("../../fingerprint/migrations/sqlite/0002_browser_duration.sql"),
+        include_str!("../../fingerprint/migrations/sqlite/0003_users_and_devices.sql"),
+        include_str!("../../fingerprint/migrations/sqlite/0004_dashboard.sql"),
+    ];
+    sqlx::query(
+        "CREATE TABLE fingerprint_migrations (version INTEGER PRIMARY KEY, \
+         description TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (n, script) in old.iter().enumerate() {
+        sqlx::raw_sql(script).execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO fingerprint_migrations VALUES (?, 'old', 0)")
+            .bind(n as i64 + 1)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let at = Utc::now().timestamp_micros();
+    sqlx::query("INSERT INTO fingerprint_sessions (id, key, created_at) VALUES (1, ?, ?)")
+        .bind("a".repeat(32))
+        .bind(at)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO fingerprint_urls (id, url) VALUES (1, 'https://old.example/')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for n in 0..3_i64 {
+        sqlx::query(
+            "INSERT INTO fingerprint_request_fingerprints (session_id, url_id, ip, method, \
+             user_agent, accept, created_at, browser, os, device_type) \
+             VALUES (1, 1, '192.0.2.1', 'GET', ?, 'text/html', ?, 'Firefox', 'Linux', 'desktop')",
+        )
+        .bind(format!("agent {}", n % 2))
+        .bind(at + n)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let migrated = fingerprint(Some(&url), &["migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let said = stdout(&migrated);
+    assert!(said.contains("moved 3 of 3 rows"), "{said}");
+    assert!(said.contains("migrated"), "{said}");
+    // Once done, nothing is left to move.
+    let again = fingerprint(Some(&url), &["migrate"]);
+    assert!(!stdout(&again).contains("moved"), "{}", stdout(&again));
+
+    let store = fp::SqliteStore::connect(&url).await.unwrap();
+    let rows = fp::Reports::export_requests(&store, None, 0, 10)
+        .await
+        .unwrap();
+    let agents: Vec<&str> = rows
+        .iter()
+        .map(|r| r.fingerprint.user_agent.as_str())
+        .collect();
+    assert_eq!(agents, ["agent 0", "agent 1", "agent 0"]);
+    assert!(rows.iter().all(|r| r.fingerprint.accept == "text/html"
+        && r.fingerprint.device.browser == "Firefox"
+        && r.fingerprint.ip == Some("192.0.2.1".parse().unwrap())));
+}

@@ -74,9 +74,10 @@ impl Raw {
 async fn raw_requests(db: &TestDb) -> Vec<Raw> {
     let sql = |ip: &str, at: &str| {
         format!(
-            "SELECT r.id, r.session_id, s.key, s.user_id, u.url, {ip}, r.user_agent, {at}, \
-             r.browser, r.os, r.device_type, r.country_code \
+            "SELECT r.id, r.session_id, s.key, s.user_id, u.url, {ip}, p.user_agent, {at}, \
+             p.browser, p.os, p.device_type, r.country_code \
              FROM fingerprint_request_fingerprints r \
+             JOIN fingerprint_profiles p ON p.id = r.profile_id \
              JOIN fingerprint_sessions s ON s.id = r.session_id \
              JOIN fingerprint_urls u ON u.id = r.url_id ORDER BY r.id"
         )
@@ -222,44 +223,114 @@ async fn the_daily_rollup_matches_the_raw_fingerprints(db: TestDb) {
     );
 }
 
-async fn the_migration_backfills_the_same_rollup(db: TestDb) {
-    seeded(&db, 2_000).await;
-    let store = db.store();
-    let end = now().date_naive();
-    let start = end - TimeDelta::days(10);
-    let before = store.daily_traffic(start, end).await.unwrap();
-    let browsers = store
-        .breakdown(fp::Dimension::Browser, start, end, 100)
-        .await
-        .unwrap();
-    // Undo migration 4 and run it again on the recorded data.
-    for sql in [
+/// Turns the seeded database back into the layout of version 3 (request fingerprints with
+/// their header and device texts on every row; no profiles, rollups or IP index) and
+/// forgets migrations 4 and 5.
+async fn downgrade_to_version_3(db: &TestDb) {
+    let mut sqls = vec![
+        "CREATE TABLE fingerprint_old_requests AS SELECT r.id, r.session_id, r.url_id, r.ip, \
+         r.method, p.user_agent, p.accept, p.accept_language, p.accept_encoding, \
+         p.content_encoding, p.content_language, r.referer, r.country, r.created_at, \
+         p.browser, p.browser_version, p.os, p.os_version, p.device_type, r.country_code \
+         FROM fingerprint_request_fingerprints r \
+         JOIN fingerprint_profiles p ON p.id = r.profile_id ORDER BY r.id",
+        "DROP TABLE fingerprint_request_fingerprints",
+        "ALTER TABLE fingerprint_old_requests RENAME TO fingerprint_request_fingerprints",
+        "DROP TABLE fingerprint_profiles",
         "DROP TABLE fingerprint_daily",
         "DROP TABLE fingerprint_daily_sessions",
         "DROP TABLE fingerprint_ip_sessions",
-        "DROP INDEX fingerprint_hit_counts_hits",
-        "DELETE FROM fingerprint_migrations WHERE version = 4",
-    ] {
-        db.execute(sql).await;
-    }
+        "DELETE FROM fingerprint_migrations WHERE version >= 4",
+    ];
     if db.is_postgres() {
-        db.execute("DROP INDEX fingerprint_urls_url_bytes").await;
+        sqls.push("DROP INDEX fingerprint_urls_url_bytes");
+        sqls.push("ALTER TABLE fingerprint_hit_counts RESET (fillfactor)");
+    } else {
+        sqls.push("DROP INDEX fingerprint_hit_counts_hits");
     }
-    assert!(store.check_schema().await.is_err());
-    store.migrate().await.unwrap();
-    store.check_schema().await.unwrap();
-    assert_eq!(store.daily_traffic(start, end).await.unwrap(), before);
-    assert_eq!(
+    db.execute_all(&sqls).await;
+}
+
+/// Everything the store reads back about the seeded data.
+async fn snapshot(
+    store: &dyn fp::FullStore,
+) -> (
+    Vec<fp::StoredRequest>,
+    Vec<fp::DailyTraffic>,
+    Vec<fp::BreakdownRow>,
+    fp::UserDevices,
+) {
+    let end = now().date_naive();
+    let start = end - TimeDelta::days(10);
+    let mut requests: Vec<fp::StoredRequest> = Vec::new();
+    loop {
+        let after = requests.last().map_or(0, |r| r.id);
+        let page = store.export_requests(None, after, 1_000).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        requests.extend(page);
+    }
+    let users = store
+        .users(&fp::UserQuery::new().with_limit(1))
+        .await
+        .unwrap();
+    (
+        requests,
+        store.daily_traffic(start, end).await.unwrap(),
         store
             .breakdown(fp::Dimension::Browser, start, end, 100)
             .await
             .unwrap(),
-        browsers
+        store.user_devices(&users.items[0].user_id).await.unwrap(),
+    )
+}
+
+async fn the_migration_backfills_the_same_rollup(db: TestDb) {
+    seeded(&db, 2_000).await;
+    let store = db.store();
+    let before = snapshot(&*store).await;
+    assert_eq!(before.0.len(), 2_000);
+    downgrade_to_version_3(&db).await;
+    assert!(store.check_schema().await.is_err());
+
+    // Migrations 4 (the dashboard's rollups, backfilled) and 5 (header profiles, rows moved
+    // with progress) on the old rows.
+    let seen = std::sync::Mutex::new(Vec::new());
+    store
+        .migrate_with_progress(&|progress| seen.lock().unwrap().push(progress))
+        .await
+        .unwrap();
+    store.check_schema().await.unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(
+        seen.last(),
+        Some(&fp::Progress::new(2_000, 2_000)),
+        "{seen:?}"
     );
+    assert!(seen.windows(2).all(|w| w[0].done < w[1].done), "{seen:?}");
+
+    // The same data, read back the same way; one profile per distinct header set.
+    assert_eq!(snapshot(&*store).await, before);
+    let distinct: HashSet<(String, String, String)> = before
+        .0
+        .iter()
+        .map(|r| {
+            let f = &r.fingerprint;
+            (
+                f.user_agent.clone(),
+                f.accept.clone(),
+                f.accept_language.clone(),
+            )
+        })
+        .collect();
+    assert!(db.count("fingerprint_profiles").await >= distinct.len() as i64);
+    assert!(db.count("fingerprint_profiles").await < 200);
     check_rollup(&db).await;
-    // And the backfilled rollup goes on counting.
+    // And the migrated store goes on recording and counting.
     seeded_more(&db).await;
     check_rollup(&db).await;
+    assert_eq!(db.recount_hits().await, db.counters().await);
 }
 
 async fn seeded_more(db: &TestDb) {

@@ -10,7 +10,6 @@ use chrono::{NaiveDate, TimeDelta};
 #[cfg(any(feature = "sqlite", test))]
 use crate::insight::IpFilter;
 use crate::model::Page;
-#[cfg(feature = "sqlite")]
 use crate::model::RequestFingerprint;
 use crate::store::StoreError;
 
@@ -52,7 +51,6 @@ pub(crate) struct RecordedRow<'a> {
 
 impl<'a> RecordedRow<'a> {
     /// The row stored for `fingerprint` in session `session_id`.
-    #[cfg(feature = "sqlite")]
     pub(crate) fn of(session_id: i64, fingerprint: &'a RequestFingerprint) -> Self {
         Self {
             session_id,

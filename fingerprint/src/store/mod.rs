@@ -72,6 +72,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Creates or updates the tables. Safe to run concurrently and repeatedly.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// [`migrate`](Store::migrate), telling `progress` how far a migration that moves rows
+    /// has come (rows done of rows in all; nothing when no migration moves rows).
+    async fn migrate_with_progress(&self, progress: ProgressFn<'_>) -> Result<(), StoreError> {
+        let _ = progress;
+        self.migrate().await
+    }
+
     /// Checks that the tables exist and are at the version this library expects.
     async fn check_schema(&self) -> Result<(), StoreError>;
 

@@ -152,6 +152,27 @@ impl TestDb {
         }
     }
 
+    /// Runs the statements in one transaction (one connection: each sees the schema the one
+    /// before left).
+    pub async fn execute_all(&self, sqls: &[&str]) {
+        match self {
+            Self::Sqlite { store, .. } => {
+                let mut tx = store.pool().begin().await.unwrap();
+                for sql in sqls {
+                    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+                }
+                tx.commit().await.unwrap();
+            }
+            Self::Postgres { store, .. } => {
+                let mut tx = store.pool().begin().await.unwrap();
+                for sql in sqls {
+                    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+                }
+                tx.commit().await.unwrap();
+            }
+        }
+    }
+
     /// The key of the only session in the store.
     pub async fn only_session_key(&self) -> String {
         assert_eq!(self.count("fingerprint_sessions").await, 1);

@@ -8,8 +8,8 @@ use sqlx::postgres::{PgConnection, PgTypeInfo, PgValueRef};
 use sqlx::{Database, Decode, Encode, Pool, Postgres, QueryBuilder, Transaction, Type};
 
 use crate::insight::{IpFilter, RequestQuery};
-use crate::store::sql::dialect::Access;
 use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
+use crate::store::sql::dialect::{Access, Col};
 use crate::store::{Migrations, StoreError};
 
 impl sealed::Sealed for Postgres {}
@@ -46,11 +46,29 @@ impl Dialect for Postgres {
         format!("GREATEST({a}, {b})")
     }
 
-    fn refresh_users<'c>(
-        conn: &'c mut PgConnection,
-        users: &'c [&'c str],
-    ) -> BoxFuture<'c, Result<(), StoreError>> {
-        Box::pin(super::users::refresh_users(conn, users))
+    const FOR_SHARE: &'static str = " FOR SHARE";
+
+    fn json_rows(columns: &[(&str, Col)]) -> [String; 2] {
+        let items: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(n, (name, col))| format!("{} AS {name}", item(&format!("e ->> {n}"), *col)))
+            .collect();
+        [
+            format!("(SELECT {} FROM jsonb_array_elements(", items.join(", ")),
+            "::jsonb) AS j(e)) AS v".to_owned(),
+        ]
+    }
+
+    fn json_list(col: Col) -> [String; 2] {
+        [
+            format!("(SELECT {} FROM jsonb_array_elements_text(", item("t", col)),
+            "::jsonb) AS j(t))".to_owned(),
+        ]
+    }
+
+    fn json_agg(expression: &str) -> String {
+        format!("json_agg({expression})::text")
     }
 
     fn begin_write(
@@ -150,6 +168,18 @@ impl Dialect for Postgres {
         builder: &'e mut QueryBuilder<'q, Self>,
     ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
         Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
+    }
+}
+
+/// `text`, an item of a batch's JSON rows, as the type of `col`.
+fn item(text: &str, col: Col) -> String {
+    match col {
+        Col::Int => format!("({text})::bigint"),
+        Col::Text => text.to_owned(),
+        Col::Time => format!("(timestamptz 'epoch' + interval '1 microsecond' * ({text})::bigint)"),
+        Col::Day => format!("(date '1970-01-01' + ({text})::integer)"),
+        Col::Ip => format!("({text})::inet"),
+        Col::Json => format!("({text})::jsonb"),
     }
 }
 

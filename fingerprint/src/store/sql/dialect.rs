@@ -102,13 +102,20 @@ pub trait Dialect: Database + sealed::Sealed {
         after: Option<(Timestamp, i64)>,
     ) -> BoxFuture<'a, Result<Access, StoreError>>;
 
-    /// Recomputes the summary rows of `users` (sorted) from their sessions and devices, and
-    /// drops the rows of users left without sessions (one statement per step on PostgreSQL,
-    /// chunks of bound lists on SQLite).
-    fn refresh_users<'c>(
-        conn: &'c mut Self::Connection,
-        users: &'c [&'c str],
-    ) -> BoxFuture<'c, Result<(), StoreError>>;
+    /// Appended to a `SELECT` of rows a transaction writes to but does not change: ` FOR
+    /// SHARE` where rows are locked (PostgreSQL); empty on SQLite.
+    const FOR_SHARE: &'static str;
+
+    /// The text before and after a parameter holding a JSON array of arrays that makes it a
+    /// table `v` with `columns` (the items of each array, in order, as these types).
+    fn json_rows(columns: &[(&str, Col)]) -> [String; 2];
+
+    /// The text before and after a parameter holding a JSON array of values of type `col`
+    /// that makes it a one-column subquery, for `IN`.
+    fn json_list(col: Col) -> [String; 2];
+
+    /// The values of `expression` in a group as one JSON array (text; NULL for no rows).
+    fn json_agg(expression: &str) -> String;
 
     /// Starts a write transaction (SQLite takes the database's write lock at once).
     fn begin_write(
@@ -144,6 +151,23 @@ pub trait Dialect: Database + sealed::Sealed {
         pool: &'e Pool<Self>,
         builder: &'e mut QueryBuilder<'q, Self>,
     ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>>;
+}
+
+/// How a batch statement reads an item of its JSON rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    /// An integer.
+    Int,
+    /// Text.
+    Text,
+    /// A time as microseconds since the epoch.
+    Time,
+    /// A UTC day as days since the epoch.
+    Day,
+    /// An IP address as text.
+    Ip,
+    /// JSON text.
+    Json,
 }
 
 /// How the request list reads its table .
@@ -192,6 +216,18 @@ impl<'q, D: Dialect> Sql<'q, D> {
             D::push_bind(&mut self.0, value);
         }
         self
+    }
+
+    /// `(SELECT ...) AS v`: the JSON array of arrays `json` as a table with `columns`.
+    pub fn rows(&mut self, json: String, columns: &[(&str, Col)]) -> &mut Self {
+        let [head, tail] = D::json_rows(columns);
+        self.push(head).bind(json).push(tail)
+    }
+
+    /// `(SELECT ...)`: the JSON array `json` of values of type `col`, for `IN`.
+    pub fn list(&mut self, json: String, col: Col) -> &mut Self {
+        let [head, tail] = D::json_list(col);
+        self.push(head).bind(json).push(tail)
     }
 
     /// `AND` rows before `cursor` (see [`Dialect::push_before`]), when there is one.

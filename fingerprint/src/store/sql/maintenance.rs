@@ -423,7 +423,7 @@ where
         for user in &users {
             let mut tx = D::begin_write(&self.pool).await?;
             rebuild_user_devices::<D>(&mut *tx, user).await?;
-            D::refresh_users(&mut *tx, &[user.as_str()]).await?;
+            super::users::refresh_users::<D>(&mut *tx, &[user.as_str()]).await?;
             tx.commit().await?;
         }
         Ok(report)

@@ -4,8 +4,8 @@
 use chrono::Utc;
 
 use super::dialect::{Dialect, Sql, Timestamp};
-use super::SqlStore;
-use crate::store::{statements, StoreError};
+use super::{profiles, SqlStore};
+use crate::store::{statements, ProgressFn, StoreError};
 
 /// The newest migration this library knows for `D`.
 fn supported<D: Dialect>() -> i64 {
@@ -13,7 +13,10 @@ fn supported<D: Dialect>() -> i64 {
 }
 
 /// `Store::migrate`: safe to run concurrently and repeatedly.
-pub(crate) async fn migrate<D: Dialect>(store: &SqlStore<D>) -> Result<(), StoreError> {
+pub(crate) async fn migrate<D: Dialect>(
+    store: &SqlStore<D>,
+    progress: ProgressFn<'_>,
+) -> Result<(), StoreError> {
     let mut tx = D::begin_write(&store.pool).await?;
     if !D::MIGRATION_LOCK.is_empty() {
         Sql::<D>::new(D::MIGRATION_LOCK).execute(&mut *tx).await?;
@@ -34,7 +37,14 @@ pub(crate) async fn migrate<D: Dialect>(store: &SqlStore<D>) -> Result<(), Store
     }
     for &(version, description, sql) in D::MIGRATIONS.iter().filter(|m| m.0 > current) {
         for statement in statements(sql) {
-            Sql::<D>::new(statement).execute(&mut *tx).await?;
+            if statement
+                .lines()
+                .any(|line| line.trim() == profiles::MIGRATION_STEP)
+            {
+                profiles::migrate_rows::<D>(&mut tx, progress).await?;
+            } else {
+                Sql::<D>::new(statement).execute(&mut *tx).await?;
+            }
         }
         Sql::<D>::new(
             "INSERT INTO fingerprint_migrations (version, description, applied_at) VALUES (",
@@ -50,6 +60,11 @@ pub(crate) async fn migrate<D: Dialect>(store: &SqlStore<D>) -> Result<(), Store
         tracing::info!(version, description, "applied fingerprint migration");
     }
     tx.commit().await?;
+    if current < supported {
+        // Ids cached before a migration may name rows it rebuilt.
+        store.urls.clear();
+        store.profiles.clear();
+    }
     Ok(())
 }
 

@@ -7,20 +7,25 @@ use super::UrlCache;
 pub(in crate::store) mod dialect;
 mod maintenance;
 pub(in crate::store) mod migrate;
+mod profiles;
 mod reports;
 pub(in crate::store) mod requests;
 mod rows;
 pub(in crate::store) mod users;
+mod write;
 
 /// Fingerprints in an SQL database, through an sqlx pool: [`SqliteStore`] or
 /// [`PostgresStore`].
 ///
 /// It implements [`Store`](super::Store), [`Reports`](super::Reports) and
-/// [`Maintenance`](super::Maintenance). Reads are the same queries on both databases; writes
-/// are tuned for each (multi-row inserts on SQLite, `UNNEST` arrays on PostgreSQL).
+/// [`Maintenance`](super::Maintenance), each written once for both databases: the few SQL
+/// differences live in a private dialect trait. Batch writes take their rows as one JSON
+/// parameter, so every batch statement has a fixed text.
 pub struct SqlStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
     pub(crate) urls: UrlCache,
+    /// Header-profile ids by key (see `profiles.rs`).
+    pub(crate) profiles: UrlCache,
 }
 
 /// Fingerprints in a SQLite database (feature `sqlite`): nothing to install, one file next
@@ -44,8 +49,7 @@ pub type SqliteStore = SqlStore<sqlx::Sqlite>;
 /// Fingerprints in PostgreSQL (feature `postgres`): one shared store for every instance of
 /// the app.
 ///
-/// Batches are written with `UNNEST` arrays (a handful of statements per batch, whatever its
-/// size); hit counters stay exact under concurrent writers because a unique (URL, session)
+/// A batch is a handful of statements whatever its size; hit counters stay exact under concurrent writers because a unique (URL, session)
 /// pair is counted only by the transaction that inserted it.
 ///
 /// ```no_run
@@ -68,6 +72,7 @@ impl<DB: Database> SqlStore<DB> {
         Self {
             pool,
             urls: UrlCache::default(),
+            profiles: UrlCache::default(),
         }
     }
 
@@ -90,6 +95,7 @@ impl<DB: Database> Clone for SqlStore<DB> {
         Self {
             pool: self.pool.clone(),
             urls: self.urls.clone(),
+            profiles: self.profiles.clone(),
         }
     }
 }

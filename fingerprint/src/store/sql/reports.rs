@@ -218,18 +218,19 @@ where
         .fetch_all(&self.pool)
         .await?;
         let devices: Vec<RequestDeviceRow> = Sql::new(format!(
-            "SELECT r.browser, r.browser_version, r.os, r.os_version, r.device_type, \
+            "SELECT p.browser, p.browser_version, p.os, p.os_version, p.device_type, \
              MIN(r.created_at) AS first_seen, MAX(r.created_at) AS last_seen, \
              COUNT(DISTINCT r.session_id) AS sessions, COUNT(*) AS requests, \
              {} AS countries \
              FROM fingerprint_request_fingerprints r \
+             JOIN fingerprint_profiles p ON p.id = r.profile_id \
              JOIN fingerprint_sessions s ON s.id = r.session_id \
              WHERE s.user_id = ",
             D::distinct_list("NULLIF(r.country_code, '')")
         ))
         .bind(user_id.to_owned())
         .push(
-            " GROUP BY r.browser, r.browser_version, r.os, r.os_version, r.device_type \
+            " GROUP BY p.browser, p.browser_version, p.os, p.os_version, p.device_type \
              ORDER BY MAX(r.created_at) DESC",
         )
         .fetch_all(&self.pool)

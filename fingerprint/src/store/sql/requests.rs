@@ -20,7 +20,8 @@ pub(crate) const CREATED_INDEX: &str = "fingerprint_request_fingerprints_created
 pub(crate) const SESSION_INDEX: &str = "fingerprint_request_fingerprints_session_url";
 
 const JOINS: &str = " JOIN fingerprint_sessions s ON s.id = r.session_id \
-    JOIN fingerprint_urls u ON u.id = r.url_id WHERE TRUE";
+    JOIN fingerprint_urls u ON u.id = r.url_id \
+    JOIN fingerprint_profiles p ON p.id = r.profile_id WHERE TRUE";
 
 impl<D: Dialect> Sql<'_, D> {
     /// `AND r.url_id` is a URL starting with `prefix`.
@@ -108,9 +109,14 @@ pub(crate) async fn request_page<D: Dialect>(
                 .bind(id)
                 .push(")");
         }
-        sql.push(format!(" AND {}(lower(r.user_agent), ", D::POSITION))
-            .bind(text.to_ascii_lowercase())
-            .push(") > 0");
+        // The profiles are few: find the matching ones, then their rows.
+        sql.push(format!(
+            " AND r.profile_id IN (SELECT id FROM fingerprint_profiles \
+             WHERE {}(lower(user_agent), ",
+            D::POSITION
+        ))
+        .bind(text.to_ascii_lowercase())
+        .push(") > 0)");
     }
     sql.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
         .bind(i64::from(limit) + 1);

@@ -13,13 +13,14 @@ use crate::store::insight::parse_ip;
 use crate::store::users::{count, countries, device};
 use crate::store::StoreError;
 
-/// The columns of [`RequestRow`], from `r` (request fingerprints), `s` (sessions) and `u`
-/// (URLs); the caller adds `FROM` and joins, or uses [`request_select`].
+/// The columns of [`RequestRow`], from `r` (request fingerprints), `s` (sessions), `u`
+/// (URLs) and `p` (header profiles); the caller adds `FROM` and joins, or uses
+/// [`request_select`].
 pub(crate) fn request_columns<D: Dialect>() -> String {
     format!(
-        "r.id, s.key, {} AS ip, r.method, r.user_agent, r.accept, r.accept_language, \
-         r.accept_encoding, r.content_encoding, r.content_language, r.referer, r.country, u.url, \
-         r.created_at, r.browser, r.browser_version, r.os, r.os_version, r.device_type, \
+        "r.id, s.key, {} AS ip, r.method, p.user_agent, p.accept, p.accept_language, \
+         p.accept_encoding, p.content_encoding, p.content_language, r.referer, r.country, u.url, \
+         r.created_at, p.browser, p.browser_version, p.os, p.os_version, p.device_type, \
          r.country_code",
         D::ip_text("r.ip")
     )
@@ -31,7 +32,8 @@ pub(crate) fn request_select<D: Dialect>() -> String {
     format!(
         "SELECT {} FROM fingerprint_request_fingerprints r \
          JOIN fingerprint_sessions s ON s.id = r.session_id \
-         JOIN fingerprint_urls u ON u.id = r.url_id",
+         JOIN fingerprint_urls u ON u.id = r.url_id \
+         JOIN fingerprint_profiles p ON p.id = r.profile_id",
         request_columns::<D>()
     )
 }
@@ -454,11 +456,12 @@ impl PlaceRow {
 pub(crate) fn timeline_events<D: Dialect>() -> String {
     format!(
         "SELECT r.created_at AS at, 1 AS kind, r.id AS id, s.key AS key, u.url AS url, \
-         {} AS ip, r.browser AS browser, r.browser_version AS browser_version, r.os AS os, \
-         r.os_version AS os_version, r.device_type AS device_type, \
+         {} AS ip, p.browser AS browser, p.browser_version AS browser_version, p.os AS os, \
+         p.os_version AS os_version, p.device_type AS device_type, \
          r.country_code AS country_code, CAST(NULL AS TEXT) AS visitor_id \
          FROM fingerprint_sessions s \
          JOIN fingerprint_request_fingerprints r ON r.session_id = s.id \
+         JOIN fingerprint_profiles p ON p.id = r.profile_id \
          JOIN fingerprint_urls u ON u.id = r.url_id WHERE s.user_id = {{user}} \
          UNION ALL SELECT b.created_at, 2, b.id, s.key, u.url, NULL, NULL, NULL, NULL, NULL, \
          NULL, '', b.visitor_id FROM fingerprint_sessions s \

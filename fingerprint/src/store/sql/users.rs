@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::dialect::{Dialect, Sql, Timestamp};
+use super::dialect::{Col, Dialect, Sql, Timestamp};
+use super::write::json;
 use super::SqlStore;
 use crate::model::{LinkOutcome, SessionLink};
 use crate::store::batch::missing_id;
@@ -43,11 +44,16 @@ pub(crate) async fn absorb_session<D: Dialect>(
     user_id: &str,
 ) -> Result<(), StoreError> {
     for (kind, column, table) in [
-        (KIND_AGENT, "user_agent", "fingerprint_request_fingerprints"),
+        (
+            KIND_AGENT,
+            "p.user_agent",
+            "fingerprint_request_fingerprints r \
+             JOIN fingerprint_profiles p ON p.id = r.profile_id",
+        ),
         (
             KIND_BROWSER,
-            "visitor_id",
-            "fingerprint_browser_fingerprints",
+            "r.visitor_id",
+            "fingerprint_browser_fingerprints r",
         ),
     ] {
         Sql::<D>::new(
@@ -58,7 +64,7 @@ pub(crate) async fn absorb_session<D: Dialect>(
         .push(", ")
         .bind(kind)
         .push(format!(
-            ", {column}, MIN(created_at), MAX(created_at) FROM {table} WHERE session_id = "
+            ", {column}, MIN(r.created_at), MAX(r.created_at) FROM {table} WHERE r.session_id = "
         ))
         .bind(session_id)
         .push(format!(
@@ -124,7 +130,7 @@ pub(crate) async fn link_sessions<D: Dialect>(
         outcomes.push(outcome);
     }
     let touched: Vec<&str> = touched.into_iter().collect();
-    D::refresh_users(&mut *tx, &touched).await?;
+    refresh_users::<D>(&mut *tx, &touched).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -160,7 +166,55 @@ pub(crate) async fn relink_session<D: Dialect>(
     for user in &touched {
         rebuild_user_devices::<D>(&mut *tx, user).await?;
     }
-    D::refresh_users(&mut *tx, &touched).await?;
+    refresh_users::<D>(&mut *tx, &touched).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Recomputes the summary rows of `users` (sorted) from their sessions and devices, and
+/// drops the rows of users left without sessions.
+pub(crate) async fn refresh_users<D: Dialect>(
+    conn: &mut D::Connection,
+    users: &[&str],
+) -> Result<(), StoreError> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let list = json(users)?;
+    Sql::<D>::new("INSERT INTO fingerprint_users (user_id) SELECT value FROM ")
+        .rows(
+            json(&users.iter().map(|u| [u]).collect::<Vec<_>>())?,
+            &[("value", Col::Text)],
+        )
+        .push(" WHERE TRUE ON CONFLICT (user_id) DO NOTHING")
+        .execute(conn)
+        .await?;
+    Sql::<D>::new(
+        "UPDATE fingerprint_users SET \
+         sessions = (SELECT COUNT(*) FROM fingerprint_sessions s \
+             WHERE s.user_id = fingerprint_users.user_id), \
+         browser_fingerprints = (SELECT COUNT(*) FROM fingerprint_user_devices d \
+             WHERE d.user_id = fingerprint_users.user_id AND d.kind = 1), \
+         request_fingerprints = (SELECT COUNT(*) FROM fingerprint_user_devices d \
+             WHERE d.user_id = fingerprint_users.user_id AND d.kind = 2), \
+         first_seen = (SELECT MIN(t) FROM ( \
+             SELECT MIN(first_seen) AS t FROM fingerprint_user_devices d \
+                 WHERE d.user_id = fingerprint_users.user_id \
+             UNION ALL SELECT MIN(COALESCE(linked_at, created_at)) FROM fingerprint_sessions s \
+                 WHERE s.user_id = fingerprint_users.user_id) AS f), \
+         last_seen = (SELECT MAX(t) FROM ( \
+             SELECT MAX(last_seen) AS t FROM fingerprint_user_devices d \
+                 WHERE d.user_id = fingerprint_users.user_id \
+             UNION ALL SELECT MAX(COALESCE(linked_at, created_at)) FROM fingerprint_sessions s \
+                 WHERE s.user_id = fingerprint_users.user_id) AS l) \
+         WHERE user_id IN ",
+    )
+    .list(list.clone(), Col::Text)
+    .execute(conn)
+    .await?;
+    Sql::<D>::new("DELETE FROM fingerprint_users WHERE sessions = 0 AND user_id IN ")
+        .list(list, Col::Text)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -7,8 +7,8 @@ use sqlx::sqlite::{SqliteConnection, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Database, Decode, Encode, Pool, QueryBuilder, Sqlite, Transaction, Type};
 
 use crate::insight::{IpFilter, RequestQuery};
-use crate::store::sql::dialect::Access;
 use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
+use crate::store::sql::dialect::{Access, Col};
 use crate::store::{Migrations, StoreError};
 
 impl sealed::Sealed for Sqlite {}
@@ -43,11 +43,28 @@ impl Dialect for Sqlite {
         format!("MAX({a}, {b})")
     }
 
-    fn refresh_users<'c>(
-        conn: &'c mut SqliteConnection,
-        users: &'c [&'c str],
-    ) -> BoxFuture<'c, Result<(), StoreError>> {
-        Box::pin(super::users::refresh_users(conn, users))
+    const FOR_SHARE: &'static str = "";
+
+    fn json_rows(columns: &[(&str, Col)]) -> [String; 2] {
+        // `->>` gives each item its SQL type (INTEGER, REAL, TEXT or NULL): every column kind
+        // is stored as it comes.
+        let items: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(n, (name, _))| format!("value ->> {n} AS {name}"))
+            .collect();
+        [
+            format!("(SELECT {} FROM json_each(", items.join(", ")),
+            ")) AS v".to_owned(),
+        ]
+    }
+
+    fn json_list(_col: Col) -> [String; 2] {
+        ["(SELECT value FROM json_each(".to_owned(), "))".to_owned()]
+    }
+
+    fn json_agg(expression: &str) -> String {
+        format!("json_group_array({expression})")
     }
 
     fn begin_write(

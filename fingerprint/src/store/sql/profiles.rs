@@ -1,0 +1,250 @@
+//! Header profiles: the user agent, accept and content headers of a request, with the device
+//! derived from them, stored once in `fingerprint_profiles` and referenced by id from each
+//! request fingerprint (they repeat across most requests). Ids are cached like URL ids.
+//!
+//! A profile's `key` is a hash of its eleven values computed here, so both databases and every
+//! instance of the app agree on it without comparing the texts in an index. Profiles are
+//! never deleted: cached ids stay valid.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use super::dialect::{Col, Dialect, Sql};
+use super::write::{intern, json};
+use super::SqlStore;
+use crate::model::{RequestFingerprint, Visit};
+use crate::store::batch::missing_id;
+use crate::store::{Progress, ProgressFn, StoreError};
+
+/// The profile's values, in [`COLUMNS`] order after the key.
+type Values<'a> = [&'a str; 11];
+
+/// The columns of `fingerprint_profiles`, its unique key first.
+const COLUMNS: &[(&str, Col)] = &[
+    ("key", Col::Text),
+    ("user_agent", Col::Text),
+    ("accept", Col::Text),
+    ("accept_language", Col::Text),
+    ("accept_encoding", Col::Text),
+    ("content_encoding", Col::Text),
+    ("content_language", Col::Text),
+    ("browser", Col::Text),
+    ("browser_version", Col::Text),
+    ("os", Col::Text),
+    ("os_version", Col::Text),
+    ("device_type", Col::Text),
+];
+
+fn values(fp: &RequestFingerprint) -> Values<'_> {
+    let device = &fp.device;
+    [
+        &fp.user_agent,
+        &fp.accept,
+        &fp.accept_language,
+        &fp.accept_encoding,
+        &fp.content_encoding,
+        &fp.content_language,
+        &device.browser,
+        &device.browser_version,
+        &device.os,
+        &device.os_version,
+        device.device_type.as_str(),
+    ]
+}
+
+/// The key of a profile: 128 bits of SHA-256 over the length-prefixed values, in hex.
+fn key(values: &Values<'_>) -> String {
+    let mut hash = Sha256::new();
+    for value in values {
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value.as_bytes());
+    }
+    hash.finalize()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Ids of `profiles` (by key, sorted), inserting the new ones.
+async fn ids<D: Dialect>(
+    store: &SqlStore<D>,
+    profiles: &BTreeMap<String, Values<'_>>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let keys: Vec<&str> = profiles.keys().map(String::as_str).collect();
+    intern(
+        store,
+        &store.profiles,
+        "fingerprint_profiles",
+        COLUMNS,
+        &keys,
+        |missing| {
+            let rows: Vec<Vec<&str>> = missing
+                .iter()
+                .map(|&n| {
+                    let mut row = vec![keys[n]];
+                    row.extend(profiles[keys[n]]);
+                    row
+                })
+                .collect();
+            json(&rows)
+        },
+    )
+    .await
+}
+
+/// The profile id of each row, in order, inserting the new profiles first (committed on
+/// their own, like URLs).
+pub(super) async fn profile_ids<D: Dialect>(
+    store: &SqlStore<D>,
+    rows: &[&Visit],
+) -> Result<Vec<i64>, StoreError> {
+    // Each distinct profile of the batch hashed once.
+    let mut keys: HashMap<Values<'_>, String> = HashMap::new();
+    let mut profiles: BTreeMap<String, Values<'_>> = BTreeMap::new();
+    let mut of_rows = Vec::with_capacity(rows.len());
+    for visit in rows {
+        let values = values(&visit.fingerprint);
+        let key = keys.entry(values).or_insert_with(|| key(&values));
+        profiles.entry(key.clone()).or_insert(values);
+        of_rows.push(values);
+    }
+    let ids = ids(store, &profiles).await?;
+    of_rows
+        .iter()
+        .map(|values| {
+            let key = &keys[values];
+            ids.get(key)
+                .copied()
+                .ok_or_else(|| missing_id("profile", key))
+        })
+        .collect()
+}
+
+/// The statement of migration 5 that this step replaces.
+pub(super) const MIGRATION_STEP: &str = "/* move request headers to fingerprint_profiles */";
+
+/// Rows copied per statement by [`migrate_rows`].
+const CHUNK: i64 = 50_000;
+
+/// Migration 5's data step, in the migration's transaction: the profiles of the stored
+/// request fingerprints, then the rows copied to `fingerprint_requests_new` with their
+/// profile ids, in id ranges, telling `progress` the rows done.
+pub(super) async fn migrate_rows<D: Dialect>(
+    conn: &mut D::Connection,
+    progress: ProgressFn<'_>,
+) -> Result<(), StoreError> {
+    let names = COLUMNS[1..]
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let found: Vec<ProfileRow> = Sql::<D>::new(format!(
+        "SELECT DISTINCT {names} FROM fingerprint_request_fingerprints"
+    ))
+    .fetch_all_on(&mut *conn)
+    .await?;
+    let mut profiles: BTreeMap<String, Values<'_>> = BTreeMap::new();
+    for row in &found {
+        let values = row.values();
+        profiles.insert(key(&values), values);
+    }
+    let all: Vec<Vec<&str>> = profiles
+        .iter()
+        .map(|(key, values)| {
+            let mut row = vec![key.as_str()];
+            row.extend(values);
+            row
+        })
+        .collect();
+    let all_names = format!("key, {names}");
+    for chunk in all.chunks(1_000) {
+        Sql::<D>::new(format!(
+            "INSERT INTO fingerprint_profiles ({all_names}) SELECT {all_names} FROM "
+        ))
+        .rows(json(chunk)?, COLUMNS)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    let (low, high, total): (Option<i64>, Option<i64>, i64) =
+        Sql::<D>::new("SELECT MIN(id), MAX(id), COUNT(*) FROM fingerprint_request_fingerprints")
+            .fetch_optional_on(&mut *conn)
+            .await?
+            .unwrap_or((None, None, 0));
+    let (Some(low), Some(high)) = (low, high) else {
+        return Ok(());
+    };
+    let total = u64::try_from(total).unwrap_or(0);
+    let join = COLUMNS[1..]
+        .iter()
+        .map(|(name, _)| format!("p.{name} = r.{name}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let mut done = 0;
+    let mut start = low;
+    while start <= high {
+        let end = start.saturating_add(CHUNK);
+        done += Sql::<D>::new(
+            "INSERT INTO fingerprint_requests_new (id, session_id, url_id, profile_id, ip, \
+             method, referer, country, country_code, created_at) \
+             SELECT r.id, r.session_id, r.url_id, p.id, r.ip, r.method, r.referer, r.country, \
+             r.country_code, r.created_at FROM fingerprint_request_fingerprints r \
+             JOIN fingerprint_profiles p ON ",
+        )
+        .push(&join)
+        .push(" WHERE r.id >= ")
+        .bind(start)
+        .push(" AND r.id < ")
+        .bind(end)
+        .execute(&mut *conn)
+        .await?;
+        progress(Progress::new(done, total));
+        tracing::info!(
+            done,
+            total,
+            "migration 5: request fingerprints moved to profiles"
+        );
+        start = end;
+    }
+    if done != total {
+        return Err(StoreError::Decode(format!(
+            "migration 5 copied {done} of {total} request fingerprints"
+        )));
+    }
+    Ok(())
+}
+
+/// A distinct profile of the old request table.
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    user_agent: String,
+    accept: String,
+    accept_language: String,
+    accept_encoding: String,
+    content_encoding: String,
+    content_language: String,
+    browser: String,
+    browser_version: String,
+    os: String,
+    os_version: String,
+    device_type: String,
+}
+
+impl ProfileRow {
+    fn values(&self) -> Values<'_> {
+        [
+            &self.user_agent,
+            &self.accept,
+            &self.accept_language,
+            &self.accept_encoding,
+            &self.content_encoding,
+            &self.content_language,
+            &self.browser,
+            &self.browser_version,
+            &self.os,
+            &self.os_version,
+            &self.device_type,
+        ]
+    }
+}

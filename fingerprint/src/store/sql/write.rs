@@ -1,0 +1,564 @@
+//! The write path, once for both databases: every batch statement has a fixed text and takes
+//! its rows as one JSON parameter (see [`Dialect::json_rows`]), so a batch of any size is a
+//! handful of prepared statements and no per-row binds.
+//!
+//! One `record` transaction: sessions (created by their first visit, existing ones locked
+//! shared on PostgreSQL, so a concurrent link waits or is seen), request fingerprints outside
+//! the debounce window of a stored one, the unique (URL, session) pairs and their counters,
+//! the dashboard's IP index and daily rollup, and what linked users were seen with. Rows are
+//! written in key order, so concurrent writers lock them in the same order; a unique pair or
+//! a (day, session) pair counts only in the transaction that inserted it, which keeps the
+//! counters exact under concurrent writers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::dialect::{Col, Day, Dialect, Sql, Timestamp};
+use super::{migrate, profiles, users, SqlStore};
+use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
+use crate::store::batch::{missing_id, window_micros, PreparedBatch};
+use crate::store::insight::{ip_sessions, DailyDelta, RecordedRow};
+use crate::store::url_cache::{counts_by_url, split_cached, UrlCache};
+use crate::store::users::{fold_seen, users_of, DeviceSeen, KIND_AGENT, KIND_BROWSER};
+use crate::store::{ProgressFn, RecordOutcome, Store, StoreError};
+
+/// `rows` as the JSON text [`Sql::rows`] binds.
+pub(super) fn json<T: Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// Ids of `keys` (sorted, distinct) in `table`, whose unique column is the first of
+/// `columns`: from `cache`, else from the table, inserting `rows` (JSON arrays in `columns`
+/// order, one per key, same order) in their own transaction first. Ids are cached only once
+/// committed.
+pub(super) async fn intern<D: Dialect>(
+    store: &SqlStore<D>,
+    cache: &UrlCache,
+    table: &str,
+    columns: &[(&str, Col)],
+    keys: &[&str],
+    rows: impl Fn(&[usize]) -> Result<String, StoreError>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut ids = HashMap::with_capacity(keys.len());
+    let mut missing = Vec::new();
+    for (n, &key) in keys.iter().enumerate() {
+        match cache.get(key) {
+            Some(id) => {
+                ids.insert(key.to_owned(), id);
+            }
+            None => missing.push(n),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(ids);
+    }
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let names = names.join(", ");
+    let key = columns[0].0;
+    let mut tx = D::begin_write(&store.pool).await?;
+    Sql::<D>::new(format!(
+        "INSERT INTO {table} ({names}) SELECT {names} FROM "
+    ))
+    .rows(rows(&missing)?, columns)
+    .push(format!(" WHERE TRUE ON CONFLICT ({key}) DO NOTHING"))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    // A new statement after the commit: it also sees rows a concurrent writer committed while
+    // this insert waited on their unique-index entries.
+    let wanted: Vec<&str> = missing.iter().map(|&n| keys[n]).collect();
+    let found: Vec<(i64, String)> =
+        Sql::<D>::new(format!("SELECT id, {key} FROM {table} WHERE {key} IN "))
+            .list(json(&wanted)?, Col::Text)
+            .fetch_all(&store.pool)
+            .await?;
+    for (id, key) in found {
+        cache.insert(&key, id);
+        ids.insert(key, id);
+    }
+    Ok(ids)
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Ids of `urls` (sorted, distinct), inserting the new ones.
+    async fn url_ids(&self, urls: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+        intern(
+            self,
+            &self.urls,
+            "fingerprint_urls",
+            &[("url", Col::Text)],
+            urls,
+            |n| json(&n.iter().map(|&n| [urls[n]]).collect::<Vec<_>>()),
+        )
+        .await
+    }
+
+    /// Session ids and users of `keys` (sorted, distinct), creating the missing sessions
+    /// from `new_rows` (JSON, in `columns` order, the key first); existing sessions are
+    /// locked shared until the transaction ends (PostgreSQL).
+    async fn session_ids(
+        tx: &mut D::Connection,
+        columns: &[(&str, Col)],
+        new_rows: String,
+        keys: &[&str],
+    ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
+        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+        let names = names.join(", ");
+        let created: Vec<(i64, String)> = Sql::<D>::new(format!(
+            "INSERT INTO fingerprint_sessions ({names}) SELECT {names} FROM "
+        ))
+        .rows(new_rows, columns)
+        .push(" WHERE TRUE ON CONFLICT (key) DO NOTHING RETURNING id, key")
+        .fetch_all_on(&mut *tx)
+        .await?;
+        let mut sessions: HashMap<String, (i64, Option<String>)> =
+            HashMap::with_capacity(keys.len());
+        for (id, key) in created {
+            sessions.insert(key, (id, None));
+        }
+        let existing: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|key| !sessions.contains_key(*key))
+            .collect();
+        if !existing.is_empty() {
+            let rows: Vec<(i64, String, Option<String>)> =
+                Sql::<D>::new("SELECT id, key, user_id FROM fingerprint_sessions WHERE key IN ")
+                    .list(json(&existing)?, Col::Text)
+                    .push(format!(" ORDER BY key{}", D::FOR_SHARE))
+                    .fetch_all_on(&mut *tx)
+                    .await?;
+            for (id, key, user) in rows {
+                sessions.insert(key, (id, user));
+            }
+        }
+        Ok(sessions)
+    }
+}
+
+/// A request fingerprint row as [`REQUEST_COLUMNS`] reads it.
+type RequestRow<'a> = (
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+);
+
+const REQUEST_COLUMNS: &[(&str, Col)] = &[
+    ("session_id", Col::Int),
+    ("url_id", Col::Int),
+    ("profile_id", Col::Int),
+    ("ip", Col::Ip),
+    ("method", Col::Text),
+    ("referer", Col::Text),
+    ("country", Col::Text),
+    ("country_code", Col::Text),
+    ("created_at", Col::Time),
+    ("since", Col::Time),
+];
+
+const SESSION_COLUMNS: &[(&str, Col)] = &[
+    ("key", Col::Text),
+    ("created_at", Col::Time),
+    ("referer", Col::Text),
+    ("utm_source", Col::Text),
+    ("utm_medium", Col::Text),
+    ("utm_campaign", Col::Text),
+    ("utm_content", Col::Text),
+    ("utm_term", Col::Text),
+];
+
+#[async_trait]
+impl<D: Dialect> Store for SqlStore<D> {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::migrate(self, &|_| {}).await
+    }
+
+    async fn migrate_with_progress(&self, progress: ProgressFn<'_>) -> Result<(), StoreError> {
+        migrate::migrate(self, progress).await
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        migrate::check_schema(self).await
+    }
+
+    async fn record(
+        &self,
+        visits: &[Visit],
+        debounce: Duration,
+    ) -> Result<RecordOutcome, StoreError> {
+        if visits.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let batch = PreparedBatch::new(visits, debounce);
+        let url_ids = self.url_ids(&batch.urls).await?;
+        let url_id = |url: &str| {
+            url_ids
+                .get(url)
+                .copied()
+                .ok_or_else(|| missing_id("url", url))
+        };
+        let profiles = profiles::profile_ids(self, &batch.rows).await?;
+
+        let mut tx = D::begin_write(&self.pool).await?;
+        let keys: Vec<&str> = batch
+            .sessions
+            .iter()
+            .map(|v| v.session_key.as_str())
+            .collect();
+        let new_sessions: Vec<_> = batch
+            .sessions
+            .iter()
+            .map(|v| {
+                let utm = &v.utm;
+                (
+                    &v.session_key,
+                    v.fingerprint.created_at.timestamp_micros(),
+                    &v.fingerprint.referer,
+                    &utm.source,
+                    &utm.medium,
+                    &utm.campaign,
+                    &utm.content,
+                    &utm.term,
+                )
+            })
+            .collect();
+        let sessions =
+            Self::session_ids(&mut tx, SESSION_COLUMNS, json(&new_sessions)?, &keys).await?;
+        let session_id = |key: &str| {
+            sessions
+                .get(key)
+                .map(|(id, _)| *id)
+                .ok_or_else(|| missing_id("session", key))
+        };
+
+        // Request fingerprints, except those inside the debounce window of a stored one.
+        let window = window_micros(debounce);
+        let mut rows: Vec<RequestRow<'_>> = Vec::with_capacity(batch.rows.len());
+        let mut stored_as: HashMap<(i64, i64, i64), (&Visit, i64)> =
+            HashMap::with_capacity(batch.rows.len());
+        for (visit, profile) in batch.rows.iter().zip(&profiles) {
+            let fp = &visit.fingerprint;
+            let at = fp.created_at.timestamp_micros();
+            let (session, url) = (session_id(&visit.session_key)?, url_id(&fp.url)?);
+            rows.push((
+                session,
+                url,
+                *profile,
+                fp.ip.map(|ip| ip.to_string()),
+                &fp.method,
+                &fp.referer,
+                &fp.country,
+                &fp.country_code,
+                at,
+                at.saturating_sub(window),
+            ));
+            stored_as.insert((session, url, at), (visit, session));
+        }
+        let names = "session_id, url_id, profile_id, ip, method, referer, country, country_code, \
+                     created_at";
+        let mut insert = Sql::<D>::new(format!(
+            "INSERT INTO fingerprint_request_fingerprints ({names}) SELECT {names} FROM "
+        ));
+        insert.rows(json(&rows)?, REQUEST_COLUMNS);
+        if window > 0 {
+            insert.push(
+                " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                 WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
+                 AND r.created_at > v.since)",
+            );
+        }
+        let inserted: Vec<(i64, i64, Timestamp)> = insert
+            .push(" RETURNING session_id, url_id, created_at")
+            .fetch_all_on(&mut *tx)
+            .await?;
+        let recorded = inserted
+            .iter()
+            .filter_map(|(session, url, at)| stored_as.get(&(*session, *url, at.micros())))
+            .map(|(visit, session)| RecordedRow::of(*session, &visit.fingerprint))
+            .collect::<Vec<_>>();
+
+        // Unique visitors, then their counters, both in (URL, session) order.
+        let mut pairs = Vec::with_capacity(batch.pairs.len());
+        for (url, session) in &batch.pairs {
+            pairs.push((url_id(url)?, session_id(session)?));
+        }
+        let new_pairs: Vec<(i64,)> = Sql::<D>::new(
+            "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
+             SELECT url_id, session_id FROM ",
+        )
+        .rows(
+            json(&pairs)?,
+            &[("url_id", Col::Int), ("session_id", Col::Int)],
+        )
+        .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING url_id")
+        .fetch_all_on(&mut *tx)
+        .await?;
+        let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+        for (url,) in new_pairs {
+            *counts.entry(url).or_default() += 1;
+        }
+        if !counts.is_empty() {
+            let counts: Vec<(i64, i64)> = counts.into_iter().collect();
+            Sql::<D>::new(
+                "INSERT INTO fingerprint_hit_counts (url_id, hits) SELECT url_id, hits FROM ",
+            )
+            .rows(json(&counts)?, &[("url_id", Col::Int), ("hits", Col::Int)])
+            .push(
+                " WHERE TRUE ON CONFLICT (url_id) DO UPDATE \
+                     SET hits = fingerprint_hit_counts.hits + excluded.hits",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // The dashboard's IP index and daily rollup (after the counters: the same lock order
+        // in every writer).
+        record_rollups::<D>(&mut tx, &recorded).await?;
+
+        // What linked users were seen with (every visit counts, debounced or not).
+        let seen = fold_seen(visits.iter().filter_map(|visit| {
+            let user = sessions.get(&visit.session_key)?.1.as_deref()?;
+            let fp = &visit.fingerprint;
+            Some((user, KIND_AGENT, fp.user_agent.as_str(), fp.created_at))
+        }));
+        record_seen::<D>(&mut tx, &seen).await?;
+        tx.commit().await?;
+
+        let inserted = recorded.len() as u64;
+        let considered = batch.rows.len() as u64;
+        Ok(RecordOutcome {
+            inserted,
+            debounced: batch.debounced + considered.saturating_sub(inserted),
+        })
+    }
+
+    async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
+        // URL ids from the cache (the recorder fills it), the others in one query; then the
+        // counters by id as one row of two JSON arrays: fixed statement texts, and no row per
+        // URL to decode.
+        let (mut known, unknown) = split_cached(&self.urls, urls);
+        if !unknown.is_empty() {
+            let found: Vec<(i64, String)> =
+                Sql::<D>::new("SELECT id, url FROM fingerprint_urls WHERE url IN ")
+                    .list(json(&unknown)?, Col::Text)
+                    .fetch_all(&self.pool)
+                    .await?;
+            crate::store::url_cache::add_found(&self.urls, &mut known, &unknown, found);
+        }
+        if known.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<i64> = known.keys().copied().collect();
+        let (found, hits): (Option<String>, Option<String>) = Sql::<D>::new(format!(
+            "SELECT {}, {} FROM fingerprint_hit_counts WHERE url_id IN ",
+            D::json_agg("url_id"),
+            D::json_agg("hits")
+        ))
+        .list(json(&ids)?, Col::Int)
+        .fetch_one(&self.pool)
+        .await?;
+        let decode = |text: Option<String>| -> Result<Vec<i64>, StoreError> {
+            text.map_or(Ok(Vec::new()), |text| {
+                serde_json::from_str(&text).map_err(|e| StoreError::Decode(e.to_string()))
+            })
+        };
+        Ok(counts_by_url(&known, decode(found)?, decode(hits)?))
+    }
+
+    async fn record_browsers(&self, visits: &[BrowserVisit]) -> Result<(), StoreError> {
+        if visits.is_empty() {
+            return Ok(());
+        }
+        let mut urls: Vec<&str> = visits.iter().filter_map(|v| v.url.as_deref()).collect();
+        urls.sort_unstable();
+        urls.dedup();
+        let url_ids = self.url_ids(&urls).await?;
+        // Each session's earliest visit creates it when it is new; keys in order.
+        let mut firsts: BTreeMap<&str, i64> = BTreeMap::new();
+        for visit in visits {
+            let at = visit.created_at.timestamp_micros();
+            firsts
+                .entry(visit.session_key.as_str())
+                .and_modify(|first| *first = (*first).min(at))
+                .or_insert(at);
+        }
+        let keys: Vec<&str> = firsts.keys().copied().collect();
+        let new_sessions: Vec<(&str, i64)> = firsts.into_iter().collect();
+        let mut tx = D::begin_write(&self.pool).await?;
+        let columns = [("key", Col::Text), ("created_at", Col::Time)];
+        let sessions = Self::session_ids(&mut tx, &columns, json(&new_sessions)?, &keys).await?;
+        let mut rows = Vec::with_capacity(visits.len());
+        for visit in visits {
+            let (session, _) = sessions
+                .get(&visit.session_key)
+                .ok_or_else(|| missing_id("session", &visit.session_key))?;
+            rows.push((
+                *session,
+                visit.url.as_ref().and_then(|url| url_ids.get(url).copied()),
+                &visit.visitor_id,
+                &visit.components,
+                visit.duration_ms.and_then(|ms| i64::try_from(ms).ok()),
+                visit.created_at.timestamp_micros(),
+            ));
+        }
+        let names = "session_id, url_id, visitor_id, components, duration_ms, created_at";
+        Sql::<D>::new(format!(
+            "INSERT INTO fingerprint_browser_fingerprints ({names}) SELECT {names} FROM "
+        ))
+        .rows(
+            json(&rows)?,
+            &[
+                ("session_id", Col::Int),
+                ("url_id", Col::Int),
+                ("visitor_id", Col::Text),
+                ("components", Col::Json),
+                ("duration_ms", Col::Int),
+                ("created_at", Col::Time),
+            ],
+        )
+        .execute(&mut *tx)
+        .await?;
+        let seen = fold_seen(visits.iter().filter_map(|visit| {
+            let user = sessions.get(&visit.session_key)?.1.as_deref()?;
+            Some((
+                user,
+                KIND_BROWSER,
+                visit.visitor_id.as_str(),
+                visit.created_at,
+            ))
+        }));
+        record_seen::<D>(&mut tx, &seen).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError> {
+        users::link_sessions(self, links).await
+    }
+
+    async fn relink_session(
+        &self,
+        session_key: &str,
+        user_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        users::relink_session(self, session_key, user_id, at).await
+    }
+}
+
+/// What a batch's stored request fingerprints add to the dashboard's tables, in the batch's
+/// transaction: the (IP address, session) pairs, and the daily rollup (new (day, session)
+/// pairs are the day's new unique visitors).
+async fn record_rollups<D: Dialect>(
+    conn: &mut D::Connection,
+    rows: &[RecordedRow<'_>],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let pairs = ip_sessions(rows);
+    if !pairs.is_empty() {
+        Sql::<D>::new(
+            "INSERT INTO fingerprint_ip_sessions (ip, session_id) SELECT ip, session_id FROM ",
+        )
+        .rows(json(&pairs)?, &[("ip", Col::Ip), ("session_id", Col::Int)])
+        .push(" WHERE TRUE ON CONFLICT DO NOTHING")
+        .execute(&mut *conn)
+        .await?;
+    }
+    let delta = DailyDelta::new(rows);
+    let new_pairs: Vec<(Day, i64)> = Sql::<D>::new(
+        "INSERT INTO fingerprint_daily_sessions (day, session_id) SELECT day, session_id FROM ",
+    )
+    .rows(
+        json(&delta.pairs)?,
+        &[("day", Col::Day), ("session_id", Col::Int)],
+    )
+    .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING day, session_id")
+    .fetch_all_on(&mut *conn)
+    .await?;
+    let increments = delta.increments(new_pairs.into_iter().map(|(day, session)| (day.0, session)));
+    let increments: Vec<_> = increments
+        .iter()
+        .map(|i| (i.dimension, i.day, &i.value, i.visits, i.visitors))
+        .collect();
+    let names = "dimension, day, value, visits, visitors";
+    Sql::<D>::new(format!(
+        "INSERT INTO fingerprint_daily ({names}) SELECT {names} FROM "
+    ))
+    .rows(
+        json(&increments)?,
+        &[
+            ("dimension", Col::Text),
+            ("day", Col::Day),
+            ("value", Col::Text),
+            ("visits", Col::Int),
+            ("visitors", Col::Int),
+        ],
+    )
+    .push(
+        " WHERE TRUE ON CONFLICT (dimension, day, value) DO UPDATE SET \
+             visits = fingerprint_daily.visits + excluded.visits, \
+             visitors = fingerprint_daily.visitors + excluded.visitors",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records what linked users were seen with (distinct values, first and last seen), then
+/// refreshes their summaries.
+pub(super) async fn record_seen<D: Dialect>(
+    conn: &mut D::Connection,
+    seen: &[DeviceSeen<'_>],
+) -> Result<(), StoreError> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.user_id,
+                s.kind,
+                s.value,
+                s.first.timestamp_micros(),
+                s.last.timestamp_micros(),
+            )
+        })
+        .collect();
+    let names = "user_id, kind, value, first_seen, last_seen";
+    Sql::<D>::new(format!(
+        "INSERT INTO fingerprint_user_devices ({names}) SELECT {names} FROM "
+    ))
+    .rows(
+        json(&rows)?,
+        &[
+            ("user_id", Col::Text),
+            ("kind", Col::Int),
+            ("value", Col::Text),
+            ("first_seen", Col::Time),
+            ("last_seen", Col::Time),
+        ],
+    )
+    .push(format!(
+        " WHERE TRUE ON CONFLICT (user_id, kind, value) DO UPDATE SET first_seen = {}, \
+             last_seen = {}",
+        D::least("fingerprint_user_devices.first_seen", "excluded.first_seen"),
+        D::greatest("fingerprint_user_devices.last_seen", "excluded.last_seen"),
+    ))
+    .execute(&mut *conn)
+    .await?;
+    users::refresh_users::<D>(conn, &users_of(seen)).await
+}
