@@ -230,13 +230,19 @@ async fn downgrade_to_version_3(db: &TestDb) {
     let mut sqls = vec![
         "CREATE TABLE fingerprint_old_requests AS SELECT r.id, r.session_id, r.url_id, r.ip, \
          r.method, p.user_agent, p.accept, p.accept_language, p.accept_encoding, \
-         p.content_encoding, p.content_language, r.referer, r.country, r.created_at, \
-         p.browser, p.browser_version, p.os, p.os_version, p.device_type, r.country_code \
+         p.content_encoding, p.content_language, COALESCE(f.referer, '') AS referer, \
+         r.country, r.created_at, p.browser, p.browser_version, p.os, p.os_version, \
+         p.device_type, r.country_code \
          FROM fingerprint_request_fingerprints r \
-         JOIN fingerprint_profiles p ON p.id = r.profile_id ORDER BY r.id",
+         JOIN fingerprint_profiles p ON p.id = r.profile_id \
+         LEFT JOIN fingerprint_referers f ON f.id = r.referer_id ORDER BY r.id",
+        "UPDATE fingerprint_sessions SET referer = (SELECT f.referer FROM fingerprint_referers f \
+         WHERE f.id = fingerprint_sessions.referer_id) WHERE referer_id IS NOT NULL",
+        "ALTER TABLE fingerprint_sessions DROP COLUMN referer_id",
         "DROP TABLE fingerprint_request_fingerprints",
         "ALTER TABLE fingerprint_old_requests RENAME TO fingerprint_request_fingerprints",
         "DROP TABLE fingerprint_profiles",
+        "DROP TABLE fingerprint_referers",
         "DROP TABLE fingerprint_daily",
         "DROP TABLE fingerprint_daily_sessions",
         "DROP TABLE fingerprint_ip_sessions",
@@ -252,14 +258,16 @@ async fn downgrade_to_version_3(db: &TestDb) {
 }
 
 /// Everything the store reads back about the seeded data.
-async fn snapshot(
-    store: &dyn fp::FullStore,
-) -> (
+/// Requests, daily traffic, browsers, the first user's devices, sessions.
+type Snapshot = (
     Vec<fp::StoredRequest>,
     Vec<fp::DailyTraffic>,
     Vec<fp::BreakdownRow>,
     fp::UserDevices,
-) {
+    Vec<fp::StoredSession>,
+);
+
+async fn snapshot(store: &dyn fp::FullStore) -> Snapshot {
     let end = now().date_naive();
     let start = end - TimeDelta::days(10);
     let mut requests: Vec<fp::StoredRequest> = Vec::new();
@@ -283,6 +291,7 @@ async fn snapshot(
             .await
             .unwrap(),
         store.user_devices(&users.items[0].user_id).await.unwrap(),
+        store.export_sessions(None, 0, 1_000).await.unwrap(),
     )
 }
 
@@ -291,6 +300,8 @@ async fn the_migration_backfills_the_same_rollup(db: TestDb) {
     let store = db.store();
     let before = snapshot(&*store).await;
     assert_eq!(before.0.len(), 2_000);
+    assert!(before.4.iter().any(|s| !s.referer.is_empty()));
+    assert!(before.0.iter().any(|r| !r.fingerprint.referer.is_empty()));
     downgrade_to_version_3(&db).await;
     assert!(store.check_schema().await.is_err());
 

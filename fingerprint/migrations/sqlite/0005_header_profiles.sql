@@ -18,7 +18,23 @@ CREATE TABLE fingerprint_profiles (
     device_type TEXT NOT NULL
 );
 
--- The request fingerprints, rebuilt without the texts that moved to their profile.
+-- Referers repeat too (a site's own pages, a search engine): each is stored once here and
+-- referenced by id from request fingerprints and sessions (NULL: none).
+CREATE TABLE fingerprint_referers (
+    id INTEGER PRIMARY KEY,
+    referer TEXT NOT NULL UNIQUE
+);
+INSERT INTO fingerprint_referers (referer)
+SELECT referer FROM fingerprint_request_fingerprints WHERE referer <> ''
+UNION SELECT referer FROM fingerprint_sessions WHERE referer <> ''
+ORDER BY 1;
+ALTER TABLE fingerprint_sessions ADD COLUMN referer_id INTEGER REFERENCES fingerprint_referers (id);
+UPDATE fingerprint_sessions SET referer = '', referer_id = (
+    SELECT f.id FROM fingerprint_referers f WHERE f.referer = fingerprint_sessions.referer
+) WHERE referer <> '';
+
+-- The request fingerprints, rebuilt without the texts that moved to their profile and
+-- referer.
 CREATE TABLE fingerprint_requests_new (
     id INTEGER PRIMARY KEY,
     session_id INTEGER NOT NULL REFERENCES fingerprint_sessions (id) ON DELETE CASCADE,
@@ -26,7 +42,7 @@ CREATE TABLE fingerprint_requests_new (
     profile_id INTEGER NOT NULL REFERENCES fingerprint_profiles (id),
     ip TEXT,
     method TEXT NOT NULL DEFAULT '',
-    referer TEXT NOT NULL DEFAULT '',
+    referer_id INTEGER REFERENCES fingerprint_referers (id),
     country TEXT NOT NULL DEFAULT '',
     country_code TEXT NOT NULL DEFAULT '',
     created_at INTEGER NOT NULL

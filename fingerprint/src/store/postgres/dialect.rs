@@ -62,7 +62,10 @@ impl Dialect for Postgres {
 
     fn json_list(col: Col) -> [String; 2] {
         [
-            format!("(SELECT {} FROM jsonb_array_elements_text(", item("t", col)),
+            format!(
+                "(SELECT {} AS value FROM jsonb_array_elements_text(",
+                item("t", col)
+            ),
             "::jsonb) AS j(t))".to_owned(),
         ]
     }

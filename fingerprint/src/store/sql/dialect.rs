@@ -111,7 +111,7 @@ pub trait Dialect: Database + sealed::Sealed {
     fn json_rows(columns: &[(&str, Col)]) -> [String; 2];
 
     /// The text before and after a parameter holding a JSON array of values of type `col`
-    /// that makes it a one-column subquery, for `IN`.
+    /// that makes it a subquery of one column, `value`: for `IN`, or joined.
     fn json_list(col: Col) -> [String; 2];
 
     /// The values of `expression` in a group as one JSON array (text; NULL for no rows).

@@ -64,6 +64,7 @@ pub(crate) async fn migrate<D: Dialect>(
         // Ids cached before a migration may name rows it rebuilt.
         store.urls.clear();
         store.profiles.clear();
+        store.referers.clear();
     }
     Ok(())
 }

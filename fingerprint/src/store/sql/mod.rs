@@ -26,6 +26,8 @@ pub struct SqlStore<DB: Database> {
     pub(crate) urls: UrlCache,
     /// Header-profile ids by key (see `profiles.rs`).
     pub(crate) profiles: UrlCache,
+    /// Referer ids by referer.
+    pub(crate) referers: UrlCache,
 }
 
 /// Fingerprints in a SQLite database (feature `sqlite`): nothing to install, one file next
@@ -73,6 +75,7 @@ impl<DB: Database> SqlStore<DB> {
             pool,
             urls: UrlCache::default(),
             profiles: UrlCache::default(),
+            referers: UrlCache::default(),
         }
     }
 
@@ -96,6 +99,7 @@ impl<DB: Database> Clone for SqlStore<DB> {
             pool: self.pool.clone(),
             urls: self.urls.clone(),
             profiles: self.profiles.clone(),
+            referers: self.referers.clone(),
         }
     }
 }

@@ -187,9 +187,10 @@ pub(super) async fn migrate_rows<D: Dialect>(
         let end = start.saturating_add(CHUNK);
         done += Sql::<D>::new(
             "INSERT INTO fingerprint_requests_new (id, session_id, url_id, profile_id, ip, \
-             method, referer, country, country_code, created_at) \
-             SELECT r.id, r.session_id, r.url_id, p.id, r.ip, r.method, r.referer, r.country, \
+             method, referer_id, country, country_code, created_at) \
+             SELECT r.id, r.session_id, r.url_id, p.id, r.ip, r.method, f.id, r.country, \
              r.country_code, r.created_at FROM fingerprint_request_fingerprints r \
+             LEFT JOIN fingerprint_referers f ON f.referer = r.referer AND r.referer <> '' \
              JOIN fingerprint_profiles p ON ",
         )
         .push(&join)

@@ -9,9 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::dialect::{time_cursor, Day, Dialect, Sql, Timestamp};
 use super::rows::{
-    request_select, timeline_events, BrowserDeviceRow, BrowserRow, BrowserSummaryRow, DailyRow,
-    PlaceRow, RequestDeviceRow, RequestRow, SessionRow, SummaryRow, TimelineRow, TotalsRow, UrlRow,
-    UserRow, ValueRow, VisitorUserRow, BROWSER_SELECT, SESSION_SELECT, SUMMARY_SELECT, USER_SELECT,
+    request_select, session_select, summary_select, timeline_events, BrowserDeviceRow, BrowserRow,
+    BrowserSummaryRow, DailyRow, PlaceRow, RequestDeviceRow, RequestRow, SessionRow, SummaryRow,
+    TimelineRow, TotalsRow, UrlRow, UserRow, ValueRow, VisitorUserRow, BROWSER_SELECT, USER_SELECT,
 };
 use super::SqlStore;
 use crate::insight::{
@@ -67,7 +67,7 @@ impl<D: Dialect> SqlStore<D> {
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError> {
         let (before, after) = filter;
-        let rows: Vec<SummaryRow> = Sql::new(SUMMARY_SELECT)
+        let rows: Vec<SummaryRow> = Sql::new(summary_select())
             .push(format!(" AND {before}"))
             .bind(value.to_owned())
             .push(after)
@@ -107,7 +107,7 @@ where
     Self: Store,
 {
     async fn session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let row: Option<SessionRow> = Sql::new(SESSION_SELECT)
+        let row: Option<SessionRow> = Sql::new(session_select())
             .push(" WHERE s.key = ")
             .bind(key.to_owned())
             .fetch_optional(&self.pool)
@@ -380,7 +380,7 @@ where
 
     async fn sessions(&self, query: &SessionQuery) -> Result<Page<SessionSummary>, StoreError> {
         let limit = clamp_limit(query.limit);
-        let mut sql = Sql::new(SUMMARY_SELECT);
+        let mut sql = Sql::new(summary_select());
         if let Some(user) = &query.user_id {
             sql.push(" AND s.user_id = ").bind(user.clone());
         }
@@ -576,7 +576,7 @@ where
         limit: u32,
     ) -> Result<Vec<StoredSession>, StoreError> {
         let rows: Vec<SessionRow> = self
-            .export_page(SESSION_SELECT, "s", since, after_id, limit)
+            .export_page(&session_select(), "s", since, after_id, limit)
             .await?;
         Ok(rows.into_iter().map(StoredSession::from).collect())
     }

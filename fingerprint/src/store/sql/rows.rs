@@ -19,10 +19,11 @@ use crate::store::StoreError;
 pub(crate) fn request_columns<D: Dialect>() -> String {
     format!(
         "r.id, s.key, {} AS ip, r.method, p.user_agent, p.accept, p.accept_language, \
-         p.accept_encoding, p.content_encoding, p.content_language, r.referer, r.country, u.url, \
+         p.accept_encoding, p.content_encoding, p.content_language, {} AS referer, r.country, u.url, \
          r.created_at, p.browser, p.browser_version, p.os, p.os_version, p.device_type, \
          r.country_code",
-        D::ip_text("r.ip")
+        D::ip_text("r.ip"),
+        referer("r", "''")
     )
 }
 
@@ -133,10 +134,23 @@ fn duration(ms: Option<i64>) -> Option<u64> {
     ms.and_then(|ms| u64::try_from(ms).ok())
 }
 
+/// The referer of the row `alias` (its `referer_id`), else `otherwise`.
+pub(crate) fn referer(alias: &str, otherwise: &str) -> String {
+    format!(
+        "COALESCE((SELECT f.referer FROM fingerprint_referers f \
+         WHERE f.id = {alias}.referer_id), {otherwise})"
+    )
+}
+
 /// `SELECT` [`SessionRow`] `FROM` sessions `s`; callers add `WHERE ...`.
-pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.key, s.user_id, s.created_at, \
-     s.linked_at, s.referer, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, \
-     s.utm_term FROM fingerprint_sessions s";
+pub(crate) fn session_select() -> String {
+    format!(
+        "SELECT s.id, s.key, s.user_id, s.created_at, s.linked_at, {} AS referer, \
+         s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term \
+         FROM fingerprint_sessions s",
+        referer("s", "s.referer")
+    )
+}
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -198,8 +212,10 @@ impl From<SessionRow> for SessionRecord {
 }
 
 /// `SELECT` [`SummaryRow`] `FROM` sessions `s` `WHERE TRUE`; callers add `AND ...`.
-pub(crate) const SUMMARY_SELECT: &str = "SELECT s.id, s.key, s.user_id, s.created_at, \
-    s.referer, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term, \
+pub(crate) fn summary_select() -> String {
+    format!(
+        "SELECT s.id, s.key, s.user_id, s.created_at, \
+    {} AS referer, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term, \
     (SELECT COUNT(*) FROM fingerprint_request_fingerprints r WHERE r.session_id = s.id) \
         AS request_fingerprints, \
     (SELECT COUNT(*) FROM fingerprint_browser_fingerprints b WHERE b.session_id = s.id) \
@@ -208,7 +224,10 @@ pub(crate) const SUMMARY_SELECT: &str = "SELECT s.id, s.key, s.user_id, s.create
         WHERE r.session_id = s.id) AS last_request, \
     (SELECT MAX(b.created_at) FROM fingerprint_browser_fingerprints b \
         WHERE b.session_id = s.id) AS last_browser \
-    FROM fingerprint_sessions s WHERE TRUE";
+    FROM fingerprint_sessions s WHERE TRUE",
+        referer("s", "s.referer")
+    )
+}
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SummaryRow {

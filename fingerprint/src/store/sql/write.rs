@@ -97,6 +97,25 @@ impl<D: Dialect> SqlStore<D> {
         .await
     }
 
+    /// Ids of the distinct non-empty referers of `referers`, inserting the new ones.
+    async fn referer_ids<'a>(
+        &self,
+        referers: impl Iterator<Item = &'a str>,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let mut referers: Vec<&str> = referers.filter(|r| !r.is_empty()).collect();
+        referers.sort_unstable();
+        referers.dedup();
+        intern(
+            self,
+            &self.referers,
+            "fingerprint_referers",
+            &[("referer", Col::Text)],
+            &referers,
+            |n| json(&n.iter().map(|&n| [referers[n]]).collect::<Vec<_>>()),
+        )
+        .await
+    }
+
     /// Session ids and users of `keys` (sorted, distinct), creating the missing sessions
     /// from `new_rows` (JSON, in `columns` order, the key first); existing sessions are
     /// locked shared until the transaction ends (PostgreSQL).
@@ -147,7 +166,7 @@ type RequestRow<'a> = (
     i64,
     Option<String>,
     &'a str,
-    &'a str,
+    Option<i64>,
     &'a str,
     &'a str,
     i64,
@@ -160,7 +179,7 @@ const REQUEST_COLUMNS: &[(&str, Col)] = &[
     ("profile_id", Col::Int),
     ("ip", Col::Ip),
     ("method", Col::Text),
-    ("referer", Col::Text),
+    ("referer_id", Col::Int),
     ("country", Col::Text),
     ("country_code", Col::Text),
     ("created_at", Col::Time),
@@ -170,7 +189,7 @@ const REQUEST_COLUMNS: &[(&str, Col)] = &[
 const SESSION_COLUMNS: &[(&str, Col)] = &[
     ("key", Col::Text),
     ("created_at", Col::Time),
-    ("referer", Col::Text),
+    ("referer_id", Col::Int),
     ("utm_source", Col::Text),
     ("utm_medium", Col::Text),
     ("utm_campaign", Col::Text),
@@ -209,6 +228,10 @@ impl<D: Dialect> Store for SqlStore<D> {
                 .ok_or_else(|| missing_id("url", url))
         };
         let profiles = profiles::profile_ids(self, &batch.rows).await?;
+        let referers = self
+            .referer_ids(visits.iter().map(|v| v.fingerprint.referer.as_str()))
+            .await?;
+        let referer_id = |referer: &str| referers.get(referer).copied();
 
         let mut tx = D::begin_write(&self.pool).await?;
         let keys: Vec<&str> = batch
@@ -224,7 +247,7 @@ impl<D: Dialect> Store for SqlStore<D> {
                 (
                     &v.session_key,
                     v.fingerprint.created_at.timestamp_micros(),
-                    &v.fingerprint.referer,
+                    referer_id(&v.fingerprint.referer),
                     &utm.source,
                     &utm.medium,
                     &utm.campaign,
@@ -257,7 +280,7 @@ impl<D: Dialect> Store for SqlStore<D> {
                 *profile,
                 fp.ip.map(|ip| ip.to_string()),
                 &fp.method,
-                &fp.referer,
+                referer_id(&fp.referer),
                 &fp.country,
                 &fp.country_code,
                 at,
@@ -265,8 +288,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             ));
             stored_as.insert((session, url, at), (visit, session));
         }
-        let names = "session_id, url_id, profile_id, ip, method, referer, country, country_code, \
-                     created_at";
+        let names = "session_id, url_id, profile_id, ip, method, referer_id, country, \
+                     country_code, created_at";
         let mut insert = Sql::<D>::new(format!(
             "INSERT INTO fingerprint_request_fingerprints ({names}) SELECT {names} FROM "
         ));
@@ -361,11 +384,12 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
         let ids: Vec<i64> = known.keys().copied().collect();
         let (found, hits): (Option<String>, Option<String>) = Sql::<D>::new(format!(
-            "SELECT {}, {} FROM fingerprint_hit_counts WHERE url_id IN ",
-            D::json_agg("url_id"),
-            D::json_agg("hits")
+            "SELECT {}, {} FROM ",
+            D::json_agg("h.url_id"),
+            D::json_agg("h.hits")
         ))
         .list(json(&ids)?, Col::Int)
+        .push(" AS j JOIN fingerprint_hit_counts h ON h.url_id = j.value")
         .fetch_one(&self.pool)
         .await?;
         let decode = |text: Option<String>| -> Result<Vec<i64>, StoreError> {
