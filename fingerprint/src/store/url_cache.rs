@@ -5,8 +5,11 @@ use std::sync::Arc;
 /// An in-process cache of URL ids, shared by the writer and the hit-count readers of one store.
 ///
 /// On by default with room for 100,000 URLs ([`UrlCache::default`]); [`UrlCache::disabled`]
-/// turns it off. Ids never change once a URL is stored, so entries need no expiry; the least
-/// recently used are evicted when the cache is full.
+/// turns it off. Ids never change once a URL is stored, so entries need no expiry; when the
+/// cache is full, the entries least likely to be asked again are evicted (quick_cache's
+/// CLOCK-Pro). A lookup costs tens of nanoseconds, so `hit_counts` for a thousand URLs spends
+/// well under a tenth of a millisecond here. The store keeps two more of these, for header
+/// profile and referer ids.
 ///
 /// ```
 /// use fingerprint::v1::UrlCache;
@@ -17,7 +20,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct UrlCache {
-    inner: Option<moka::sync::Cache<Arc<str>, i64>>,
+    inner: Option<Arc<quick_cache::sync::Cache<Arc<str>, i64>>>,
 }
 
 impl UrlCache {
@@ -25,7 +28,9 @@ impl UrlCache {
     #[must_use]
     pub fn with_capacity(capacity: u64) -> Self {
         Self {
-            inner: Some(moka::sync::Cache::builder().max_capacity(capacity).build()),
+            inner: Some(Arc::new(quick_cache::sync::Cache::new(
+                usize::try_from(capacity).unwrap_or(usize::MAX).max(1),
+            ))),
         }
     }
 
@@ -54,7 +59,7 @@ impl UrlCache {
     /// Forgets every cached id (after URLs were deleted, for example).
     pub fn clear(&self) {
         if let Some(cache) = &self.inner {
-            cache.invalidate_all();
+            cache.clear();
         }
     }
 }
@@ -123,7 +128,7 @@ impl std::fmt::Debug for UrlCache {
         match &self.inner {
             Some(cache) => f
                 .debug_struct("UrlCache")
-                .field("entries", &cache.entry_count())
+                .field("entries", &cache.len())
                 .finish(),
             None => f.write_str("UrlCache(disabled)"),
         }

@@ -382,7 +382,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         if known.is_empty() {
             return Ok(HashMap::new());
         }
-        let ids: Vec<i64> = known.keys().copied().collect();
+        // Sorted: the lookups walk the counters' pages in order.
+        let mut ids: Vec<i64> = known.keys().copied().collect();
+        ids.sort_unstable();
         let (found, hits): (Option<String>, Option<String>) = Sql::<D>::new(format!(
             "SELECT {}, {} FROM ",
             D::json_agg("h.url_id"),
