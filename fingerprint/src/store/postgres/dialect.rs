@@ -60,14 +60,23 @@ impl Dialect for Postgres {
         ]
     }
 
-    fn json_list(col: Col) -> [String; 2] {
-        [
-            format!(
-                "(SELECT {} AS value FROM jsonb_array_elements_text(",
-                item("t", col)
-            ),
-            "::jsonb) AS j(t))".to_owned(),
-        ]
+    fn json_in(column: &str, col: Col) -> [String; 2] {
+        // `= ANY(array)` is served by the column's index (a subquery is often hashed against
+        // a scan of the table). A JSON array of integers is a valid array literal once its
+        // brackets are braces; other values go through `jsonb`.
+        match col {
+            Col::Int => [
+                format!("{column} = ANY(translate("),
+                ", '[]', '{}')::bigint[])".to_owned(),
+            ],
+            _ => [
+                format!(
+                    "{column} = ANY(ARRAY(SELECT {} FROM jsonb_array_elements_text(",
+                    item("t", col)
+                ),
+                "::jsonb) AS j(t)))".to_owned(),
+            ],
+        }
     }
 
     fn json_agg(expression: &str) -> String {

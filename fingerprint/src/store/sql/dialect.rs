@@ -111,8 +111,8 @@ pub trait Dialect: Database + sealed::Sealed {
     fn json_rows(columns: &[(&str, Col)]) -> [String; 2];
 
     /// The text before and after a parameter holding a JSON array of values of type `col`
-    /// that makes it a subquery of one column, `value`: for `IN`, or joined.
-    fn json_list(col: Col) -> [String; 2];
+    /// that makes it the condition "`column` is one of them", served by `column`'s index.
+    fn json_in(column: &str, col: Col) -> [String; 2];
 
     /// The values of `expression` in a group as one JSON array (text; NULL for no rows).
     fn json_agg(expression: &str) -> String;
@@ -224,10 +224,10 @@ impl<'q, D: Dialect> Sql<'q, D> {
         self.push(head).bind(json).push(tail)
     }
 
-    /// `(SELECT ...)`: the JSON array `json` of values of type `col`, for `IN`.
-    pub fn list(&mut self, json: String, col: Col) -> &mut Self {
-        let [head, tail] = D::json_list(col);
-        self.push(head).bind(json).push(tail)
+    /// `AND column` is one of the values of type `col` in the JSON array `json`.
+    pub fn is_in(&mut self, column: &str, json: String, col: Col) -> &mut Self {
+        let [head, tail] = D::json_in(column, col);
+        self.push(" AND ").push(head).bind(json).push(tail)
     }
 
     /// `AND` rows before `cursor` (see [`Dialect::push_before`]), when there is one.

@@ -207,13 +207,13 @@ pub(crate) async fn refresh_users<D: Dialect>(
                  WHERE d.user_id = fingerprint_users.user_id \
              UNION ALL SELECT MAX(COALESCE(linked_at, created_at)) FROM fingerprint_sessions s \
                  WHERE s.user_id = fingerprint_users.user_id) AS l) \
-         WHERE user_id IN ",
+         WHERE TRUE",
     )
-    .list(list.clone(), Col::Text)
+    .is_in("user_id", list.clone(), Col::Text)
     .execute(conn)
     .await?;
-    Sql::<D>::new("DELETE FROM fingerprint_users WHERE sessions = 0 AND user_id IN ")
-        .list(list, Col::Text)
+    Sql::<D>::new("DELETE FROM fingerprint_users WHERE sessions = 0")
+        .is_in("user_id", list, Col::Text)
         .execute(conn)
         .await?;
     Ok(())

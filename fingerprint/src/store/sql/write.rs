@@ -72,8 +72,8 @@ pub(super) async fn intern<D: Dialect>(
     // this insert waited on their unique-index entries.
     let wanted: Vec<&str> = missing.iter().map(|&n| keys[n]).collect();
     let found: Vec<(i64, String)> =
-        Sql::<D>::new(format!("SELECT id, {key} FROM {table} WHERE {key} IN "))
-            .list(json(&wanted)?, Col::Text)
+        Sql::<D>::new(format!("SELECT id, {key} FROM {table} WHERE TRUE"))
+            .is_in(key, json(&wanted)?, Col::Text)
             .fetch_all(&store.pool)
             .await?;
     for (id, key) in found {
@@ -146,8 +146,8 @@ impl<D: Dialect> SqlStore<D> {
             .collect();
         if !existing.is_empty() {
             let rows: Vec<(i64, String, Option<String>)> =
-                Sql::<D>::new("SELECT id, key, user_id FROM fingerprint_sessions WHERE key IN ")
-                    .list(json(&existing)?, Col::Text)
+                Sql::<D>::new("SELECT id, key, user_id FROM fingerprint_sessions WHERE TRUE")
+                    .is_in("key", json(&existing)?, Col::Text)
                     .push(format!(" ORDER BY key{}", D::FOR_SHARE))
                     .fetch_all_on(&mut *tx)
                     .await?;
@@ -373,8 +373,8 @@ impl<D: Dialect> Store for SqlStore<D> {
         let (mut known, unknown) = split_cached(&self.urls, urls);
         if !unknown.is_empty() {
             let found: Vec<(i64, String)> =
-                Sql::<D>::new("SELECT id, url FROM fingerprint_urls WHERE url IN ")
-                    .list(json(&unknown)?, Col::Text)
+                Sql::<D>::new("SELECT id, url FROM fingerprint_urls WHERE TRUE")
+                    .is_in("url", json(&unknown)?, Col::Text)
                     .fetch_all(&self.pool)
                     .await?;
             crate::store::url_cache::add_found(&self.urls, &mut known, &unknown, found);
@@ -386,12 +386,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut ids: Vec<i64> = known.keys().copied().collect();
         ids.sort_unstable();
         let (found, hits): (Option<String>, Option<String>) = Sql::<D>::new(format!(
-            "SELECT {}, {} FROM ",
+            "SELECT {}, {} FROM fingerprint_hit_counts h WHERE TRUE",
             D::json_agg("h.url_id"),
             D::json_agg("h.hits")
         ))
-        .list(json(&ids)?, Col::Int)
-        .push(" AS j JOIN fingerprint_hit_counts h ON h.url_id = j.value")
+        .is_in("h.url_id", json(&ids)?, Col::Int)
         .fetch_one(&self.pool)
         .await?;
         let decode = |text: Option<String>| -> Result<Vec<i64>, StoreError> {

@@ -59,8 +59,11 @@ impl Dialect for Sqlite {
         ]
     }
 
-    fn json_list(_col: Col) -> [String; 2] {
-        ["(SELECT value FROM json_each(".to_owned(), "))".to_owned()]
+    fn json_in(column: &str, _col: Col) -> [String; 2] {
+        [
+            format!("{column} IN (SELECT value FROM json_each("),
+            "))".to_owned(),
+        ]
     }
 
     fn json_agg(expression: &str) -> String {
