@@ -28,6 +28,7 @@ suite!(
     browser_visitor_and_user_queries,
     refused_input_is_invalid_input,
     record_browsers_is_record_browser_in_one_transaction,
+    long_texts_are_stored_whole,
 );
 
 /// 2026-11-20 15:00 UTC: the end of every seeded period here.
@@ -1136,4 +1137,39 @@ async fn record_browsers_is_record_browser_in_one_transaction(db: TestDb) {
         .map(|b| (b.session_key.clone(), b.created_at))
         .collect();
     assert!(order.windows(2).all(|w| w[0].1 > w[1].1), "{order:?}");
+}
+
+/// Referers and headers as long as the layer keeps them, in characters that take three bytes
+/// each (more than an index entry can hold on PostgreSQL): stored and read back whole, and
+/// shared with the next visit that has the same ones.
+async fn long_texts_are_stored_whole(db: TestDb) {
+    let store = db.store();
+    let long = |n: usize, from: u32| -> String {
+        (0..n)
+            .map(|i| char::from_u32(0x4e00 + from + (i as u32 * 7919) % 20_000).unwrap())
+            .collect()
+    };
+    let visit = |session: u32, url: &str| {
+        let mut fingerprint =
+            fp::RequestFingerprint::new(format!("https://shop.example{url}"), now());
+        fingerprint.referer = long(2047, 0);
+        fingerprint.user_agent = long(255, 1);
+        fingerprint.accept_language = long(255, 2);
+        fp::Visit::new(format!("{session:032x}"), fingerprint)
+    };
+    store
+        .record(&[visit(1, "/a"), visit(2, "/b")], Duration::ZERO)
+        .await
+        .unwrap();
+    let rows = store.export_requests(None, 0, 10).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row.fingerprint.referer, long(2047, 0));
+        assert_eq!(row.fingerprint.user_agent, long(255, 1));
+        assert_eq!(row.fingerprint.accept_language, long(255, 2));
+    }
+    let sessions = store.export_sessions(None, 0, 10).await.unwrap();
+    assert!(sessions.iter().all(|s| s.referer == long(2047, 0)));
+    assert_eq!(db.count("fingerprint_referers").await, 1);
+    assert_eq!(db.count("fingerprint_profiles").await, 1);
 }

@@ -19,19 +19,14 @@ CREATE TABLE fingerprint_profiles (
 );
 
 -- Referers repeat too (a site's own pages, a search engine): each is stored once here and
--- referenced by id from request fingerprints and sessions (NULL: none).
+-- referenced by id from request fingerprints and sessions (NULL: none). `key` is a hash of
+-- the referer, computed by the library (a referer may be longer than an index entry).
 CREATE TABLE fingerprint_referers (
     id INTEGER PRIMARY KEY,
-    referer TEXT NOT NULL UNIQUE
+    key TEXT NOT NULL UNIQUE,
+    referer TEXT NOT NULL
 );
-INSERT INTO fingerprint_referers (referer)
-SELECT referer FROM fingerprint_request_fingerprints WHERE referer <> ''
-UNION SELECT referer FROM fingerprint_sessions WHERE referer <> ''
-ORDER BY 1;
 ALTER TABLE fingerprint_sessions ADD COLUMN referer_id INTEGER REFERENCES fingerprint_referers (id);
-UPDATE fingerprint_sessions SET referer = '', referer_id = (
-    SELECT f.id FROM fingerprint_referers f WHERE f.referer = fingerprint_sessions.referer
-) WHERE referer <> '';
 
 -- The request fingerprints, rebuilt without the texts that moved to their profile and
 -- referer.
@@ -48,8 +43,14 @@ CREATE TABLE fingerprint_requests_new (
     created_at INTEGER NOT NULL
 );
 
--- Done by the library: the profiles of the stored rows, then the rows, with progress.
+-- Done by the library: the referers and profiles of the stored rows, then the rows, with
+-- progress.
+-- (A temporary index finds each referer's id while the rows move.)
+CREATE INDEX fingerprint_referers_referer ON fingerprint_referers (referer);
 /* move request headers to fingerprint_profiles */;
+UPDATE fingerprint_sessions SET referer = '', referer_id = f.id
+FROM fingerprint_referers f WHERE f.referer = fingerprint_sessions.referer;
+DROP INDEX fingerprint_referers_referer;
 
 DROP TABLE fingerprint_request_fingerprints;
 ALTER TABLE fingerprint_requests_new RENAME TO fingerprint_request_fingerprints;

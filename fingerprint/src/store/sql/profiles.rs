@@ -53,8 +53,9 @@ fn values(fp: &RequestFingerprint) -> Values<'_> {
     ]
 }
 
-/// The key of a profile: 128 bits of SHA-256 over the length-prefixed values, in hex.
-fn key(values: &Values<'_>) -> String {
+/// The key of a profile (or a referer): 128 bits of SHA-256 over the length-prefixed values,
+/// in hex.
+pub(super) fn key(values: &[&str]) -> String {
     let mut hash = Sha256::new();
     for value in values {
         hash.update((value.len() as u64).to_le_bytes());
@@ -127,13 +128,31 @@ pub(super) const MIGRATION_STEP: &str = "/* move request headers to fingerprint_
 /// Rows copied per statement by [`migrate_rows`].
 const CHUNK: i64 = 50_000;
 
-/// Migration 5's data step, in the migration's transaction: the profiles of the stored
-/// request fingerprints, then the rows copied to `fingerprint_requests_new` with their
+/// Migration 5's data step, in the migration's transaction: the referers and profiles of the
+/// stored request fingerprints and sessions, then the rows copied to `fingerprint_requests_new` with their
 /// profile ids, in id ranges, telling `progress` the rows done.
 pub(super) async fn migrate_rows<D: Dialect>(
     conn: &mut D::Connection,
     progress: ProgressFn<'_>,
 ) -> Result<(), StoreError> {
+    let referers: Vec<(String,)> = Sql::<D>::new(
+        "SELECT referer FROM fingerprint_request_fingerprints WHERE referer <> '' \
+         UNION SELECT referer FROM fingerprint_sessions WHERE referer <> ''",
+    )
+    .fetch_all_on(&mut *conn)
+    .await?;
+    let referers: BTreeMap<String, &str> = referers
+        .iter()
+        .map(|(referer,)| (key(&[referer.as_str()]), referer.as_str()))
+        .collect();
+    let referers: Vec<(&str, &str)> = referers.iter().map(|(k, r)| (k.as_str(), *r)).collect();
+    for chunk in referers.chunks(1_000) {
+        Sql::<D>::new("INSERT INTO fingerprint_referers (key, referer) SELECT key, referer FROM ")
+            .rows(json(chunk)?, &[("key", Col::Text), ("referer", Col::Text)])
+            .execute(&mut *conn)
+            .await?;
+    }
+
     let names = COLUMNS[1..]
         .iter()
         .map(|(name, _)| *name)

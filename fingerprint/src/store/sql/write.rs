@@ -101,19 +101,38 @@ impl<D: Dialect> SqlStore<D> {
     async fn referer_ids<'a>(
         &self,
         referers: impl Iterator<Item = &'a str>,
-    ) -> Result<HashMap<String, i64>, StoreError> {
-        let mut referers: Vec<&str> = referers.filter(|r| !r.is_empty()).collect();
-        referers.sort_unstable();
-        referers.dedup();
-        intern(
+    ) -> Result<HashMap<&'a str, i64>, StoreError> {
+        // Keyed by a hash: a referer may be longer than an index entry can be.
+        let by_key: BTreeMap<String, &str> = referers
+            .filter(|r| !r.is_empty())
+            .map(|r| (profiles::key(&[r]), r))
+            .collect();
+        let keys: Vec<&str> = by_key.keys().map(String::as_str).collect();
+        let ids = intern(
             self,
             &self.referers,
             "fingerprint_referers",
-            &[("referer", Col::Text)],
-            &referers,
-            |n| json(&n.iter().map(|&n| [referers[n]]).collect::<Vec<_>>()),
+            &[("key", Col::Text), ("referer", Col::Text)],
+            &keys,
+            |n| {
+                json(
+                    &n.iter()
+                        .map(|&n| [keys[n], by_key[keys[n]]])
+                        .collect::<Vec<_>>(),
+                )
+            },
         )
-        .await
+        .await?;
+        by_key
+            .iter()
+            .map(|(key, referer)| {
+                let id = ids
+                    .get(key)
+                    .copied()
+                    .ok_or_else(|| missing_id("referer", key))?;
+                Ok((*referer, id))
+            })
+            .collect()
     }
 
     /// Session ids and users of `keys` (sorted, distinct), creating the missing sessions
