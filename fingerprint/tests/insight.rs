@@ -248,6 +248,7 @@ async fn downgrade_to_version_3(db: &TestDb) {
         "DROP TABLE fingerprint_daily_sessions",
         "DROP TABLE fingerprint_ip_sessions",
         "DELETE FROM fingerprint_migrations WHERE version >= 4",
+        "CREATE INDEX fingerprint_url_visitors_session ON fingerprint_url_visitors (session_id)",
     ];
     if db.is_postgres() {
         sqls.push("DROP INDEX fingerprint_urls_url_bytes");

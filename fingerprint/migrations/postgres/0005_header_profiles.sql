@@ -64,6 +64,10 @@ CREATE INDEX fingerprint_request_fingerprints_url_session ON fingerprint_request
 -- The request list, newest first, and purges.
 CREATE INDEX fingerprint_request_fingerprints_created_at ON fingerprint_request_fingerprints (created_at);
 
+-- Forgetting a user finds the unique visits of their sessions on the requests' (session, URL)
+-- index: this one only cost a write per unique visit.
+DROP INDEX fingerprint_url_visitors_session;
+
 -- Hit counters are updated in place (HOT) when no index covers `hits` and pages have room:
 -- without this, every bump leaves a dead tuple and an index entry, and the counters of busy
 -- URLs bloat until vacuum. The URL list sorts the counters instead (one row per URL).

@@ -82,32 +82,6 @@ pub(crate) fn missing_id(what: &str, key: &str) -> StoreError {
     StoreError::Decode(format!("no id for {what} {key:?} after insert"))
 }
 
-/// Bound parameters per statement at most (SQLite allows 32,766, PostgreSQL 65,535).
-pub(crate) const MAX_PARAMS: usize = 16_384;
-
-/// Splits `items` into chunks whose lengths are powers of two (largest first, at most `max`),
-/// so statements built per chunk have few distinct texts and stay in the driver's
-/// prepared-statement cache instead of being parsed anew for every batch. (SQLite's
-/// statements take their values as parameters; PostgreSQL's take arrays.)
-pub(crate) fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
-    let cap = if max <= 1 {
-        1
-    } else {
-        1 << (usize::BITS - 1 - max.leading_zeros())
-    };
-    let mut rest = items;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let len = rest.len().min(cap);
-        let size = 1 << (usize::BITS - 1 - len.leading_zeros());
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        Some(chunk)
-    })
-}
-
 /// The debounce window as whole microseconds (saturating).
 pub(crate) fn window_micros(debounce: Duration) -> i64 {
     i64::try_from(debounce.as_micros()).unwrap_or(i64::MAX)
@@ -122,18 +96,6 @@ mod tests {
 
     fn visit(session: &str, url: &str, at: DateTime<Utc>) -> Visit {
         Visit::new(session, RequestFingerprint::new(url, at))
-    }
-
-    #[test]
-    fn chunks_are_powers_of_two() {
-        let items: Vec<u32> = (0..1000).collect();
-        let sizes: Vec<usize> = pow2_chunks(&items, 300).map(<[u32]>::len).collect();
-        assert_eq!(sizes, vec![256, 256, 256, 128, 64, 32, 8]);
-        assert_eq!(sizes.iter().sum::<usize>(), 1000);
-        let joined: Vec<u32> = pow2_chunks(&items, 300).flatten().copied().collect();
-        assert_eq!(joined, items);
-        assert_eq!(pow2_chunks(&items[..1], 0).count(), 1);
-        assert_eq!(pow2_chunks(&items[..0], 8).count(), 0);
     }
 
     #[test]

@@ -207,17 +207,6 @@ impl<'q, D: Dialect> Sql<'q, D> {
         self
     }
 
-    /// Appends placeholders bound to `values`, separated by commas.
-    pub fn bind_list<T: Param<'q>>(&mut self, values: impl IntoIterator<Item = T>) -> &mut Self {
-        for (n, value) in values.into_iter().enumerate() {
-            if n > 0 {
-                self.0.push(", ");
-            }
-            D::push_bind(&mut self.0, value);
-        }
-        self
-    }
-
     /// `(SELECT ...) AS v`: the JSON array of arrays `json` as a table with `columns`.
     pub fn rows(&mut self, json: String, columns: &[(&str, Col)]) -> &mut Self {
         let [head, tail] = D::json_rows(columns);

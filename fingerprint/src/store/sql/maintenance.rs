@@ -5,41 +5,23 @@
 //! write transaction holds the whole database): a recorder batch then either committed
 //! before (and its fingerprints are seen), or waits and counts its visits anew after.
 //!
-//! Lists of ids and pairs are bound in chunks (`IN (...)`, `VALUES (...), (...)`), whose
-//! columns are `column1`, `column2`, ... on both databases.
+//! Lists of ids and pairs are bound as one JSON parameter each, like the write path's rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::dialect::{Day, Dialect, Param, Sql, Timestamp};
+use super::dialect::{Col, Day, Dialect, Sql, Timestamp};
 use super::users::rebuild_user_devices;
+use super::write::json;
 use super::SqlStore;
-use crate::store::batch::{pow2_chunks, MAX_PARAMS};
 use crate::store::{
     ForgetReport, Maintenance, Progress, ProgressFn, PurgeReport, RebuildReport, Store, StoreError,
 };
 
-impl<'q, D: Dialect> Sql<'q, D> {
-    /// `(?, ?), (?, ?), ...`: one row of `VALUES` per item, its parameters from `row`.
-    fn values<T>(&mut self, items: &'q [T], row: impl Fn(&mut Self, &'q T)) -> &mut Self {
-        for (n, item) in items.iter().enumerate() {
-            self.push(if n == 0 { "(" } else { ", (" });
-            row(self, item);
-            self.push(")");
-        }
-        self
-    }
-}
-
-/// A pair of values as a `VALUES` row.
-fn pair<'q, D: Dialect, A: Param<'q> + Copy, B: Param<'q> + Copy>(
-    sql: &mut Sql<'q, D>,
-    (a, b): &'q (A, B),
-) {
-    sql.bind(*a).push(", ").bind(*b);
-}
+/// (URL id, session id) pairs as the columns of [`Sql::rows`].
+const PAIR: &[(&str, Col)] = &[("url_id", Col::Int), ("session_id", Col::Int)];
 
 /// Locks the unique visitors against writers until the transaction ends (PostgreSQL).
 async fn lock_visitors<D: Dialect>(conn: &mut D::Connection) -> Result<(), StoreError> {
@@ -54,19 +36,13 @@ async fn users_of_sessions<D: Dialect>(
     conn: &mut D::Connection,
     ids: &[i64],
 ) -> Result<Vec<String>, StoreError> {
-    let mut users = Vec::new();
-    for chunk in pow2_chunks(ids, MAX_PARAMS) {
-        let rows: Vec<(String,)> = Sql::<D>::new(
-            "SELECT DISTINCT user_id FROM fingerprint_sessions \
-             WHERE user_id IS NOT NULL AND id IN (",
-        )
-        .bind_list(chunk.iter().copied())
-        .push(")")
-        .fetch_all_on(conn)
-        .await?;
-        users.extend(rows.into_iter().map(|(user,)| user));
-    }
-    Ok(users)
+    let rows: Vec<(String,)> = Sql::<D>::new(
+        "SELECT DISTINCT user_id FROM fingerprint_sessions WHERE user_id IS NOT NULL",
+    )
+    .is_in("id", json(ids)?, Col::Int)
+    .fetch_all_on(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(user,)| user).collect())
 }
 
 /// Deletes the rows of `table` whose `column` is one of `ids`; how many went.
@@ -76,15 +52,10 @@ async fn delete_ids<D: Dialect>(
     column: &str,
     ids: &[i64],
 ) -> Result<u64, StoreError> {
-    let mut deleted = 0;
-    for chunk in pow2_chunks(ids, MAX_PARAMS) {
-        deleted += Sql::<D>::new(format!("DELETE FROM {table} WHERE {column} IN ("))
-            .bind_list(chunk.iter().copied())
-            .push(")")
-            .execute(conn)
-            .await?;
-    }
-    Ok(deleted)
+    Sql::<D>::new(format!("DELETE FROM {table} WHERE TRUE"))
+        .is_in(column, json(ids)?, Col::Int)
+        .execute(conn)
+        .await
 }
 
 /// Takes the (URL id, session id) `pairs` out of the unique visitors and their counters;
@@ -93,29 +64,31 @@ async fn uncount<D: Dialect>(
     conn: &mut D::Connection,
     pairs: &[(i64, i64)],
 ) -> Result<u64, StoreError> {
+    if pairs.is_empty() {
+        return Ok(0);
+    }
+    let removed: Vec<(i64,)> = Sql::<D>::new(
+        "DELETE FROM fingerprint_url_visitors WHERE (url_id, session_id) IN \
+         (SELECT url_id, session_id FROM ",
+    )
+    .rows(json(pairs)?, PAIR)
+    .push(") RETURNING url_id")
+    .fetch_all_on(conn)
+    .await?;
     let mut per_url: BTreeMap<i64, i64> = BTreeMap::new();
-    for chunk in pow2_chunks(pairs, MAX_PARAMS / 2) {
-        let removed: Vec<(i64,)> = Sql::<D>::new(
-            "DELETE FROM fingerprint_url_visitors WHERE (url_id, session_id) IN (VALUES ",
-        )
-        .values(chunk, pair)
-        .push(") RETURNING url_id")
-        .fetch_all_on(conn)
-        .await?;
-        for (url,) in removed {
-            *per_url.entry(url).or_default() += 1;
-        }
+    for (url,) in removed {
+        *per_url.entry(url).or_default() += 1;
     }
     let counts: Vec<(i64, i64)> = per_url.into_iter().collect();
-    for chunk in pow2_chunks(&counts, MAX_PARAMS / 2) {
-        Sql::<D>::new("UPDATE fingerprint_hit_counts SET hits = hits - v.column2 FROM (VALUES ")
-            .values(chunk, pair)
-            .push(") AS v WHERE fingerprint_hit_counts.url_id = v.column1")
+    if !counts.is_empty() {
+        Sql::<D>::new("UPDATE fingerprint_hit_counts SET hits = hits - v.gone FROM ")
+            .rows(json(&counts)?, &[("url_id", Col::Int), ("gone", Col::Int)])
+            .push(" WHERE fingerprint_hit_counts.url_id = v.url_id")
             .execute(conn)
             .await?;
-        Sql::<D>::new("DELETE FROM fingerprint_hit_counts WHERE hits <= 0 AND url_id IN (")
-            .bind_list(chunk.iter().map(|(url, _)| *url))
-            .push(")")
+        let urls: Vec<i64> = counts.iter().map(|(url, _)| *url).collect();
+        Sql::<D>::new("DELETE FROM fingerprint_hit_counts WHERE hits <= 0")
+            .is_in("url_id", json(&urls)?, Col::Int)
             .execute(conn)
             .await?;
     }
@@ -190,18 +163,14 @@ async fn purge_requests<D: Dialect>(
         .collect();
     users.extend(users_of_sessions::<D>(conn, &sessions).await?);
 
-    let mut gone = Vec::new();
-    for chunk in pow2_chunks(&pairs, MAX_PARAMS / 2) {
-        let rows: Vec<(i64, i64)> = Sql::<D>::new("SELECT v.column1, v.column2 FROM (VALUES ")
-            .values(chunk, pair)
-            .push(
-                ") AS v WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
-                 WHERE r.session_id = v.column2 AND r.url_id = v.column1)",
-            )
-            .fetch_all_on(conn)
-            .await?;
-        gone.extend(rows);
-    }
+    let gone: Vec<(i64, i64)> = Sql::<D>::new("SELECT v.url_id, v.session_id FROM ")
+        .rows(json(&pairs)?, PAIR)
+        .push(
+            " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+             WHERE r.session_id = v.session_id AND r.url_id = v.url_id)",
+        )
+        .fetch_all_on(conn)
+        .await?;
     report.visits_uncounted += uncount::<D>(conn, &gone).await?;
 
     let ips: Vec<(String, i64)> = rows
@@ -210,19 +179,16 @@ async fn purge_requests<D: Dialect>(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let ip = D::ip_param("v.column1");
-    for chunk in pow2_chunks(&ips, MAX_PARAMS / 2) {
-        Sql::<D>::new(format!(
+    if !ips.is_empty() {
+        Sql::<D>::new(
             "DELETE FROM fingerprint_ip_sessions WHERE (ip, session_id) IN \
-             (SELECT {ip}, v.column2 FROM (VALUES "
-        ))
-        .values(chunk, |sql, (ip, session)| {
-            sql.bind(ip.as_str()).push(", ").bind(*session);
-        })
-        .push(format!(
-            ") AS v WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
-             WHERE r.session_id = v.column2 AND r.ip = {ip}))"
-        ))
+             (SELECT v.ip, v.session_id FROM ",
+        )
+        .rows(json(&ips)?, &[("ip", Col::Ip), ("session_id", Col::Int)])
+        .push(
+            " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+             WHERE r.session_id = v.session_id AND r.ip = v.ip))",
+        )
         .execute(conn)
         .await?;
     }
@@ -238,31 +204,34 @@ async fn purge_requests<D: Dialect>(
         .map(|(day, session)| {
             let start = day.date()?.and_time(chrono::NaiveTime::MIN).and_utc();
             let end = start + TimeDelta::days(1);
-            Ok((*day, *session, Timestamp(start), Timestamp(end)))
+            Ok((
+                day.0,
+                *session,
+                start.timestamp_micros(),
+                end.timestamp_micros(),
+            ))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    for chunk in pow2_chunks(&bounds, MAX_PARAMS / 4) {
-        Sql::<D>::new(
-            "DELETE FROM fingerprint_daily_sessions WHERE (day, session_id) IN \
-             (SELECT v.column1, v.column2 FROM (VALUES ",
-        )
-        .values(chunk, |sql, (day, session, start, end)| {
-            sql.bind(*day)
-                .push(", ")
-                .bind(*session)
-                .push(", ")
-                .bind(*start)
-                .push(", ")
-                .bind(*end);
-        })
-        .push(
-            ") AS v WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
-             WHERE r.session_id = v.column2 \
-             AND r.created_at >= v.column3 AND r.created_at < v.column4))",
-        )
-        .execute(conn)
-        .await?;
-    }
+    Sql::<D>::new(
+        "DELETE FROM fingerprint_daily_sessions WHERE (day, session_id) IN \
+         (SELECT v.day, v.session_id FROM ",
+    )
+    .rows(
+        json(&bounds)?,
+        &[
+            ("day", Col::Day),
+            ("session_id", Col::Int),
+            ("day_start", Col::Time),
+            ("day_end", Col::Time),
+        ],
+    )
+    .push(
+        " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+         WHERE r.session_id = v.session_id \
+         AND r.created_at >= v.day_start AND r.created_at < v.day_end))",
+    )
+    .execute(conn)
+    .await?;
     Ok(true)
 }
 
@@ -440,17 +409,15 @@ where
                 .fetch_all_on(&mut *tx)
                 .await?;
         let sessions: Vec<i64> = sessions.into_iter().map(|(id,)| id).collect();
-        let mut pairs = Vec::new();
-        for chunk in pow2_chunks(&sessions, MAX_PARAMS) {
-            let rows: Vec<(i64, i64)> = Sql::<D>::new(
-                "SELECT url_id, session_id FROM fingerprint_url_visitors WHERE session_id IN (",
-            )
-            .bind_list(chunk.iter().copied())
-            .push(")")
-            .fetch_all_on(&mut *tx)
-            .await?;
-            pairs.extend(rows);
-        }
+        // The sessions' unique visits are the (URL, session) pairs of their requests: found
+        // on the requests' (session, URL) index.
+        let pairs: Vec<(i64, i64)> = Sql::<D>::new(
+            "SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints WHERE TRUE",
+        )
+        .is_in("session_id", json(&sessions)?, Col::Int)
+        .push(" ORDER BY url_id, session_id")
+        .fetch_all_on(&mut *tx)
+        .await?;
         let mut report = ForgetReport {
             visits_uncounted: uncount::<D>(&mut *tx, &pairs).await?,
             ..ForgetReport::default()
