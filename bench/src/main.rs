@@ -35,6 +35,9 @@ enum Command {
     Capacity(capacity::CapacityArgs),
     /// Ingest through the recorder (1M events by default) and hit counts on the result.
     Store(store::StoreArgs),
+    /// Hit counts alone, on a store kept by `store --keep` (once its writes and the database's
+    /// own maintenance after them are over): several rounds of medians.
+    Counts(store::CountsArgs),
     /// Prints the number of request fingerprints stored in a database.
     Rows {
         /// The store: sqlite://FILE or postgres://... (with its search_path).
@@ -69,6 +72,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(store::run(&store)),
+        Command::Counts(counts) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(store::counts(&counts)),
         Command::Rows { database_url } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

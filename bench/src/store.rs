@@ -475,6 +475,60 @@ fn pick(all: &[String], n: usize, seed: u64) -> Vec<&str> {
         .collect()
 }
 
+/// `fp-bench counts`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CountsArgs {
+    /// The kept store: sqlite://FILE or postgres://... (with its search_path).
+    #[arg(long)]
+    database_url: String,
+    /// Rounds, each a median of `--runs` calls per size.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Timed calls per size and round (after 3 warm-up calls).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+}
+
+/// Hit counts for 1, 100 and 1,000 URLs on a kept store, `rounds` times; the URL cache is
+/// warmed first with every stored URL, as a running app's recorder fills it.
+pub(crate) async fn counts(args: &CountsArgs) -> anyhow::Result<()> {
+    let store: Arc<dyn fp::Store> = if args.database_url.starts_with("sqlite:") {
+        Arc::new(fp::SqliteStore::connect(&args.database_url).await?)
+    } else {
+        Arc::new(fp::PostgresStore::connect(&args.database_url).await?)
+    };
+    store.check_schema().await?;
+    let all: Vec<String> = match args.database_url.starts_with("sqlite:") {
+        true => {
+            let pool = sqlx::SqlitePool::connect(&args.database_url).await?;
+            sqlx::query_scalar("SELECT url FROM fingerprint_urls ORDER BY id")
+                .fetch_all(&pool)
+                .await?
+        }
+        false => {
+            let pool = sqlx::PgPool::connect(&args.database_url).await?;
+            sqlx::query_scalar("SELECT url FROM fingerprint_urls ORDER BY id")
+                .fetch_all(&pool)
+                .await?
+        }
+    };
+    let every: Vec<&str> = all.iter().map(String::as_str).collect();
+    store.hit_counts(&every).await?;
+    for round in 1..=args.rounds {
+        let mut line = format!("round {round}:");
+        for n in [1usize, 100, 1000] {
+            let ms = time_counts(args.runs, &all, n, |urls| {
+                let store = &store;
+                async move { Ok(store.hit_counts(&urls).await?) }
+            })
+            .await?;
+            line.push_str(&format!(" {n} URLs {ms:.3} ms;"));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(args: &StoreArgs) -> anyhow::Result<()> {
     let mut scratches = Vec::new();
     let result = measure(args, &mut scratches).await;
