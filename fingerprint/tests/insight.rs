@@ -29,6 +29,7 @@ suite!(
     refused_input_is_invalid_input,
     record_browsers_is_record_browser_in_one_transaction,
     long_texts_are_stored_whole,
+    one_large_batch_is_one_write,
 );
 
 /// 2026-11-20 15:00 UTC: the end of every seeded period here.
@@ -1173,4 +1174,36 @@ async fn long_texts_are_stored_whole(db: TestDb) {
     assert!(sessions.iter().all(|s| s.referer == long(2047, 0)));
     assert_eq!(db.count("fingerprint_referers").await, 1);
     assert_eq!(db.count("fingerprint_profiles").await, 1);
+}
+
+/// A batch far larger than a statement's parameter limit (each statement takes its rows as
+/// one parameter): 40,000 visits of 20,000 sessions on 500 URLs, in one `record` call, then the
+/// same again (every visit debounced by the stored rows).
+async fn one_large_batch_is_one_write(db: TestDb) {
+    let store = db.store();
+    let visits: Vec<fp::Visit> = (0..40_000_u32)
+        .map(|n| {
+            let mut fingerprint = fp::RequestFingerprint::new(
+                format!("https://shop.example/p/{}", n % 500),
+                now() - TimeDelta::seconds(i64::from(n % 3)),
+            );
+            fingerprint.user_agent = format!("agent {}", n % 40);
+            fingerprint.referer = format!("https://ref.example/{}", n % 70);
+            fingerprint.ip = Some(IpAddr::from([198, 51, 100, (n % 200) as u8]));
+            fp::Visit::new(format!("{:032x}", n % 20_000), fingerprint)
+        })
+        .collect();
+    let window = Duration::from_secs(3_600);
+    let first = store.record(&visits, window).await.unwrap();
+    // Two visits per (session, URL) pair, inside one window: one stored.
+    assert_eq!((first.inserted, first.debounced), (20_000, 20_000));
+    let again = store.record(&visits, window).await.unwrap();
+    assert_eq!((again.inserted, again.debounced), (0, 40_000));
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 20_000);
+    assert_eq!(db.count("fingerprint_profiles").await, 40);
+    assert_eq!(db.count("fingerprint_referers").await, 70);
+    assert_eq!(db.recount_hits().await, db.counters().await);
+    let counts = db.counters().await;
+    assert_eq!(counts.values().sum::<u64>(), 20_000);
+    check_rollup(&db).await;
 }
