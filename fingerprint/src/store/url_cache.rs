@@ -7,9 +7,9 @@ use std::sync::Arc;
 /// On by default with room for 100,000 URLs ([`UrlCache::default`]); [`UrlCache::disabled`]
 /// turns it off. Ids never change once a URL is stored, so entries need no expiry; when the
 /// cache is full, the entries least likely to be asked again are evicted (quick_cache's
-/// S3-FIFO policy). A lookup costs tens of nanoseconds, so `hit_counts` for a thousand URLs spends
-/// well under a tenth of a millisecond here. The store keeps two more of these, for header
-/// profile and referer ids.
+/// S3-FIFO policy). A lookup costs tens of nanoseconds, so `hit_counts` for a thousand URLs
+/// spends well under a tenth of a millisecond here. The store keeps two more of these, for
+/// header profile and referer ids.
 ///
 /// ```
 /// use fingerprint::v1::UrlCache;
