@@ -30,6 +30,7 @@ suite!(
     record_browsers_is_record_browser_in_one_transaction,
     long_texts_are_stored_whole,
     one_large_batch_is_one_write,
+    a_window_of_forever_debounces_every_repeat,
 );
 
 /// 2026-11-20 15:00 UTC: the end of every seeded period here.
@@ -1206,4 +1207,23 @@ async fn one_large_batch_is_one_write(db: TestDb) {
     let counts = db.counters().await;
     assert_eq!(counts.values().sum::<u64>(), 20_000);
     check_rollup(&db).await;
+}
+
+/// The longest debounce window there is: every repeat of a (session, URL) is debounced, in
+/// the batch and against the stored rows, and nothing overflows.
+async fn a_window_of_forever_debounces_every_repeat(db: TestDb) {
+    let store = db.store();
+    let visit = |days: i64| {
+        fp::Visit::new(
+            format!("{:032x}", 7),
+            fp::RequestFingerprint::new("https://shop.example/a", now() - TimeDelta::days(days)),
+        )
+    };
+    let first = store
+        .record(&[visit(900), visit(1)], Duration::MAX)
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.debounced), (1, 1));
+    let later = store.record(&[visit(0)], Duration::MAX).await.unwrap();
+    assert_eq!((later.inserted, later.debounced), (0, 1));
 }

@@ -10,7 +10,7 @@
 //! a (day, session) pair counts only in the transaction that inserted it, which keeps the
 //! counters exact under concurrent writers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -102,9 +102,11 @@ impl<D: Dialect> SqlStore<D> {
         &self,
         referers: impl Iterator<Item = &'a str>,
     ) -> Result<HashMap<&'a str, i64>, StoreError> {
-        // Keyed by a hash: a referer may be longer than an index entry can be.
-        let by_key: BTreeMap<String, &str> = referers
-            .filter(|r| !r.is_empty())
+        // Keyed by a hash (a referer may be longer than an index entry can be), each distinct
+        // referer hashed once.
+        let distinct: BTreeSet<&str> = referers.filter(|r| !r.is_empty()).collect();
+        let by_key: BTreeMap<String, &str> = distinct
+            .into_iter()
             .map(|r| (profiles::key(&[r]), r))
             .collect();
         let keys: Vec<&str> = by_key.keys().map(String::as_str).collect();
@@ -303,7 +305,8 @@ impl<D: Dialect> Store for SqlStore<D> {
                 &fp.country,
                 &fp.country_code,
                 at,
-                at.saturating_sub(window),
+                // The window's start, not before the epoch (a window of centuries is "ever").
+                at.saturating_sub(window).max(0),
             ));
             stored_as.insert((session, url, at), (visit, session));
         }
