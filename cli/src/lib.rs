@@ -201,25 +201,11 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
             // A migration that moves rows (version 5 moves request fingerprints to header
             // profiles) shows a bar on a terminal, and its total afterwards.
             let bar = progress_bar("moving rows");
-            let last = std::sync::Mutex::new(None);
-            let show = tell(&bar);
-            store
-                .migrate_with_progress(&|progress| {
-                    show(progress);
-                    *last
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(progress);
-                })
-                .await?;
+            store.migrate_with_progress(&tell(&bar)).await?;
             bar.finish_and_clear();
-            let last = last
-                .into_inner()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(progress) = last {
-                write(
-                    out,
-                    format!("moved {} of {} rows", progress.done, progress.total),
-                )?;
+            // The bar keeps the last progress told (a length of 0: none was).
+            if let Some(total) = bar.length().filter(|total| *total > 0) {
+                write(out, format!("moved {} of {total} rows", bar.position()))?;
             }
             write(
                 out,
