@@ -170,6 +170,15 @@ pub enum Col {
     Json,
 }
 
+/// The names of `columns`, separated by commas.
+pub fn column_names(columns: &[(&str, Col)]) -> String {
+    columns
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How the request list reads its table .
 #[allow(unreachable_pub)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +214,17 @@ impl<'q, D: Dialect> Sql<'q, D> {
     pub fn bind<T: Param<'q>>(&mut self, value: T) -> &mut Self {
         D::push_bind(&mut self.0, value);
         self
+    }
+
+    /// `INSERT INTO table (columns) SELECT columns FROM (...) AS v`: the rows of the JSON array
+    /// of arrays `json`; the caller adds its `WHERE` and conflict clause.
+    pub fn insert_rows(table: &str, json: String, columns: &[(&str, Col)]) -> Self {
+        let names = column_names(columns);
+        let mut sql = Self::new(format!(
+            "INSERT INTO {table} ({names}) SELECT {names} FROM "
+        ));
+        sql.rows(json, columns);
+        sql
     }
 
     /// `(SELECT ...) AS v`: the JSON array of arrays `json` as a table with `columns`.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use super::dialect::{Col, Dialect, Sql};
+use super::dialect::{column_names, Col, Dialect, Sql};
 use super::write::{intern, json};
 use super::SqlStore;
 use crate::model::{RequestFingerprint, Visit};
@@ -67,6 +67,14 @@ pub(super) fn key(values: &[&str]) -> String {
         .collect()
 }
 
+/// A row of `fingerprint_profiles` in [`COLUMNS`] order, for [`Sql::rows`].
+fn row<'a>(key: &'a str, values: &Values<'a>) -> Vec<&'a str> {
+    let mut row = Vec::with_capacity(COLUMNS.len());
+    row.push(key);
+    row.extend(values);
+    row
+}
+
 /// Ids of `profiles` (by key, sorted), inserting the new ones.
 async fn ids<D: Dialect>(
     store: &SqlStore<D>,
@@ -82,11 +90,7 @@ async fn ids<D: Dialect>(
         |missing| {
             let rows: Vec<Vec<&str>> = missing
                 .iter()
-                .map(|&n| {
-                    let mut row = vec![keys[n]];
-                    row.extend(profiles[keys[n]]);
-                    row
-                })
+                .map(|&n| row(keys[n], &profiles[keys[n]]))
                 .collect();
             json(&rows)
         },
@@ -129,8 +133,8 @@ pub(super) const MIGRATION_STEP: &str = "/* move request headers to fingerprint_
 const CHUNK: i64 = 50_000;
 
 /// Migration 5's data step, in the migration's transaction: the referers and profiles of the
-/// stored request fingerprints and sessions, then the rows copied to `fingerprint_requests_new` with their
-/// profile ids, in id ranges, telling `progress` the rows done.
+/// stored request fingerprints and sessions, then the rows copied to `fingerprint_requests_new`
+/// with their profile and referer ids, in id ranges, telling `progress` the rows done.
 pub(super) async fn migrate_rows<D: Dialect>(
     conn: &mut D::Connection,
     progress: ProgressFn<'_>,
@@ -146,18 +150,18 @@ pub(super) async fn migrate_rows<D: Dialect>(
         .map(|(referer,)| (key(&[referer.as_str()]), referer.as_str()))
         .collect();
     let referers: Vec<(&str, &str)> = referers.iter().map(|(k, r)| (k.as_str(), *r)).collect();
+    // In chunks: an old database may hold more distinct texts than one parameter can carry.
     for chunk in referers.chunks(1_000) {
-        Sql::<D>::new("INSERT INTO fingerprint_referers (key, referer) SELECT key, referer FROM ")
-            .rows(json(chunk)?, &[("key", Col::Text), ("referer", Col::Text)])
-            .execute(&mut *conn)
-            .await?;
+        Sql::<D>::insert_rows(
+            "fingerprint_referers",
+            json(chunk)?,
+            &[("key", Col::Text), ("referer", Col::Text)],
+        )
+        .execute(&mut *conn)
+        .await?;
     }
 
-    let names = COLUMNS[1..]
-        .iter()
-        .map(|(name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names = column_names(&COLUMNS[1..]);
     let found: Vec<ProfileRow> = Sql::<D>::new(format!(
         "SELECT DISTINCT {names} FROM fingerprint_request_fingerprints"
     ))
@@ -170,20 +174,12 @@ pub(super) async fn migrate_rows<D: Dialect>(
     }
     let all: Vec<Vec<&str>> = profiles
         .iter()
-        .map(|(key, values)| {
-            let mut row = vec![key.as_str()];
-            row.extend(values);
-            row
-        })
+        .map(|(key, values)| row(key, values))
         .collect();
-    let all_names = format!("key, {names}");
     for chunk in all.chunks(1_000) {
-        Sql::<D>::new(format!(
-            "INSERT INTO fingerprint_profiles ({all_names}) SELECT {all_names} FROM "
-        ))
-        .rows(json(chunk)?, COLUMNS)
-        .execute(&mut *conn)
-        .await?;
+        Sql::<D>::insert_rows("fingerprint_profiles", json(chunk)?, COLUMNS)
+            .execute(&mut *conn)
+            .await?;
     }
 
     let (low, high, total): (Option<i64>, Option<i64>, i64) =

@@ -181,14 +181,14 @@ pub(crate) async fn refresh_users<D: Dialect>(
         return Ok(());
     }
     let list = json(users)?;
-    Sql::<D>::new("INSERT INTO fingerprint_users (user_id) SELECT value FROM ")
-        .rows(
-            json(&users.iter().map(|u| [u]).collect::<Vec<_>>())?,
-            &[("value", Col::Text)],
-        )
-        .push(" WHERE TRUE ON CONFLICT (user_id) DO NOTHING")
-        .execute(conn)
-        .await?;
+    Sql::<D>::insert_rows(
+        "fingerprint_users",
+        json(&users.iter().map(|u| [u]).collect::<Vec<_>>())?,
+        &[("user_id", Col::Text)],
+    )
+    .push(" WHERE TRUE ON CONFLICT (user_id) DO NOTHING")
+    .execute(conn)
+    .await?;
     Sql::<D>::new(
         "UPDATE fingerprint_users SET \
          sessions = (SELECT COUNT(*) FROM fingerprint_sessions s \

@@ -17,12 +17,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::dialect::{Col, Day, Dialect, Sql, Timestamp};
+use super::dialect::{column_names, Col, Day, Dialect, Sql, Timestamp};
 use super::{migrate, profiles, users, SqlStore};
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
 use crate::store::batch::{missing_id, window_micros, PreparedBatch};
 use crate::store::insight::{ip_sessions, DailyDelta, RecordedRow};
-use crate::store::url_cache::{counts_by_url, split_cached, UrlCache};
+use crate::store::url_cache::{add_found, counts_by_url, split_cached, UrlCache};
 use crate::store::users::{fold_seen, users_of, DeviceSeen, KIND_AGENT, KIND_BROWSER};
 use crate::store::{ProgressFn, RecordOutcome, Store, StoreError};
 
@@ -56,17 +56,12 @@ pub(super) async fn intern<D: Dialect>(
     if missing.is_empty() {
         return Ok(ids);
     }
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let names = names.join(", ");
     let key = columns[0].0;
     let mut tx = D::begin_write(&store.pool).await?;
-    Sql::<D>::new(format!(
-        "INSERT INTO {table} ({names}) SELECT {names} FROM "
-    ))
-    .rows(rows(&missing)?, columns)
-    .push(format!(" WHERE TRUE ON CONFLICT ({key}) DO NOTHING"))
-    .execute(&mut *tx)
-    .await?;
+    Sql::<D>::insert_rows(table, rows(&missing)?, columns)
+        .push(format!(" WHERE TRUE ON CONFLICT ({key}) DO NOTHING"))
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     // A new statement after the commit: it also sees rows a concurrent writer committed while
     // this insert waited on their unique-index entries.
@@ -146,15 +141,11 @@ impl<D: Dialect> SqlStore<D> {
         new_rows: String,
         keys: &[&str],
     ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
-        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-        let names = names.join(", ");
-        let created: Vec<(i64, String)> = Sql::<D>::new(format!(
-            "INSERT INTO fingerprint_sessions ({names}) SELECT {names} FROM "
-        ))
-        .rows(new_rows, columns)
-        .push(" WHERE TRUE ON CONFLICT (key) DO NOTHING RETURNING id, key")
-        .fetch_all_on(&mut *tx)
-        .await?;
+        let created: Vec<(i64, String)> =
+            Sql::<D>::insert_rows("fingerprint_sessions", new_rows, columns)
+                .push(" WHERE TRUE ON CONFLICT (key) DO NOTHING RETURNING id, key")
+                .fetch_all_on(&mut *tx)
+                .await?;
         let mut sessions: HashMap<String, (i64, Option<String>)> =
             HashMap::with_capacity(keys.len());
         for (id, key) in created {
@@ -180,7 +171,8 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
-/// A request fingerprint row as [`REQUEST_COLUMNS`] reads it.
+/// A request fingerprint row as [`REQUEST_COLUMNS`] reads it: the stored columns, then the
+/// start of its debounce window.
 type RequestRow<'a> = (
     i64,
     i64,
@@ -249,8 +241,15 @@ impl<D: Dialect> Store for SqlStore<D> {
                 .ok_or_else(|| missing_id("url", url))
         };
         let profiles = profiles::profile_ids(self, &batch.rows).await?;
+        // The referers of the rows and of the sessions they may create.
         let referers = self
-            .referer_ids(visits.iter().map(|v| v.fingerprint.referer.as_str()))
+            .referer_ids(
+                batch
+                    .rows
+                    .iter()
+                    .chain(&batch.sessions)
+                    .map(|v| v.fingerprint.referer.as_str()),
+            )
             .await?;
         let referer_id = |referer: &str| referers.get(referer).copied();
 
@@ -289,7 +288,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         // Request fingerprints, except those inside the debounce window of a stored one.
         let window = window_micros(debounce);
         let mut rows: Vec<RequestRow<'_>> = Vec::with_capacity(batch.rows.len());
-        let mut stored_as: HashMap<(i64, i64, i64), (&Visit, i64)> =
+        let mut stored_as: HashMap<(i64, i64, i64), &Visit> =
             HashMap::with_capacity(batch.rows.len());
         for (visit, profile) in batch.rows.iter().zip(&profiles) {
             let fp = &visit.fingerprint;
@@ -308,10 +307,10 @@ impl<D: Dialect> Store for SqlStore<D> {
                 // The window's start, not before the epoch (a window of centuries is "ever").
                 at.saturating_sub(window).max(0),
             ));
-            stored_as.insert((session, url, at), (visit, session));
+            stored_as.insert((session, url, at), visit);
         }
-        let names = "session_id, url_id, profile_id, ip, method, referer_id, country, \
-                     country_code, created_at";
+        // Every column but the last, the window's start.
+        let names = column_names(&REQUEST_COLUMNS[..REQUEST_COLUMNS.len() - 1]);
         let mut insert = Sql::<D>::new(format!(
             "INSERT INTO fingerprint_request_fingerprints ({names}) SELECT {names} FROM "
         ));
@@ -329,8 +328,10 @@ impl<D: Dialect> Store for SqlStore<D> {
             .await?;
         let recorded = inserted
             .iter()
-            .filter_map(|(session, url, at)| stored_as.get(&(*session, *url, at.micros())))
-            .map(|(visit, session)| RecordedRow::of(*session, &visit.fingerprint))
+            .filter_map(|(session, url, at)| {
+                let visit = stored_as.get(&(*session, *url, at.micros()))?;
+                Some(RecordedRow::of(*session, &visit.fingerprint))
+            })
             .collect::<Vec<_>>();
 
         // Unique visitors, then their counters, both in (URL, session) order.
@@ -338,11 +339,8 @@ impl<D: Dialect> Store for SqlStore<D> {
         for (url, session) in &batch.pairs {
             pairs.push((url_id(url)?, session_id(session)?));
         }
-        let new_pairs: Vec<(i64,)> = Sql::<D>::new(
-            "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
-             SELECT url_id, session_id FROM ",
-        )
-        .rows(
+        let new_pairs: Vec<(i64,)> = Sql::<D>::insert_rows(
+            "fingerprint_url_visitors",
             json(&pairs)?,
             &[("url_id", Col::Int), ("session_id", Col::Int)],
         )
@@ -355,10 +353,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
         if !counts.is_empty() {
             let counts: Vec<(i64, i64)> = counts.into_iter().collect();
-            Sql::<D>::new(
-                "INSERT INTO fingerprint_hit_counts (url_id, hits) SELECT url_id, hits FROM ",
+            Sql::<D>::insert_rows(
+                "fingerprint_hit_counts",
+                json(&counts)?,
+                &[("url_id", Col::Int), ("hits", Col::Int)],
             )
-            .rows(json(&counts)?, &[("url_id", Col::Int), ("hits", Col::Int)])
             .push(
                 " WHERE TRUE ON CONFLICT (url_id) DO UPDATE \
                      SET hits = fingerprint_hit_counts.hits + excluded.hits",
@@ -399,7 +398,7 @@ impl<D: Dialect> Store for SqlStore<D> {
                     .is_in("url", json(&unknown)?, Col::Text)
                     .fetch_all(&self.pool)
                     .await?;
-            crate::store::url_cache::add_found(&self.urls, &mut known, &unknown, found);
+            add_found(&self.urls, &mut known, &unknown, found);
         }
         if known.is_empty() {
             return Ok(HashMap::new());
@@ -459,11 +458,8 @@ impl<D: Dialect> Store for SqlStore<D> {
                 visit.created_at.timestamp_micros(),
             ));
         }
-        let names = "session_id, url_id, visitor_id, components, duration_ms, created_at";
-        Sql::<D>::new(format!(
-            "INSERT INTO fingerprint_browser_fingerprints ({names}) SELECT {names} FROM "
-        ))
-        .rows(
+        Sql::<D>::insert_rows(
+            "fingerprint_browser_fingerprints",
             json(&rows)?,
             &[
                 ("session_id", Col::Int),
@@ -516,19 +512,18 @@ async fn record_rollups<D: Dialect>(
     }
     let pairs = ip_sessions(rows);
     if !pairs.is_empty() {
-        Sql::<D>::new(
-            "INSERT INTO fingerprint_ip_sessions (ip, session_id) SELECT ip, session_id FROM ",
+        Sql::<D>::insert_rows(
+            "fingerprint_ip_sessions",
+            json(&pairs)?,
+            &[("ip", Col::Ip), ("session_id", Col::Int)],
         )
-        .rows(json(&pairs)?, &[("ip", Col::Ip), ("session_id", Col::Int)])
         .push(" WHERE TRUE ON CONFLICT DO NOTHING")
         .execute(&mut *conn)
         .await?;
     }
     let delta = DailyDelta::new(rows);
-    let new_pairs: Vec<(Day, i64)> = Sql::<D>::new(
-        "INSERT INTO fingerprint_daily_sessions (day, session_id) SELECT day, session_id FROM ",
-    )
-    .rows(
+    let new_pairs: Vec<(Day, i64)> = Sql::<D>::insert_rows(
+        "fingerprint_daily_sessions",
         json(&delta.pairs)?,
         &[("day", Col::Day), ("session_id", Col::Int)],
     )
@@ -540,11 +535,8 @@ async fn record_rollups<D: Dialect>(
         .iter()
         .map(|i| (i.dimension, i.day, &i.value, i.visits, i.visitors))
         .collect();
-    let names = "dimension, day, value, visits, visitors";
-    Sql::<D>::new(format!(
-        "INSERT INTO fingerprint_daily ({names}) SELECT {names} FROM "
-    ))
-    .rows(
+    Sql::<D>::insert_rows(
+        "fingerprint_daily",
         json(&increments)?,
         &[
             ("dimension", Col::Text),
@@ -585,11 +577,8 @@ pub(super) async fn record_seen<D: Dialect>(
             )
         })
         .collect();
-    let names = "user_id, kind, value, first_seen, last_seen";
-    Sql::<D>::new(format!(
-        "INSERT INTO fingerprint_user_devices ({names}) SELECT {names} FROM "
-    ))
-    .rows(
+    Sql::<D>::insert_rows(
+        "fingerprint_user_devices",
         json(&rows)?,
         &[
             ("user_id", Col::Text),
