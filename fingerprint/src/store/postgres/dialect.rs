@@ -34,10 +34,6 @@ impl Dialect for Postgres {
 
     const FOR_UPDATE: &'static str = " FOR UPDATE";
 
-    fn ip_param(expression: &str) -> String {
-        format!("{expression}::inet")
-    }
-
     fn least(a: &str, b: &str) -> String {
         format!("LEAST({a}, {b})")
     }

@@ -65,9 +65,6 @@ pub trait Dialect: Database + sealed::Sealed {
     /// The distinct non-NULL values of `expression` in a group, joined with commas.
     fn distinct_list(expression: &str) -> String;
 
-    /// `expression` (text) as the type of an IP address column.
-    fn ip_param(expression: &str) -> String;
-
     /// The smaller of two non-NULL expressions.
     fn least(a: &str, b: &str) -> String;
 

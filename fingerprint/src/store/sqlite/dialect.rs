@@ -31,10 +31,6 @@ impl Dialect for Sqlite {
 
     const FOR_UPDATE: &'static str = "";
 
-    fn ip_param(expression: &str) -> String {
-        expression.to_owned()
-    }
-
     fn least(a: &str, b: &str) -> String {
         format!("MIN({a}, {b})")
     }
