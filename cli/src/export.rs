@@ -57,6 +57,9 @@ const REQUEST_COLUMNS: &[&str] = &[
     "os",
     "os_version",
     "device_type",
+    "ja4",
+    "http2",
+    "headers",
 ];
 
 fn request_fields(row: fp::StoredRequest) -> Vec<Field> {
@@ -82,6 +85,9 @@ fn request_fields(row: fp::StoredRequest) -> Vec<Field> {
         f.device.os.into(),
         f.device.os_version.into(),
         Field::Text(f.device.device_type.as_str().to_owned()),
+        f.ja4.into(),
+        f.http2.into(),
+        f.headers.into(),
     ]
 }
 

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 mod connect;
 mod export;
+mod ja4;
 mod stats;
 
 pub use connect::open;
@@ -79,6 +80,16 @@ pub enum Command {
     ForgetUser {
         /// The user id, as the app links it.
         user_id: String,
+    },
+    /// JA4 fingerprints of TLS ClientHellos (no database needed). Reads JSON Lines on
+    /// standard input, each `{"id": ..., "client_hello_hex": "..."}` where the hex is one or
+    /// more whole TLS records starting at the 0x16 content-type byte, and prints one line per
+    /// input: `{"id": ..., "ja4": ..., "ja4_r": ..., "ja4_o": ..., "ja4_ro": ...}`, or
+    /// `{"id": ..., "error": "..."}` for input it cannot read (and goes on).
+    Ja4 {
+        /// Fingerprint this one ClientHello (hex) instead of reading standard input.
+        #[arg(long)]
+        hex: Option<String>,
     },
     /// Write synthetic data (for demos and benchmarks); migrates first.
     Seed {
@@ -182,8 +193,11 @@ fn tell(bar: &ProgressBar) -> impl Fn(fp::Progress) + Send + Sync + '_ {
     }
 }
 
-/// Runs one command, writing its report to `out`.
+/// Runs one command, writing its report to `out` (`ja4` reads standard input).
 pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    if let Command::Ja4 { hex } = &cli.command {
+        return ja4::run(hex.as_deref(), &mut std::io::stdin().lock(), out);
+    }
     let url = cli.database_url.ok_or_else(|| {
         CliError::Config(
             "no database: pass --database-url sqlite://FILE or postgres://... \
@@ -197,6 +211,8 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
         writeln!(out, "{text}").map_err(|e| CliError::Output(e.to_string()))
     };
     match cli.command {
+        // Read above, before a database is needed.
+        Command::Ja4 { .. } => {}
         Command::Migrate => {
             // A migration that moves rows (version 5 moves request fingerprints to header
             // profiles) shows a bar on a terminal, and its total afterwards.

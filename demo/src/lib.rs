@@ -467,8 +467,16 @@ async fn logout(mut auth: AuthSession) -> Response {
     }
 }
 
-/// "My devices": what the fingerprint tables know about the logged-in user.
-async fn devices(State(state): State<Shared>, page: PageUrl, viewer: Viewer) -> Response {
+/// "My devices": what the fingerprint tables know about the logged-in user, and the network
+/// fingerprints of this very request.
+async fn devices(
+    State(state): State<Shared>,
+    page: PageUrl,
+    viewer: Viewer,
+    method: axum::http::Method,
+    version: axum::http::Version,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let Some(user) = viewer.0 else {
         return Redirect::to("/login?next=/devices").into_response();
     };
@@ -524,6 +532,17 @@ async fn devices(State(state): State<Shared>, page: PageUrl, viewer: Viewer) -> 
             }
         })
         .collect();
+    let connection = page.1.as_ref().and_then(|visit| visit.connection.as_ref());
+    let ja4 = connection.and_then(|c| c.ja4());
+    let http2 = connection.and_then(|c| c.http2());
+    let header = fp::header_fingerprint(&method, version, &headers);
+    let network = context! {
+        version => format!("{version:?}"),
+        ja4 => ja4.map(|j| context! { ja4 => j.ja4, ja4_r => j.ja4_r, ja4_o => j.ja4_o, ja4_ro => j.ja4_ro }),
+        http2 => http2.map(|h| context! { text => h.text(), hash => h.hash() }),
+        headers => header.text,
+        header_names => header.names.join(", "),
+    };
     render_for(
         &state,
         Some(&page),
@@ -533,6 +552,7 @@ async fn devices(State(state): State<Shared>, page: PageUrl, viewer: Viewer) -> 
             devices => devices_ctx,
             browsers => browsers_ctx,
             sessions => sessions_ctx,
+            network => network,
         },
     )
 }
@@ -543,4 +563,22 @@ fn join_version(name: &str, version: &str) -> String {
         (false, true) => name.to_owned(),
         (false, false) => format!("{name} {version}"),
     }
+}
+
+/// A rustls server configuration with a self-signed certificate for `localhost`, `host` and
+/// the loopback addresses, made now (rcgen), offering HTTP/2 and HTTP/1.1.
+///
+/// # Errors
+/// When the certificate cannot be made.
+pub fn self_signed_tls(host: std::net::IpAddr) -> anyhow::Result<rustls::ServerConfig> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".into(), "::1".into()];
+    names.push(host.to_string());
+    names.dedup();
+    let certified = rcgen::generate_simple_self_signed(names)?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }

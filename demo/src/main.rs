@@ -1,8 +1,10 @@
 //! `cargo run -p demo -- --help`
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use clap::Parser;
+use fingerprint::v1 as fp;
 
 /// The fingerprint-rt demo: a small articles site, every page fingerprinted, with unique views.
 #[derive(Debug, Parser)]
@@ -31,6 +33,11 @@ struct Args {
     /// Capacity of the fingerprint recorder's queue (default: the library's, 16,384).
     #[arg(long)]
     queue_capacity: Option<usize>,
+    /// Serve over HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate made at start
+    /// for localhost, so "My devices" shows your browser's JA4. Browsers warn about the
+    /// certificate: accept it for this address.
+    #[arg(long)]
+    tls_self_signed: bool,
 }
 
 #[tokio::main]
@@ -49,17 +56,25 @@ async fn main() -> anyhow::Result<()> {
     };
     let (app, fingerprint) = demo::build(&config).await?;
     let addr = SocketAddr::new(args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(addr)
+    let tcp = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    // The listener reads each connection's network fingerprints (JA4 over TLS, HTTP/2
+    // settings over TLS and h2c) for the fingerprint layer.
+    let (listener, scheme) = if args.tls_self_signed {
+        let tls = demo::self_signed_tls(args.host)?;
+        (fp::FingerprintListener::tls(tcp, Arc::new(tls)), "https")
+    } else {
+        (fp::FingerprintListener::new(tcp), "http")
+    };
     tracing::info!(
-        "demo on http://{addr}/ (database {}, fingerprinting {})",
+        "demo on {scheme}://{addr}/ (database {}, fingerprinting {})",
         config.database_url,
         if config.fingerprint { "on" } else { "off" }
     );
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<fp::ConnectionInfo>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

@@ -61,6 +61,8 @@ pub struct FingerprintBuilder {
     trusted_proxies: Vec<String>,
     client_ip_source: ClientIpSource,
     country_header: String,
+    ja4_header: Option<String>,
+    http2_header: Option<String>,
     https: bool,
     sessions: Sessions,
     clock: Arc<dyn Clock>,
@@ -94,6 +96,8 @@ impl FingerprintBuilder {
             trusted_proxies: Vec::new(),
             client_ip_source: ClientIpSource::default(),
             country_header: "cf-ipcountry".into(),
+            ja4_header: None,
+            http2_header: None,
             https: false,
             sessions: Sessions::default(),
             clock: Arc::new(SystemClock),
@@ -260,6 +264,24 @@ impl FingerprintBuilder {
         self
     }
 
+    /// The header in which your trusted proxies ([`with_trusted_proxies`](Self::with_trusted_proxies))
+    /// pass the JA4 of the client's TLS ClientHello, for apps behind a proxy that terminates
+    /// TLS and computes it (such as `X-JA4`). Read only from a trusted peer; when it is absent
+    /// the connection's own JA4 is kept. Default: none.
+    pub fn with_ja4_header(mut self, name: impl Into<String>) -> Self {
+        self.ja4_header = Some(name.into());
+        self
+    }
+
+    /// The header in which your trusted proxies pass the client's HTTP/2 fingerprint, in the
+    /// `settings|window|priority|pseudo-header order` form of
+    /// [`Http2Fingerprint::text`](crate::v1::Http2Fingerprint::text). Read only from a trusted
+    /// peer. Default: none.
+    pub fn with_http2_header(mut self, name: impl Into<String>) -> Self {
+        self.http2_header = Some(name.into());
+        self
+    }
+
     /// Treats requests as https when neither the request line nor a trusted proxy says
     /// otherwise (for servers that terminate TLS themselves). Default false.
     pub fn with_https(mut self, https: bool) -> Self {
@@ -336,8 +358,9 @@ impl FingerprintBuilder {
     /// Checks the configuration and starts the recorder on the current tokio runtime.
     pub fn build(self) -> Result<Fingerprint, BuildError> {
         let trusted_proxies = TrustedProxies::new(&self.trusted_proxies)?;
-        let country_header = HeaderName::from_bytes(self.country_header.as_bytes())
-            .map_err(|_| BuildError::InvalidHeaderName(self.country_header.clone()))?;
+        let country_header = header_name(&self.country_header)?;
+        let ja4_header = self.ja4_header.as_deref().map(header_name).transpose()?;
+        let http2_header = self.http2_header.as_deref().map(header_name).transpose()?;
         if !CookieConfig::is_valid_name(&self.sessions.cookie.name) {
             return Err(BuildError::InvalidCookieName(self.sessions.cookie.name));
         }
@@ -386,6 +409,8 @@ impl FingerprintBuilder {
                 country_header,
                 default_scheme: if self.https { "https" } else { "http" },
                 anonymize_ips: self.anonymize_ips,
+                ja4_header,
+                http2_header,
             },
             sessions: self.sessions,
             clock: self.clock,
@@ -404,4 +429,9 @@ impl FingerprintBuilder {
             shared: Arc::new(shared),
         })
     }
+}
+
+/// `name` as a header name.
+fn header_name(name: &str) -> Result<HeaderName, BuildError> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| BuildError::InvalidHeaderName(name.into()))
 }

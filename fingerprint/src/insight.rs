@@ -51,7 +51,8 @@ impl DailyTraffic {
     }
 }
 
-/// What traffic can be broken down by (values derived from the user agent and the country).
+/// What traffic can be broken down by: values derived from the user agent, the country, and
+/// the network fingerprints (counted from migration 6 on; earlier traffic counts as empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Dimension {
@@ -63,13 +64,28 @@ pub enum Dimension {
     DeviceType,
     /// ISO 3166-1 alpha-2 country code.
     Country,
+    /// The JA4 of the TLS ClientHello (empty without TLS fingerprinting).
+    Ja4,
+    /// The HTTP/2 fingerprint (empty for HTTP/1).
+    Http2,
+    /// The header fingerprint.
+    Headers,
 }
 
 impl Dimension {
     /// Every dimension.
-    pub const ALL: [Self; 4] = [Self::Browser, Self::Os, Self::DeviceType, Self::Country];
+    pub const ALL: [Self; 7] = [
+        Self::Browser,
+        Self::Os,
+        Self::DeviceType,
+        Self::Country,
+        Self::Ja4,
+        Self::Http2,
+        Self::Headers,
+    ];
 
-    /// The stored and URL name: `browser`, `os`, `device` or `country`.
+    /// The stored and URL name: `browser`, `os`, `device`, `country`, `ja4`, `http2` or
+    /// `headers`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,6 +93,9 @@ impl Dimension {
             Self::Os => "os",
             Self::DeviceType => "device",
             Self::Country => "country",
+            Self::Ja4 => "ja4",
+            Self::Http2 => "http2",
+            Self::Headers => "headers",
         }
     }
 

@@ -140,6 +140,7 @@ mod insight;
 mod layer;
 mod limits;
 mod model;
+mod net;
 mod recorder;
 mod session;
 mod shared;
@@ -199,7 +200,8 @@ pub mod __bench {
             now: DateTime<Utc>,
         ) -> RequestFingerprint {
             let location = capture::locate(uri, headers, peer, &self.0);
-            capture::capture_at(location, method, uri, headers, &self.0, now).fingerprint
+            let head = capture::Head::plain(method, uri, headers, peer);
+            capture::capture_at(location, &head, &self.0, now).fingerprint
         }
     }
 

@@ -12,6 +12,8 @@ pub(crate) const COUNTRY: usize = 16;
 pub(crate) const URL: usize = 2048;
 /// HTTP method.
 pub(crate) const METHOD: usize = 16;
+/// JA4, HTTP/2 and header fingerprints.
+pub(crate) const NETWORK: usize = 255;
 /// Each UTM parameter.
 pub(crate) const UTM: usize = 255;
 

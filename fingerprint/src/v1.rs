@@ -31,6 +31,16 @@ pub use crate::model::{
     BrowserVisit, RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession,
     Utm, Visit,
 };
+pub use crate::net::{
+    header_fingerprint, ja4_of_records, parse_client_hello, read_client_hello, ClientHello,
+    ConnectionInfo, HeaderFingerprint, HelloError, Http2Fingerprint, Http2Tap, Http2TapStream, Ja4,
+    Priority, PseudoHeader, Replay, TapState, MAX_CLIENT_HELLO, MAX_PREFACE,
+};
+#[cfg(feature = "listener")]
+#[cfg_attr(docsrs, doc(cfg(feature = "listener")))]
+pub use crate::net::{
+    FingerprintListener, FingerprintStream, Transport, HANDSHAKE_TIMEOUT, MAX_PENDING_HANDSHAKES,
+};
 pub use crate::recorder::{RecorderClosed, RecorderStats};
 pub use crate::session::SessionSource;
 #[cfg(feature = "postgres")]

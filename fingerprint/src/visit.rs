@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::net::ConnectionInfo;
+
 /// The peer address of a connection, for servers that do not provide axum's `ConnectInfo`:
 /// insert it into the request extensions before the fingerprint layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,9 @@ pub struct CurrentVisit {
     /// Whether the client used https: the request's own scheme, or what a trusted proxy says
     /// ([`client_scheme`](crate::v1::client_scheme)). It decides the scheme of [`url`](Self::url).
     pub secure: bool,
+    /// What the request's connection told (its JA4 and HTTP/2 fingerprint), when the server
+    /// read it: see [`FingerprintListener`](crate::v1::FingerprintListener).
+    pub connection: Option<ConnectionInfo>,
 }
 
 impl CurrentVisit {
@@ -51,13 +56,26 @@ impl CurrentVisit {
     }
 }
 
-/// The client's socket address: axum's `ConnectInfo` (feature `axum`), else [`PeerAddr`].
+/// The client's socket address: axum's `ConnectInfo` (feature `axum`) of a `SocketAddr` or a
+/// [`ConnectionInfo`], else a [`ConnectionInfo`] or [`PeerAddr`] extension.
 pub(crate) fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
         return Some(info.0.ip());
     }
+    if let Some(connection) = connection(extensions) {
+        return Some(connection.remote_addr().ip());
+    }
     extensions.get::<PeerAddr>().map(|peer| peer.0.ip())
+}
+
+/// What the connection told ([`ConnectionInfo`]), as axum's `ConnectInfo` or an extension.
+pub(crate) fn connection(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<ConnectionInfo>>() {
+        return Some(&info.0);
+    }
+    extensions.get::<ConnectionInfo>()
 }
 
 #[cfg(feature = "axum")]
@@ -89,6 +107,7 @@ mod tests {
             browser_fingerprinting: true,
             client_ip: None,
             secure: false,
+            connection: None,
         };
         assert_eq!(visit("http://a:3000/x?y").origin(), "http://a:3000");
         assert_eq!(visit("https://a").origin(), "https://a");

@@ -4,11 +4,14 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use http::{HeaderMap, HeaderName, Method, Uri};
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, Method, Uri, Version};
 
 use crate::device::Device;
 use crate::limits::{self, truncate_chars};
 use crate::model::{RequestFingerprint, Utm};
+use crate::net::{header_fingerprint, ConnectionInfo};
+use crate::visit;
 
 mod client_ip;
 
@@ -25,6 +28,10 @@ pub(crate) struct CaptureConfig {
     pub(crate) default_scheme: &'static str,
     /// Zero the host part of client addresses before they are stored.
     pub(crate) anonymize_ips: bool,
+    /// The header in which the trusted proxies pass the client's JA4.
+    pub(crate) ja4_header: Option<HeaderName>,
+    /// The header in which the trusted proxies pass the client's HTTP/2 fingerprint.
+    pub(crate) http2_header: Option<HeaderName>,
 }
 
 impl Default for CaptureConfig {
@@ -35,6 +42,51 @@ impl Default for CaptureConfig {
             country_header: HeaderName::from_static("cf-ipcountry"),
             default_scheme: "http",
             anonymize_ips: false,
+            ja4_header: None,
+            http2_header: None,
+        }
+    }
+}
+
+/// What the capture reads of a request: its head, and what its connection told.
+pub(crate) struct Head<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: &'a HeaderMap,
+    /// The socket peer.
+    pub(crate) peer: Option<IpAddr>,
+    /// The network fingerprints of the connection, when the server read them.
+    pub(crate) connection: Option<&'a ConnectionInfo>,
+}
+
+impl<'a> Head<'a> {
+    /// The head of a request from `peer` as the layer sees it.
+    pub(crate) fn of(parts: &'a Parts, peer: Option<IpAddr>) -> Self {
+        Self {
+            method: &parts.method,
+            uri: &parts.uri,
+            version: parts.version,
+            headers: &parts.headers,
+            peer,
+            connection: visit::connection(&parts.extensions),
+        }
+    }
+
+    /// An HTTP/1.1 request without connection fingerprints (tests and benchmarks).
+    pub(crate) fn plain(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Self {
+        Self {
+            method,
+            uri,
+            version: Version::HTTP_11,
+            headers,
+            peer,
+            connection: None,
         }
     }
 }
@@ -87,12 +139,11 @@ pub(crate) fn locate(
 /// Everything about a request at `location`.
 pub(crate) fn capture_at(
     location: Location,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    head: &Head<'_>,
     config: &CaptureConfig,
     now: DateTime<Utc>,
 ) -> Captured {
+    let (method, uri, headers) = (head.method, head.uri, head.headers);
     let list = |name: &str| truncate_chars(joined(headers, name), limits::HEADER);
     let fingerprint = RequestFingerprint {
         ip: location.client_ip.map(|ip| {
@@ -118,6 +169,16 @@ pub(crate) fn capture_at(
         created_at: now,
         device: Device::default(),
         country_code: String::new(),
+        ja4: network(head, &config.ja4_header, config, |c| {
+            c.ja4().map(|ja4| ja4.ja4.clone())
+        }),
+        http2: network(head, &config.http2_header, config, |c| {
+            c.http2().map(|http2| http2.text())
+        }),
+        headers: truncate_chars(
+            header_fingerprint(method, head.version, headers).text,
+            limits::NETWORK,
+        ),
     };
     Captured {
         fingerprint,
@@ -125,7 +186,8 @@ pub(crate) fn capture_at(
     }
 }
 
-/// [`locate`] and [`capture_at`] in one.
+/// [`locate`] and [`capture_at`] in one, for an HTTP/1.1 request without connection
+/// fingerprints.
 #[cfg(test)]
 pub(crate) fn capture(
     method: &Method,
@@ -136,7 +198,35 @@ pub(crate) fn capture(
     now: DateTime<Utc>,
 ) -> Captured {
     let location = locate(uri, headers, peer, config);
-    capture_at(location, method, uri, headers, config, now)
+    capture_at(
+        location,
+        &Head::plain(method, uri, headers, peer),
+        config,
+        now,
+    )
+}
+
+/// A network fingerprint: from the configured `header` when a trusted proxy sent it (the
+/// proxy terminated the client's connection, so its own is not the client's), else from the
+/// connection. Empty when neither says.
+fn network(
+    head: &Head<'_>,
+    header: &Option<HeaderName>,
+    config: &CaptureConfig,
+    of_connection: impl FnOnce(&ConnectionInfo) -> Option<String>,
+) -> String {
+    let from_proxy = header
+        .as_ref()
+        .filter(|_| {
+            head.peer
+                .is_some_and(|peer| config.trusted_proxies.contains(peer))
+        })
+        .map(|name| first(head.headers, name.as_str()))
+        .filter(|value| !value.is_empty());
+    let value = from_proxy
+        .or_else(|| head.connection.and_then(of_connection))
+        .unwrap_or_default();
+    truncate_chars(value, limits::NETWORK)
 }
 
 /// The first line of a header, as text (bytes that are not UTF-8 become U+FFFD).

@@ -237,6 +237,9 @@ pub(crate) async fn overview(state: &DashState, params: &Params) -> Loaded<Overv
         (Dimension::Os, "Operating systems"),
         (Dimension::DeviceType, "Device types"),
         (Dimension::Country, "Countries"),
+        (Dimension::Ja4, "TLS clients (JA4)"),
+        (Dimension::Http2, "HTTP/2 stacks"),
+        (Dimension::Headers, "Header fingerprints"),
     ] {
         let top = store.breakdown(dimension, first, last, TOP_VALUES).await?;
         let share = |visitors: u64| {
@@ -858,6 +861,9 @@ pub(crate) struct RequestRow {
     pub(crate) accept_encoding: String,
     pub(crate) referer: String,
     pub(crate) device: DeviceView,
+    pub(crate) ja4: String,
+    pub(crate) http2: String,
+    pub(crate) headers: String,
 }
 
 impl From<StoredRequest> for RequestRow {
@@ -877,6 +883,9 @@ impl From<StoredRequest> for RequestRow {
             accept_language: fp.accept_language,
             accept_encoding: fp.accept_encoding,
             referer: fp.referer,
+            ja4: fp.ja4,
+            http2: fp.http2,
+            headers: fp.headers,
         }
     }
 }

@@ -103,9 +103,7 @@ async fn fingerprint_request(
         // Only recorded requests pay for the full capture.
         let captured = capture::capture_at(
             location,
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
+            &capture::Head::of(parts, peer),
             &shared.capture,
             now,
         );
@@ -128,6 +126,7 @@ async fn fingerprint_request(
         browser_fingerprinting,
         client_ip,
         secure,
+        connection: crate::visit::connection(&parts.extensions).cloned(),
     });
     set_cookie
 }

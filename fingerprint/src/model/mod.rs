@@ -53,6 +53,18 @@ pub struct RequestFingerprint {
     /// ISO 3166-1 alpha-2 country: the country header when it holds a valid code, else the
     /// configured GeoIP database's answer for the IP, else empty. Filled by the recorder.
     pub country_code: String,
+    /// The JA4 of the connection's TLS ClientHello (see [`Ja4`](crate::v1::Ja4)): read by
+    /// [`FingerprintListener`](crate::v1::FingerprintListener), or from the configured header
+    /// of a trusted proxy ([`with_ja4_header`](crate::v1::FingerprintBuilder::with_ja4_header)).
+    /// Empty when unknown.
+    pub ja4: String,
+    /// The connection's HTTP/2 fingerprint, `settings|window|priority|pseudo-header order`
+    /// (see [`Http2Fingerprint::text`](crate::v1::Http2Fingerprint::text)). Empty for HTTP/1
+    /// and when unknown.
+    pub http2: String,
+    /// The request's header fingerprint: method, version and header-name order (see
+    /// [`HeaderFingerprint`](crate::v1::HeaderFingerprint)).
+    pub headers: String,
 }
 
 impl RequestFingerprint {
@@ -82,6 +94,9 @@ impl RequestFingerprint {
             created_at,
             device: Device::default(),
             country_code: String::new(),
+            ja4: String::new(),
+            http2: String::new(),
+            headers: String::new(),
         }
     }
 }

@@ -47,6 +47,9 @@ pub(crate) struct RecordedRow<'a> {
     pub(crate) os: Cow<'a, str>,
     pub(crate) device_type: Cow<'a, str>,
     pub(crate) country_code: Cow<'a, str>,
+    pub(crate) ja4: Cow<'a, str>,
+    pub(crate) http2: Cow<'a, str>,
+    pub(crate) headers: Cow<'a, str>,
 }
 
 impl<'a> RecordedRow<'a> {
@@ -60,16 +63,22 @@ impl<'a> RecordedRow<'a> {
             os: Cow::Borrowed(&fingerprint.device.os),
             device_type: Cow::Borrowed(fingerprint.device.device_type.as_str()),
             country_code: Cow::Borrowed(&fingerprint.country_code),
+            ja4: Cow::Borrowed(&fingerprint.ja4),
+            http2: Cow::Borrowed(&fingerprint.http2),
+            headers: Cow::Borrowed(&fingerprint.headers),
         }
     }
 
-    fn values(&self) -> [(&'static str, &str); 5] {
+    fn values(&self) -> [(&'static str, &str); 8] {
         [
             (DIMENSION_ALL, ""),
             ("browser", &self.browser),
             ("os", &self.os),
             ("device", &self.device_type),
             ("country", &self.country_code),
+            ("ja4", &self.ja4),
+            ("http2", &self.http2),
+            ("headers", &self.headers),
         ]
     }
 }
@@ -386,6 +395,13 @@ mod tests {
             os: Cow::Borrowed("Linux"),
             device_type: Cow::Borrowed("desktop"),
             country_code: Cow::Owned(country.into()),
+            ja4: Cow::Borrowed(if browser == "Chrome" {
+                "t13d1516h2_8daaf6152771_02713d6af862"
+            } else {
+                ""
+            }),
+            http2: Cow::Borrowed(""),
+            headers: Cow::Borrowed(""),
         }
     }
 
@@ -414,6 +430,9 @@ mod tests {
         assert_eq!(get("browser", 10, "Firefox"), Some((1, 0)));
         assert_eq!(get("country", 10, "PL"), Some((2, 1)));
         assert_eq!(get("country", 10, "DE"), Some((1, 0)));
+        let chrome_ja4 = "t13d1516h2_8daaf6152771_02713d6af862";
+        assert_eq!(get("ja4", 10, chrome_ja4), Some((2, 1)));
+        assert_eq!(get("ja4", 10, ""), Some((1, 0)));
         let mut keys: Vec<_> = increments
             .iter()
             .map(|i| (i.dimension, i.day, i.value.clone()))

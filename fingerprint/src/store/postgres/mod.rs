@@ -35,6 +35,11 @@ const MIGRATIONS: Migrations = &[
         "header profiles",
         include_str!("../../../migrations/postgres/0005_header_profiles.sql"),
     ),
+    (
+        6,
+        "network fingerprints",
+        include_str!("../../../migrations/postgres/0006_network_fingerprints.sql"),
+    ),
 ];
 
 // "fprtmigr"

@@ -2,7 +2,10 @@
 //! derived from them, stored once in `fingerprint_profiles` and referenced by id from each
 //! request fingerprint (they repeat across most requests). Ids are cached like URL ids.
 //!
-//! A profile's `key` is a hash of its eleven values computed here, so both databases and every
+//! Since migration 6 a profile also holds the request's network fingerprints (JA4, HTTP/2,
+//! header order): they repeat the same way.
+//!
+//! A profile's `key` is a hash of its values computed here, so both databases and every
 //! instance of the app agree on it without comparing the texts in an index. Profiles are
 //! never deleted: cached ids stay valid.
 
@@ -18,7 +21,11 @@ use crate::store::batch::missing_id;
 use crate::store::{Progress, ProgressFn, StoreError};
 
 /// The profile's values, in [`COLUMNS`] order after the key.
-type Values<'a> = [&'a str; 11];
+type Values<'a> = [&'a str; 14];
+
+/// Values a profile had before migration 6 added the network fingerprints: the key covers
+/// only these when the others are empty, so keys stored before stay valid.
+const BEFORE_NETWORK: usize = 11;
 
 /// The columns of `fingerprint_profiles`, its unique key first.
 const COLUMNS: &[(&str, Col)] = &[
@@ -34,7 +41,20 @@ const COLUMNS: &[(&str, Col)] = &[
     ("os", Col::Text),
     ("os_version", Col::Text),
     ("device_type", Col::Text),
+    ("ja4", Col::Text),
+    ("http2", Col::Text),
+    ("headers", Col::Text),
 ];
+
+/// The key of a profile.
+fn profile_key(values: &Values<'_>) -> String {
+    let (before, network) = values.split_at(BEFORE_NETWORK);
+    if network.iter().all(|value| value.is_empty()) {
+        key(before)
+    } else {
+        key(values)
+    }
+}
 
 fn values(fp: &RequestFingerprint) -> Values<'_> {
     let device = &fp.device;
@@ -50,6 +70,9 @@ fn values(fp: &RequestFingerprint) -> Values<'_> {
         &device.os,
         &device.os_version,
         device.device_type.as_str(),
+        &fp.ja4,
+        &fp.http2,
+        &fp.headers,
     ]
 }
 
@@ -67,9 +90,10 @@ pub(super) fn key(values: &[&str]) -> String {
         .collect()
 }
 
-/// A row of `fingerprint_profiles` in [`COLUMNS`] order, for [`Sql::rows`].
-fn row<'a>(key: &'a str, values: &Values<'a>) -> Vec<&'a str> {
-    let mut row = Vec::with_capacity(COLUMNS.len());
+/// A row of `fingerprint_profiles` in [`COLUMNS`] order (or a prefix of it), for
+/// [`Sql::rows`].
+fn row<'a>(key: &'a str, values: &[&'a str]) -> Vec<&'a str> {
+    let mut row = Vec::with_capacity(1 + values.len());
     row.push(key);
     row.extend(values);
     row
@@ -110,7 +134,7 @@ pub(super) async fn profile_ids<D: Dialect>(
     let mut of_rows = Vec::with_capacity(rows.len());
     for visit in rows {
         let values = values(&visit.fingerprint);
-        let key = keys.entry(values).or_insert_with(|| key(&values));
+        let key = keys.entry(values).or_insert_with(|| profile_key(&values));
         profiles.entry(key.clone()).or_insert(values);
         of_rows.push(values);
     }
@@ -161,13 +185,15 @@ pub(super) async fn migrate_rows<D: Dialect>(
         .await?;
     }
 
-    let names = column_names(&COLUMNS[1..]);
+    // The columns of migration 5 (the network ones come with migration 6).
+    let columns = &COLUMNS[..=BEFORE_NETWORK];
+    let names = column_names(&columns[1..]);
     let found: Vec<ProfileRow> = Sql::<D>::new(format!(
         "SELECT DISTINCT {names} FROM fingerprint_request_fingerprints"
     ))
     .fetch_all_on(&mut *conn)
     .await?;
-    let mut profiles: BTreeMap<String, Values<'_>> = BTreeMap::new();
+    let mut profiles: BTreeMap<String, [&str; BEFORE_NETWORK]> = BTreeMap::new();
     for row in &found {
         let values = row.values();
         profiles.insert(key(&values), values);
@@ -177,7 +203,7 @@ pub(super) async fn migrate_rows<D: Dialect>(
         .map(|(key, values)| row(key, values))
         .collect();
     for chunk in all.chunks(1_000) {
-        Sql::<D>::insert_rows("fingerprint_profiles", json(chunk)?, COLUMNS)
+        Sql::<D>::insert_rows("fingerprint_profiles", json(chunk)?, columns)
             .execute(&mut *conn)
             .await?;
     }
@@ -191,7 +217,7 @@ pub(super) async fn migrate_rows<D: Dialect>(
         return Ok(());
     };
     let total = u64::try_from(total).unwrap_or(0);
-    let join = COLUMNS[1..]
+    let join = columns[1..]
         .iter()
         .map(|(name, _)| format!("p.{name} = r.{name}"))
         .collect::<Vec<_>>()
@@ -248,7 +274,7 @@ struct ProfileRow {
 }
 
 impl ProfileRow {
-    fn values(&self) -> Values<'_> {
+    fn values(&self) -> [&str; BEFORE_NETWORK] {
         [
             &self.user_agent,
             &self.accept,

@@ -21,7 +21,7 @@ pub(crate) fn request_columns<D: Dialect>() -> String {
         "r.id, s.key, {} AS ip, r.method, p.user_agent, p.accept, p.accept_language, \
          p.accept_encoding, p.content_encoding, p.content_language, {} AS referer, r.country, u.url, \
          r.created_at, p.browser, p.browser_version, p.os, p.os_version, p.device_type, \
-         r.country_code",
+         r.country_code, p.ja4, p.http2, p.headers",
         D::ip_text("r.ip"),
         referer("r", "''")
     )
@@ -61,6 +61,9 @@ pub(crate) struct RequestRow {
     os_version: String,
     device_type: String,
     country_code: String,
+    ja4: String,
+    http2: String,
+    headers: String,
 }
 
 impl RequestRow {
@@ -91,6 +94,9 @@ impl RequestRow {
                     &self.device_type,
                 ),
                 country_code: self.country_code,
+                ja4: self.ja4,
+                http2: self.http2,
+                headers: self.headers,
             },
         };
         Ok((request, cursor))

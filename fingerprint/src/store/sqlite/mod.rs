@@ -38,6 +38,11 @@ const MIGRATIONS: Migrations = &[
         "header profiles",
         include_str!("../../../migrations/sqlite/0005_header_profiles.sql"),
     ),
+    (
+        6,
+        "network fingerprints",
+        include_str!("../../../migrations/sqlite/0006_network_fingerprints.sql"),
+    ),
 ];
 
 impl SqliteStore {

@@ -1,0 +1,231 @@
+//! Reading a TLS ClientHello before the TLS library does ([`read_client_hello`]), and handing
+//! that library a stream that replays the same bytes ([`Replay`]).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+use super::ja4::Ja4;
+use super::tls::parse_client_hello;
+
+/// Reads the TLS ClientHello at the start of `io` and computes its JA4, without consuming it:
+/// the returned [`Replay`] yields the bytes read here first, then the rest of `io`, so the TLS
+/// library (e.g. `tokio_rustls::TlsAcceptor::accept`) sees the connection unchanged.
+///
+/// Reads at most `max_bytes` (ClientHellos of 16 KiB and more exist; see
+/// [`MAX_CLIENT_HELLO`](crate::v1::MAX_CLIENT_HELLO)) and waits at most `timeout` in all, so a
+/// client sending one byte a second holds nothing past it. The JA4 is `None` when the bytes
+/// are not a ClientHello this parser understands, are larger than `max_bytes`, or end early:
+/// the TLS library then fails (or accepts) the handshake exactly as it would have.
+///
+/// # Errors
+/// `TimedOut` when no complete ClientHello arrived within `timeout`; any read error of `io`.
+pub async fn read_client_hello<S>(
+    mut io: S,
+    max_bytes: usize,
+    timeout: Duration,
+) -> io::Result<(Replay<S>, Option<Ja4>)>
+where
+    S: AsyncRead + Unpin,
+{
+    let mut read = Vec::with_capacity(2048);
+    let ja4 = tokio::time::timeout(timeout, read_hello(&mut io, &mut read, max_bytes))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no TLS ClientHello in time"))??;
+    Ok((Replay::new(read, io), ja4))
+}
+
+/// Reads from `io` into `read` until it holds a ClientHello (its JA4), something else, or
+/// `max_bytes` (`None`).
+async fn read_hello<S: AsyncRead + Unpin>(
+    io: &mut S,
+    read: &mut Vec<u8>,
+    max_bytes: usize,
+) -> io::Result<Option<Ja4>> {
+    loop {
+        if complete(read) {
+            match parse_client_hello(read, max_bytes) {
+                Ok(Some((hello, _))) => return Ok(Some(Ja4::from_hello(&hello))),
+                Ok(None) => {}
+                // Not a ClientHello, or too large: the TLS library decides.
+                Err(_) => return Ok(None),
+            }
+        }
+        // Never read past the limit: the parser has what it needs to refuse.
+        let room = max_bytes.saturating_sub(read.len()).clamp(1, 16 * 1024);
+        if (&mut *io).take(room as u64).read_buf(read).await? == 0 {
+            return Ok(None); // the client closed early
+        }
+    }
+}
+
+/// Whether `read` is worth parsing: it holds the whole handshake message its first record
+/// announces, or bytes that are not TLS records (which the parser refuses). Walking the record
+/// headers is cheap; parsing after every read would cost quadratic time when a client sends
+/// its ClientHello a few bytes at a time.
+fn complete(read: &[u8]) -> bool {
+    let mut payload = Vec::with_capacity(4);
+    let mut payload_len = 0usize;
+    let mut rest = read;
+    while let [kind, major, _, high, low, body @ ..] = rest {
+        if *kind != 0x16 || *major != 0x03 {
+            return true; // not a handshake record: let the parser say so
+        }
+        let len = usize::from(*high) << 8 | usize::from(*low);
+        let Some(record) = body.get(..len) else {
+            return false; // this record is still arriving
+        };
+        let wanted = 4usize.saturating_sub(payload.len()).min(record.len());
+        payload.extend_from_slice(&record[..wanted]);
+        payload_len += len;
+        rest = &body[len..];
+    }
+    match payload[..] {
+        [_, a, b, c, ..] => {
+            let message = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+            payload_len >= 4 + message
+        }
+        _ => rest.first().is_some_and(|byte| *byte != 0x16), // too short to say, unless not TLS
+    }
+}
+
+/// A stream that yields `prefix` before the bytes of its inner stream; writes go straight
+/// through. Made by [`read_client_hello`].
+#[derive(Debug)]
+pub struct Replay<S> {
+    prefix: Vec<u8>,
+    position: usize,
+    io: S,
+}
+
+impl<S> Replay<S> {
+    /// `io`, with `prefix` read first.
+    pub fn new(prefix: Vec<u8>, io: S) -> Self {
+        Self {
+            prefix,
+            position: 0,
+            io,
+        }
+    }
+
+    /// The inner stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let rest = this.prefix.get(this.position..).unwrap_or_default();
+        if rest.is_empty() {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let n = rest.len().min(buf.remaining());
+        buf.put_slice(&rest[..n]);
+        this.position += n;
+        if this.position == this.prefix.len() {
+            this.prefix = Vec::new(); // replayed: free it
+            this.position = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn replays_what_was_read_then_the_rest() {
+        let (mut client, server) = tokio::io::duplex(64);
+        client
+            .write_all(b"not tls at all, then more")
+            .await
+            .unwrap();
+        drop(client);
+        let (mut replay, ja4) = read_client_hello(server, 1024, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(ja4, None);
+        let mut all = String::new();
+        replay.read_to_string(&mut all).await.unwrap();
+        assert_eq!(all, "not tls at all, then more");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_client_times_out() {
+        let (mut client, server) = tokio::io::duplex(64);
+        // A record header that announces more than is ever sent.
+        client
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            .await
+            .unwrap();
+        let error = read_client_hello(server, 1024, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn stops_reading_at_the_limit() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        // A record announcing 16 KiB of handshake, sent whole, then bytes that must stay unread.
+        let mut record = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0x3f, 0xfc];
+        record.resize(5 + 0x4000, 0);
+        client.write_all(&record).await.unwrap();
+        client.write_all(b"after").await.unwrap();
+        drop(client);
+        let (mut replay, ja4) = read_client_hello(server, 4096, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(ja4, None);
+        assert!(replay.prefix.len() <= 4096, "read {}", replay.prefix.len());
+        let mut all = Vec::new();
+        replay.read_to_end(&mut all).await.unwrap();
+        assert_eq!(
+            all.len(),
+            record.len() + 5,
+            "every byte reaches the TLS library"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! Network fingerprints: how a client's TLS library and HTTP stack talk, which a client
+//! cannot change as easily as what it states in its headers.
+//!
+//! - [`Ja4`]: the JA4 of a TLS ClientHello ([`ja4_of_records`], [`read_client_hello`]).
+//! - [`Http2Fingerprint`]: SETTINGS, WINDOW_UPDATE, PRIORITY and pseudo-header order of an
+//!   HTTP/2 connection's first frames ([`Http2Tap`], [`ConnectionInfo::tap`]).
+//! - [`HeaderFingerprint`]: method, version and header-name order of a request.
+//! - [`FingerprintListener`] (feature `listener`, TLS with `tls`): reads the first two for every
+//!   connection an axum app accepts; the layer stores them with each request.
+
+mod connection;
+mod h2;
+mod headers;
+mod hello;
+mod ja4;
+#[cfg(feature = "listener")]
+mod listener;
+mod tls;
+
+pub use connection::{ConnectionInfo, Http2TapStream};
+pub use h2::{Http2Fingerprint, Http2Tap, Priority, PseudoHeader, TapState, MAX_PREFACE};
+pub use headers::{header_fingerprint, HeaderFingerprint};
+pub use hello::{read_client_hello, Replay};
+pub use ja4::{ja4_of_records, Ja4};
+#[cfg(feature = "listener")]
+pub use listener::{
+    FingerprintListener, FingerprintStream, Transport, HANDSHAKE_TIMEOUT, MAX_PENDING_HANDSHAKES,
+};
+pub use tls::{parse_client_hello, ClientHello, HelloError, MAX_CLIENT_HELLO};
