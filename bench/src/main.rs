@@ -17,6 +17,7 @@ mod db;
 mod load;
 mod report;
 mod store;
+mod tls;
 
 /// The benchmark tool behind scripts/bench.sh. Every target must be on this machine
 /// (127.0.0.1); every run is bounded by its duration or event count.
@@ -38,6 +39,9 @@ enum Command {
     /// Hit counts alone, on a store kept by `store --keep` (once its writes and the database's
     /// own maintenance after them are over): several rounds of medians.
     Counts(store::CountsArgs),
+    /// TLS handshakes/s and requests/s over TLS: `FingerprintListener` against plain
+    /// tokio-rustls, alternating, on 127.0.0.1.
+    Tls(tls::TlsArgs),
     /// Prints the number of request fingerprints stored in a database.
     Rows {
         /// The store: sqlite://FILE or postgres://... (with its search_path).
@@ -76,6 +80,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(store::counts(&counts)),
+        Command::Tls(tls) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(tls::run(&tls)),
         Command::Rows { database_url } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

@@ -10,7 +10,7 @@ use crate::CliError;
 /// Fingerprints `hex`, or every JSON line of `input`, writing one JSON line per ClientHello.
 pub(crate) fn run(
     hex: Option<&str>,
-    input: &mut (dyn BufRead + Send),
+    input: &mut dyn BufRead,
     out: &mut (dyn Write + Send),
 ) -> Result<(), CliError> {
     let mut write =

@@ -212,7 +212,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
     };
     match cli.command {
         // Read above, before a database is needed.
-        Command::Ja4 { .. } => {}
+        Command::Ja4 { .. } => Ok(()),
         Command::Migrate => {
             // A migration that moves rows (version 5 moves request fingerprints to header
             // profiles) shows a bar on a terminal, and its total afterwards.

@@ -355,3 +355,95 @@ async fn migrate_moves_rows_of_an_older_database() {
         && r.fingerprint.device.browser == "Firefox"
         && r.fingerprint.ip == Some("192.0.2.1".parse().unwrap())));
 }
+
+// A ClientHello of Chrome from FoxIO's ja4 repository (pcap/tls-handshake.pcapng, frame 1),
+// whose published JA4 is `t13d1516h2_8daaf6152771_e5627efa2ab1`
+// (python/test/testdata/tls-handshake.pcapng.json, stream 0).
+const CHROME_HELLO: &str = "1603010200010001fc03030f9e38acb9a54a7c6e00e29a70ac2feee180ff76d7f25dca84932a66a42d1e5a20bc58b92f865e6b9aa4a6371cadcb0afe1da1c0f705209a11d52357f56d5dd9620020aaaa130113021303c02bc02fc02cc030cca9cca8c013c014009c009d002f0035010001939a9a0000ff010001000033002b00290a0a000100001d0020cf55af2603e92f59eb321779706a18fa6b96b16c16404c2264ed687a59401878002d00020101000500050100000000446900050003026832000d00120010040308040401050308050501080606010010000e000c02683208687474702f312e3100230000001b0003020002002b0007060a0a0304030300000022002000001d636c69656e7473657276696365732e676f6f676c65617069732e636f6d00120000000a000a00080a0a001d0017001800170000000b000201006a6a000100001500ba000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
+/// The same handshake message split over two TLS records.
+const CHROME_HELLO_TWO_RECORDS: &str = "16030100c8010001fc03030f9e38acb9a54a7c6e00e29a70ac2feee180ff76d7f25dca84932a66a42d1e5a20bc58b92f865e6b9aa4a6371cadcb0afe1da1c0f705209a11d52357f56d5dd9620020aaaa130113021303c02bc02fc02cc030cca9cca8c013c014009c009d002f0035010001939a9a0000ff010001000033002b00290a0a000100001d0020cf55af2603e92f59eb321779706a18fa6b96b16c16404c2264ed687a59401878002d00020101000500050100000000446900050003026832000d001200100403080404160301013801050308050501080606010010000e000c02683208687474702f312e3100230000001b0003020002002b0007060a0a0304030300000022002000001d636c69656e7473657276696365732e676f6f676c65617069732e636f6d00120000000a000a00080a0a001d0017001800170000000b000201006a6a000100001500ba000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
+fn fingerprint_with_input(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fingerprint"))
+        .env_remove("FINGERPRINT_DATABASE_URL")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn ja4_reads_json_lines_and_goes_on_after_bad_input() {
+    let input = format!(
+        "{{\"id\": 1, \"client_hello_hex\": \"{CHROME_HELLO}\"}}\n\
+         {{\"id\": \"two\", \"client_hello_hex\": \"{CHROME_HELLO_TWO_RECORDS}\"}}\n\
+         {{\"id\": 3, \"client_hello_hex\": \"zz\"}}\n\
+         \n\
+         not json\n\
+         {{\"id\": 5, \"client_hello_hex\": \"{}\"}}\n\
+         {{\"id\": 6}}\n",
+        &CHROME_HELLO[..40]
+    );
+    let output = fingerprint_with_input(&["ja4"], &input);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6, "one line per input line: {lines:?}");
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(lines[0]["ja4"], "t13d1516h2_8daaf6152771_e5627efa2ab1");
+    assert_eq!(lines[0]["ja4_o"], "t13d1516h2_acb858a92679_8fc3c02244b2");
+    assert!(lines[0]["ja4_r"]
+        .as_str()
+        .unwrap()
+        .starts_with("t13d1516h2_002f,0035,"));
+    assert!(lines[0]["ja4_ro"]
+        .as_str()
+        .unwrap()
+        .starts_with("t13d1516h2_1301,1302,"));
+    assert_eq!(lines[1]["id"], "two");
+    assert_eq!(
+        lines[1]["ja4"], lines[0]["ja4"],
+        "split records give the same JA4"
+    );
+    assert_eq!(lines[2]["id"], 3);
+    assert!(lines[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("client_hello_hex"));
+    assert!(lines[3]["error"].as_str().unwrap().starts_with("not JSON"));
+    assert_eq!(lines[4]["id"], 5);
+    assert!(
+        lines[4].get("ja4").is_none() && lines[4]["error"].is_string(),
+        "truncated"
+    );
+    assert_eq!(lines[5]["id"], 6);
+    assert!(lines[5]["error"]
+        .as_str()
+        .unwrap()
+        .contains("client_hello_hex"));
+}
+
+#[test]
+fn ja4_of_one_hex_argument() {
+    let output = fingerprint(None, &["ja4", "--hex", CHROME_HELLO]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(line["ja4"], "t13d1516h2_8daaf6152771_e5627efa2ab1");
+    let output = fingerprint(None, &["ja4", "--hex", "16030100"]);
+    assert!(output.status.success());
+    let line: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert!(line["error"].is_string());
+}

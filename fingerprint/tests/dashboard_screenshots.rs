@@ -149,6 +149,7 @@ async fn every_page_in_chromium_without_javascript() {
     });
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("goog:chromeOptions".into(), options);
+    testkit::install_crypto_provider();
     let client = fantoccini::ClientBuilder::rustls()
         .unwrap()
         .capabilities(capabilities)

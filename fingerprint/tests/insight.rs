@@ -65,7 +65,7 @@ struct Raw {
     ip: Option<IpAddr>,
     user_agent: String,
     at: DateTime<Utc>,
-    values: [String; 4],
+    values: [String; 7],
 }
 
 impl Raw {
@@ -78,7 +78,7 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
     let sql = |ip: &str, at: &str| {
         format!(
             "SELECT r.id, r.session_id, s.key, s.user_id, u.url, {ip}, p.user_agent, {at}, \
-             p.browser, p.os, p.device_type, r.country_code \
+             p.browser, p.os, p.device_type, r.country_code, p.ja4, p.http2, p.headers \
              FROM fingerprint_request_fingerprints r \
              JOIN fingerprint_profiles p ON p.id = r.profile_id \
              JOIN fingerprint_sessions s ON s.id = r.session_id \
@@ -103,7 +103,15 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
                     ip: ip.map(|ip| ip.parse().unwrap()),
                     user_agent: row.get(6),
                     at: DateTime::from_timestamp_micros(row.get(7)).unwrap(),
-                    values: [row.get(8), row.get(9), row.get(10), row.get(11)],
+                    values: [
+                        row.get(8),
+                        row.get(9),
+                        row.get(10),
+                        row.get(11),
+                        row.get(12),
+                        row.get(13),
+                        row.get(14),
+                    ],
                 });
             }
         }
@@ -123,7 +131,15 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
                     ip: ip.map(|ip| ip.parse().unwrap()),
                     user_agent: row.get(6),
                     at: row.get(7),
-                    values: [row.get(8), row.get(9), row.get(10), row.get(11)],
+                    values: [
+                        row.get(8),
+                        row.get(9),
+                        row.get(10),
+                        row.get(11),
+                        row.get(12),
+                        row.get(13),
+                        row.get(14),
+                    ],
                 });
             }
         }

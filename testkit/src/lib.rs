@@ -14,6 +14,12 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Debian's Chromium.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Installs the process's TLS crypto provider (aws-lc-rs) unless one is: WebDriver clients
+/// need one, and rustls cannot choose when several are built in.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// Whether browser tests can run (see the crate docs).
 pub fn browser_available(test: &str) -> bool {
     let driver = std::env::var("FINGERPRINT_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
@@ -105,6 +111,7 @@ impl Browser {
         }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".into(), options);
+        install_crypto_provider();
         let client = fantoccini::ClientBuilder::rustls()
             .unwrap()
             .capabilities(capabilities)

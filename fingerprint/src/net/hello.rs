@@ -46,7 +46,7 @@ async fn read_hello<S: AsyncRead + Unpin>(
     max_bytes: usize,
 ) -> io::Result<Option<Ja4>> {
     loop {
-        if complete(read) {
+        if complete(read) || read.len() >= max_bytes {
             match parse_client_hello(read, max_bytes) {
                 Ok(Some((hello, _))) => return Ok(Some(Ja4::from_hello(&hello))),
                 Ok(None) => {}
