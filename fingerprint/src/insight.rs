@@ -374,6 +374,8 @@ pub struct RequestQuery {
     pub ip: Option<IpFilter>,
     /// Only user agents containing this (ASCII case-insensitive).
     pub user_agent: Option<String>,
+    /// Only requests whose connection had this JA4 (exactly).
+    pub ja4: Option<String>,
     /// Only URLs starting with this (case-sensitive).
     pub url_prefix: Option<String>,
     /// Only this session's requests.
@@ -382,7 +384,7 @@ pub struct RequestQuery {
     pub after: Option<String>,
     /// Page size (default 50, clamped to 1..=1000).
     pub limit: u32,
-    /// Most rows one page of a user-agent search examines (default 50,000, at least 1).
+    /// Most rows one page of a user-agent or JA4 search examines (default 50,000, at least 1).
     pub scan_limit: u32,
 }
 
@@ -399,6 +401,7 @@ impl RequestQuery {
         Self {
             ip: None,
             user_agent: None,
+            ja4: None,
             url_prefix: None,
             session_key: None,
             after: None,
@@ -418,6 +421,14 @@ impl RequestQuery {
     #[must_use]
     pub fn with_user_agent(mut self, text: impl Into<String>) -> Self {
         self.user_agent = Some(text.into());
+        self
+    }
+
+    /// Only requests whose connection had this JA4 (see
+    /// [`RequestFingerprint::ja4`](crate::v1::RequestFingerprint::ja4)).
+    #[must_use]
+    pub fn with_ja4(mut self, ja4: impl Into<String>) -> Self {
+        self.ja4 = Some(ja4.into());
         self
     }
 
@@ -449,7 +460,7 @@ impl RequestQuery {
         self
     }
 
-    /// Most rows one page of a user-agent search examines.
+    /// Most rows one page of a user-agent or JA4 search examines.
     #[must_use]
     pub fn with_scan_limit(mut self, rows: u32) -> Self {
         self.scan_limit = rows;

@@ -401,6 +401,34 @@ const AGENTS: &[Agent] = &[
     agent("curl/8.5.0", 4, BotEngine, Platform::Bot),
 ];
 
+/// Network fingerprints of an engine's current builds over TLS and HTTP/2 (JA4, HTTP/2,
+/// header fingerprint), shaped like real ones: illustrative values for the data set, not a
+/// reference.
+fn network(engine: Engine) -> [&'static str; 3] {
+    match engine {
+        Chromium => [
+            "t13d1516h2_8daaf6152771_02713d6af862",
+            "1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p",
+            "GET h2 c1r1 n14 en 0c2c1d640f3e afb804d43c66",
+        ],
+        Firefox => [
+            "t13d1717h2_5b57614c22b0_3cbfd9057e0d",
+            "1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s",
+            "GET h2 c1r1 n12 en 4f1e9c0a7b21 afb804d43c66",
+        ],
+        Safari => [
+            "t13d2014h2_a09f3c656075_14788d8d241b",
+            "2:0;3:100;4:2097152;9:1|10420225|0|m,s,a,p",
+            "GET h2 c1r1 n10 en 9d3a61c2e0f4 afb804d43c66",
+        ],
+        BotEngine => [
+            "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6",
+            "3:100;4:33554432;2:0|33488897|0|m,p,s,a",
+            "GET h2 c0r0 n3 - 042112399351 -",
+        ],
+    }
+}
+
 struct Country {
     code: &'static str,
     weight: u32,
@@ -764,6 +792,10 @@ impl Plan {
             fingerprint.country = country.code.into();
             fingerprint.country_code = country.code.into();
             fingerprint.device = device.clone();
+            let [ja4, http2, headers] = network(agent.engine);
+            fingerprint.ja4 = ja4.into();
+            fingerprint.http2 = http2.into();
+            fingerprint.headers = headers.into();
             visits.push(Visit {
                 session_key: key.clone(),
                 fingerprint,

@@ -472,3 +472,89 @@ async fn ja4_from_a_trusted_proxy_header_only() {
     );
     assert_eq!(by_path["/direct"].http2, "");
 }
+
+/// An app on a cleartext `FingerprintListener` whose page answers with the header names it
+/// received, in the order `HeaderFingerprint` lists them.
+async fn header_echo() -> SocketAddr {
+    let app = Router::new().route(
+        "/order",
+        get(
+            |method: http::Method, version: http::Version, headers: http::HeaderMap| async move {
+                fp::header_fingerprint(&method, version, &headers)
+                    .names
+                    .join(",")
+            },
+        ),
+    );
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            fp::FingerprintListener::new(tcp),
+            app.into_make_service_with_connect_info::<fp::ConnectionInfo>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+#[tokio::test]
+async fn the_app_sees_header_names_in_received_order() {
+    let addr = header_echo().await;
+    // HTTP/1.1, bytes as sent: names are lowercased, a repeated name keeps its first place.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /order HTTP/1.1\r\nHost: x\r\nX-B: 1\r\nX-A: 2\r\nCookie: a=1\r\nACCEPT: */*\r\n\
+              X-B: 3\r\nReferer: http://x/\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap();
+    assert_eq!(body, "host,x-b,x-a,accept,connection");
+
+    // HTTP/2 (h2c): the same order; the pseudo-headers are not header names.
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let body = client
+        .get(format!("http://{addr}/order"))
+        .header("x-b", "1")
+        .header("x-a", "2")
+        .header("x-b", "3")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let names: Vec<&str> = body.split(',').collect();
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    assert!(position("x-b") < position("x-a"), "{body}");
+    assert!(!body.contains(':'), "{body}");
+}
+
+#[tokio::test]
+async fn a_bad_http2_preface_fails_like_hyper_and_the_listener_goes_on() {
+    let addr = header_echo().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // A frame header announcing 16 MiB of a SETTINGS frame on stream 7, then junk.
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0x04, 0x00, 0x00, 0x00, 0x00, 0x07]);
+    bytes.extend_from_slice(&[0xab; 64]);
+    stream.write_all(&bytes).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server closes the connection");
+    let body = reqwest::get(format!("http://{addr}/order"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.split(',').any(|name| name == "host"), "{body}");
+}

@@ -894,6 +894,7 @@ impl From<StoredRequest> for RequestRow {
 pub(crate) struct RequestFilters {
     pub(crate) ip: Option<String>,
     pub(crate) ua: Option<String>,
+    pub(crate) ja4: Option<String>,
     pub(crate) url: Option<String>,
     pub(crate) session: Option<String>,
     /// Rows a user-agent search examines per page.
@@ -916,6 +917,10 @@ pub(crate) async fn requests(
     if let Some(ua) = params.text("ua", 255)? {
         query = query.with_user_agent(&ua);
         filters.ua = Some(ua);
+    }
+    if let Some(ja4) = params.text("ja4", 64)? {
+        query = query.with_ja4(&ja4);
+        filters.ja4 = Some(ja4);
     }
     if let Some(url) = params.text("url", 2048)? {
         query = query.with_url_prefix(&url);

@@ -40,12 +40,13 @@ pub(crate) async fn request_page<D: Dialect>(
     let limit = clamp_limit(query.limit);
     let after = query.after.as_deref().map(time_cursor).transpose()?;
     let user_agent = non_empty(query.user_agent.as_ref());
+    let ja4 = non_empty(query.ja4.as_ref());
     let access = D::plan_requests(store, query, after).await?;
 
-    // The user-agent search examines at most `scan_limit` rows below the cursor: down to
-    // the `scan_limit`-th one (none: the window reaches the oldest row).
+    // A user-agent or JA4 search examines at most `scan_limit` rows below the cursor: down
+    // to the `scan_limit`-th one (none: the window reaches the oldest row).
     let mut floor: Option<(Timestamp, i64)> = None;
-    if user_agent.is_some() {
+    if user_agent.is_some() || ja4.is_some() {
         floor = Sql::<D>::new(format!(
             "SELECT r.created_at, r.id FROM fingerprint_request_fingerprints r{} WHERE TRUE",
             D::indexed_by(CREATED_INDEX)
@@ -99,17 +100,22 @@ pub(crate) async fn request_page<D: Dialect>(
         sql.url_prefix(prefix);
     }
     sql.before("r.created_at", "r.id", after);
+    if let Some((created, id)) = floor {
+        sql.push(" AND r.created_at >= ")
+            .bind(created)
+            .push(" AND (r.created_at > ")
+            .bind(created)
+            .push(" OR r.id >= ")
+            .bind(id)
+            .push(")");
+    }
+    // The profiles are few: find the matching ones, then their rows.
+    if let Some(ja4) = ja4 {
+        sql.push(" AND r.profile_id IN (SELECT id FROM fingerprint_profiles WHERE ja4 = ")
+            .bind(ja4.to_owned())
+            .push(")");
+    }
     if let Some(text) = user_agent {
-        if let Some((created, id)) = floor {
-            sql.push(" AND r.created_at >= ")
-                .bind(created)
-                .push(" AND (r.created_at > ")
-                .bind(created)
-                .push(" OR r.id >= ")
-                .bind(id)
-                .push(")");
-        }
-        // The profiles are few: find the matching ones, then their rows.
         sql.push(format!(
             " AND r.profile_id IN (SELECT id FROM fingerprint_profiles \
              WHERE {}(lower(user_agent), ",
