@@ -576,7 +576,10 @@ pub fn self_signed_tls(host: std::net::IpAddr) -> anyhow::Result<rustls::ServerC
     names.dedup();
     let certified = rcgen::generate_simple_self_signed(names)?;
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let mut config = rustls::ServerConfig::builder()
+    // The provider named: a build with several in rustls has no default.
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(vec![certified.cert.der().clone()], key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
