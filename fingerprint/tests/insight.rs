@@ -320,10 +320,19 @@ async fn the_migration_backfills_the_same_rollup(db: TestDb) {
     let store = db.store();
     let mut before = snapshot(&*store).await;
     assert_eq!(before.0.len(), 2_000);
+    // Each seeded engine has one JA4, so each device of a user shows one.
+    assert!(!before.3.devices.is_empty());
+    for device in &before.3.devices {
+        assert_eq!(device.ja4s.len(), 1, "{device:?}");
+        assert!(device.ja4s[0].starts_with("t13d"), "{device:?}");
+    }
     // The version-3 layout has no network fingerprints (migration 6 adds them, empty).
     for request in &mut before.0 {
         let f = &mut request.fingerprint;
         (f.ja4, f.http2, f.headers) = Default::default();
+    }
+    for device in &mut before.3.devices {
+        device.ja4s.clear();
     }
     assert!(before.4.iter().any(|s| !s.referer.is_empty()));
     assert!(before.0.iter().any(|r| !r.fingerprint.referer.is_empty()));

@@ -381,6 +381,7 @@ pub(crate) struct DeviceRow {
     pub(crate) sessions: u64,
     pub(crate) requests: u64,
     pub(crate) countries: Vec<String>,
+    pub(crate) ja4s: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -500,6 +501,7 @@ pub(crate) async fn user(state: &DashState, user_id: &str, params: &Params) -> L
                 sessions: d.sessions,
                 requests: d.requests,
                 countries: d.countries,
+                ja4s: d.ja4s,
             })
             .collect(),
         places: places

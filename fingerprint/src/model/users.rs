@@ -92,6 +92,9 @@ pub struct RequestDevice {
     pub requests: u64,
     /// Countries (ISO codes, sorted) it was seen from.
     pub countries: Vec<String>,
+    /// The JA4s of its TLS connections (sorted): one per browser build, usually; several
+    /// for one user agent can mean a proxy, or a client that lies about what it is.
+    pub ja4s: Vec<String>,
 }
 
 /// A session with its counts.

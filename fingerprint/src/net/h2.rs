@@ -735,21 +735,7 @@ fn read_integer(block: &[u8], at: usize, prefix: u8) -> Result<(usize, usize), &
 mod tests {
     use super::*;
 
-    /// A small deterministic generator for chunk sizes and garbage.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::net::test_rng::XorShift;
 
     fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
         let length = u32::try_from(payload.len()).unwrap().to_be_bytes();

@@ -817,21 +817,7 @@ mod tests {
         );
     }
 
-    /// A xorshift64 generator: reproducible inputs without a dependency.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::net::test_rng::XorShift;
 
     #[test]
     fn random_and_mutated_inputs_never_panic() {

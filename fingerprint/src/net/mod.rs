@@ -70,3 +70,22 @@ pub use listener::{
     FingerprintListener, FingerprintStream, Transport, HANDSHAKE_TIMEOUT, MAX_PENDING_HANDSHAKES,
 };
 pub use tls::{parse_client_hello, ClientHello, HelloError, MAX_CLIENT_HELLO};
+
+/// A xorshift64 generator for the parsers' tests: reproducible inputs without a dependency.
+#[cfg(test)]
+mod test_rng {
+    pub(crate) struct XorShift(pub(crate) u64);
+
+    impl XorShift {
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        pub(crate) fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+}

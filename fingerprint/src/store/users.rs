@@ -71,8 +71,9 @@ pub(crate) fn user_page(mut users: Vec<UserSummary>, limit: u32) -> Page<UserSum
     Page::new(users, next.flatten())
 }
 
-/// Countries from a `group_concat`/`string_agg` of distinct codes: sorted, empties dropped.
-pub(crate) fn countries(joined: Option<String>) -> Vec<String> {
+/// The values of a `group_concat`/`string_agg` of distinct values (country codes, JA4s):
+/// sorted, empties dropped.
+pub(crate) fn distinct_values(joined: Option<String>) -> Vec<String> {
     let mut list: Vec<String> = joined
         .unwrap_or_default()
         .split(',')
@@ -148,8 +149,8 @@ mod tests {
         assert_eq!((seen[0].user_id, seen[0].kind), ("u1", KIND_BROWSER));
         assert_eq!((seen[1].first, seen[1].last), (t(1), t(3)));
         assert_eq!(users_of(&seen), ["u1", "u2"]);
-        assert_eq!(countries(Some("PL,,DE,PL".into())), ["DE", "PL"]);
-        assert!(countries(None).is_empty());
+        assert_eq!(distinct_values(Some("PL,,DE,PL".into())), ["DE", "PL"]);
+        assert!(distinct_values(None).is_empty());
     }
 
     #[test]

@@ -221,12 +221,13 @@ where
             "SELECT p.browser, p.browser_version, p.os, p.os_version, p.device_type, \
              MIN(r.created_at) AS first_seen, MAX(r.created_at) AS last_seen, \
              COUNT(DISTINCT r.session_id) AS sessions, COUNT(*) AS requests, \
-             {} AS countries \
+             {} AS countries, {} AS ja4s \
              FROM fingerprint_request_fingerprints r \
              JOIN fingerprint_profiles p ON p.id = r.profile_id \
              JOIN fingerprint_sessions s ON s.id = r.session_id \
              WHERE s.user_id = ",
-            D::distinct_list("NULLIF(r.country_code, '')")
+            D::distinct_list("NULLIF(r.country_code, '')"),
+            D::distinct_list("NULLIF(p.ja4, '')")
         ))
         .bind(user_id.to_owned())
         .push(

@@ -10,7 +10,7 @@ use crate::model::{
     RequestFingerprint, SessionRecord, StoredBrowser, StoredRequest, StoredSession, Utm,
 };
 use crate::store::insight::parse_ip;
-use crate::store::users::{count, countries, device};
+use crate::store::users::{count, device, distinct_values};
 use crate::store::StoreError;
 
 /// The columns of [`RequestRow`], from `r` (request fingerprints), `s` (sessions), `u`
@@ -311,7 +311,7 @@ impl From<BrowserDeviceRow> for BrowserDevice {
             first_seen: row.first_seen.0,
             last_seen: row.last_seen.0,
             sessions: count(row.sessions),
-            countries: countries(row.countries),
+            countries: distinct_values(row.countries),
         }
     }
 }
@@ -328,6 +328,7 @@ pub(crate) struct RequestDeviceRow {
     sessions: i64,
     requests: i64,
     countries: Option<String>,
+    ja4s: Option<String>,
 }
 
 impl From<RequestDeviceRow> for RequestDevice {
@@ -344,7 +345,8 @@ impl From<RequestDeviceRow> for RequestDevice {
             last_seen: row.last_seen.0,
             sessions: count(row.sessions),
             requests: count(row.requests),
-            countries: countries(row.countries),
+            countries: distinct_values(row.countries),
+            ja4s: distinct_values(row.ja4s),
         }
     }
 }
