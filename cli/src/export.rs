@@ -60,6 +60,8 @@ const REQUEST_COLUMNS: &[&str] = &[
     "ja4",
     "http2",
     "headers",
+    "verdict",
+    "reasons",
 ];
 
 fn request_fields(row: fp::StoredRequest) -> Vec<Field> {
@@ -88,6 +90,8 @@ fn request_fields(row: fp::StoredRequest) -> Vec<Field> {
         f.ja4.into(),
         f.http2.into(),
         f.headers.into(),
+        f.verdict.into(),
+        f.reasons.into(),
     ]
 }
 

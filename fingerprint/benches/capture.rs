@@ -114,6 +114,11 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    group.bench_function("assess/browser", |b| {
+        b.iter(|| {
+            fingerprint::v1::assess_request(black_box(&headers), http::Version::HTTP_2, true, None)
+        })
+    });
     group.finish();
 }
 

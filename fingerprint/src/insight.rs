@@ -70,11 +70,14 @@ pub enum Dimension {
     Http2,
     /// The header fingerprint.
     Headers,
+    /// The request assessment's verdict (`human`, `automated`, `declared_bot`, `unknown`;
+    /// empty before migration 7).
+    Verdict,
 }
 
 impl Dimension {
     /// Every dimension.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Browser,
         Self::Os,
         Self::DeviceType,
@@ -82,10 +85,11 @@ impl Dimension {
         Self::Ja4,
         Self::Http2,
         Self::Headers,
+        Self::Verdict,
     ];
 
-    /// The stored and URL name: `browser`, `os`, `device`, `country`, `ja4`, `http2` or
-    /// `headers`.
+    /// The stored and URL name: `browser`, `os`, `device`, `country`, `ja4`, `http2`,
+    /// `headers` or `verdict`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,6 +100,7 @@ impl Dimension {
             Self::Ja4 => "ja4",
             Self::Http2 => "http2",
             Self::Headers => "headers",
+            Self::Verdict => "verdict",
         }
     }
 

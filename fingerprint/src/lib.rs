@@ -127,6 +127,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub, missing_debug_implementations)]
 
+mod assess;
 mod browser;
 mod builder;
 mod capture;

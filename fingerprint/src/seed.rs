@@ -796,6 +796,12 @@ impl Plan {
             fingerprint.ja4 = ja4.into();
             fingerprint.http2 = http2.into();
             fingerprint.headers = headers.into();
+            fingerprint.verdict = match agent.engine {
+                BotEngine if agent.user_agent.starts_with("curl/") => "automated",
+                BotEngine => "declared_bot",
+                _ => "human",
+            }
+            .into();
             visits.push(Visit {
                 session_key: key.clone(),
                 fingerprint,

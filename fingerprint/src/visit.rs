@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::assess::Assessment;
 use crate::net::ConnectionInfo;
 
 /// The peer address of a connection, for servers that do not provide axum's `ConnectInfo`:
@@ -42,6 +43,10 @@ pub struct CurrentVisit {
     /// What the request's connection told (its JA4 and HTTP/2 fingerprint), when the server
     /// read it: see [`FingerprintListener`](crate::v1::FingerprintListener).
     pub connection: Option<ConnectionInfo>,
+    /// What the request's own signals say it is: a browser, an automated client or a
+    /// declared crawler, with reasons (see [`assess_request`](crate::v1::assess_request)).
+    /// An app can block, challenge or rate-limit on it.
+    pub assessment: Assessment,
 }
 
 impl CurrentVisit {
@@ -108,6 +113,12 @@ mod tests {
             client_ip: None,
             secure: false,
             connection: None,
+            assessment: crate::assess::assess_request(
+                &http::HeaderMap::new(),
+                http::Version::HTTP_11,
+                false,
+                None,
+            ),
         };
         assert_eq!(visit("http://a:3000/x?y").origin(), "http://a:3000");
         assert_eq!(visit("https://a").origin(), "https://a");

@@ -65,7 +65,7 @@ struct Raw {
     ip: Option<IpAddr>,
     user_agent: String,
     at: DateTime<Utc>,
-    values: [String; 7],
+    values: [String; 8],
 }
 
 impl Raw {
@@ -78,7 +78,8 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
     let sql = |ip: &str, at: &str| {
         format!(
             "SELECT r.id, r.session_id, s.key, s.user_id, u.url, {ip}, p.user_agent, {at}, \
-             p.browser, p.os, p.device_type, r.country_code, p.ja4, p.http2, p.headers \
+             p.browser, p.os, p.device_type, r.country_code, p.ja4, p.http2, p.headers, \
+             p.verdict \
              FROM fingerprint_request_fingerprints r \
              JOIN fingerprint_profiles p ON p.id = r.profile_id \
              JOIN fingerprint_sessions s ON s.id = r.session_id \
@@ -111,6 +112,7 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
                         row.get(12),
                         row.get(13),
                         row.get(14),
+                        row.get(15),
                     ],
                 });
             }
@@ -139,6 +141,7 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
                         row.get(12),
                         row.get(13),
                         row.get(14),
+                        row.get(15),
                     ],
                 });
             }
@@ -326,10 +329,11 @@ async fn the_migration_backfills_the_same_rollup(db: TestDb) {
         assert_eq!(device.ja4s.len(), 1, "{device:?}");
         assert!(device.ja4s[0].starts_with("t13d"), "{device:?}");
     }
-    // The version-3 layout has no network fingerprints (migration 6 adds them, empty).
+    // The version-3 layout has no network fingerprints or assessment (migrations 6 and 7
+    // add them, empty).
     for request in &mut before.0 {
         let f = &mut request.fingerprint;
-        (f.ja4, f.http2, f.headers) = Default::default();
+        (f.ja4, f.http2, f.headers, f.verdict) = Default::default();
     }
     for device in &mut before.3.devices {
         device.ja4s.clear();

@@ -170,6 +170,22 @@ async fn real_clients_have_stable_and_distinct_ja4() {
         .await
         .unwrap();
     }
+    // Liars: curl sending Chrome's user agent and Chrome's header set, and Chromium sending
+    // Firefox's user agent.
+    {
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["-sk".to_owned(), "--http2".to_owned()];
+            for header in CHROME_HEADERS {
+                args.extend(["-H".to_owned(), (*header).to_owned()]);
+            }
+            args.push(format!("{base}/curl-as-chrome/0"));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run("curl", &args);
+        })
+        .await
+        .unwrap();
+    }
     // Headless Chromium opening the page itself, twice, each in a fresh profile.
     if testkit::browser_available("real_clients_have_stable_and_distinct_ja4 (chromium)") {
         for round in 0..2 {
@@ -200,8 +216,8 @@ async fn real_clients_have_stable_and_distinct_ja4() {
     for (path, rows) in &found {
         for row in rows {
             eprintln!(
-                "{path}: ja4 {} http2 {} headers {}",
-                row.ja4, row.http2, row.headers
+                "{path}: ja4 {} http2 {} headers {} verdict {} {}",
+                row.ja4, row.http2, row.headers, row.verdict, row.reasons
             );
         }
     }
@@ -225,6 +241,29 @@ async fn real_clients_have_stable_and_distinct_ja4() {
     assert_eq!(rustls_http2.split('|').count(), 4, "{rustls_http2}");
     assert!(rustls_h1.iter().all(|r| r.http2.is_empty()));
 
+    // Assessments stored with each request.
+    assert!(of("curl-h2")
+        .iter()
+        .all(|r| r.verdict == "automated" && r.reasons == "tool_ua"));
+    assert!(rustls_h2
+        .iter()
+        .all(|r| r.verdict == "automated" && r.reasons == "no_user_agent"));
+    let liar = &of("curl-as-chrome")[0];
+    assert_eq!(liar.verdict, "automated", "{liar:?}");
+    assert!(
+        liar.reasons
+            .split(',')
+            .any(|r| r == "ua_claims_chrome_tls_not_chromium"),
+        "{}",
+        liar.reasons
+    );
+    assert!(
+        liar.reasons
+            .split(',')
+            .any(|r| r == "ua_claims_chrome_http2_not_chromium"),
+        "{}",
+        liar.reasons
+    );
     let curl = one(&of("curl-h2"), ja4);
     assert!(curl.starts_with("t13"), "{curl}");
     assert_ne!(curl, rustls, "OpenSSL and rustls differ");
@@ -240,9 +279,37 @@ async fn real_clients_have_stable_and_distinct_ja4() {
         // Chromium sends SETTINGS, a WINDOW_UPDATE and :method, :authority, :scheme, :path.
         let chromium_http2 = one(&chromium, http2);
         assert!(chromium_http2.ends_with("|m,a,s,p"), "{chromium_http2}");
+        // Headless says so; its TLS, HTTP/2 and headers (navigations and the favicon alike)
+        // are Chromium's: nothing else is found.
+        let headless = found
+            .values()
+            .flatten()
+            .filter(|r| r.user_agent.contains("HeadlessChrome"));
+        for row in headless {
+            assert_eq!(
+                (row.verdict.as_str(), row.reasons.as_str()),
+                ("automated", "headless_ua")
+            );
+        }
         assert!(chromium.iter().all(|r| !r.headers.is_empty()));
     }
 }
+
+/// Chrome 124's navigation headers, in its order (what a script copies to pass as Chrome).
+const CHROME_HEADERS: &[&str] = &[
+    "sec-ch-ua: \"Chromium\";v=\"124\", \"Google Chrome\";v=\"124\", \"Not-A.Brand\";v=\"99\"",
+    "sec-ch-ua-mobile: ?0",
+    "sec-ch-ua-platform: \"Linux\"",
+    "upgrade-insecure-requests: 1",
+    "user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "sec-fetch-site: none",
+    "sec-fetch-mode: navigate",
+    "sec-fetch-user: ?1",
+    "sec-fetch-dest: document",
+    "accept-encoding: gzip, deflate, br",
+    "accept-language: en-US,en;q=0.9",
+];
 
 /// A server that only reads ClientHellos (so a client that refuses the certificate still
 /// shows its JA4) and closes each connection.
@@ -257,8 +324,8 @@ async fn hello_recorder() -> (SocketAddr, Arc<Mutex<Vec<fp::Ja4>>>) {
             tokio::spawn(async move {
                 let read =
                     fp::read_client_hello(stream, fp::MAX_CLIENT_HELLO, Duration::from_secs(5));
-                if let Ok((_, Some(ja4))) = read.await {
-                    recorded.lock().unwrap().push(ja4);
+                if let Ok((_, Some(hello))) = read.await {
+                    recorded.lock().unwrap().push(fp::Ja4::from_hello(&hello));
                 }
             });
         }

@@ -179,6 +179,8 @@ pub(crate) fn capture_at(
             header_fingerprint(method, head.version, headers).text,
             limits::NETWORK,
         ),
+        verdict: String::new(),
+        reasons: String::new(),
     };
     Captured {
         fingerprint,

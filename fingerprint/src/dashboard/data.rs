@@ -236,6 +236,7 @@ pub(crate) async fn overview(state: &DashState, params: &Params) -> Loaded<Overv
         (Dimension::Browser, "Browsers"),
         (Dimension::Os, "Operating systems"),
         (Dimension::DeviceType, "Device types"),
+        (Dimension::Verdict, "Verdicts"),
         (Dimension::Country, "Countries"),
         (Dimension::Ja4, "TLS clients (JA4)"),
         (Dimension::Http2, "HTTP/2 stacks"),
@@ -866,6 +867,8 @@ pub(crate) struct RequestRow {
     pub(crate) ja4: String,
     pub(crate) http2: String,
     pub(crate) headers: String,
+    pub(crate) verdict: String,
+    pub(crate) reasons: String,
 }
 
 impl From<StoredRequest> for RequestRow {
@@ -888,6 +891,8 @@ impl From<StoredRequest> for RequestRow {
             ja4: fp.ja4,
             http2: fp.http2,
             headers: fp.headers,
+            verdict: fp.verdict,
+            reasons: fp.reasons,
         }
     }
 }

@@ -9,6 +9,7 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use super::ResponseFuture;
+use crate::assess::assess_request;
 use crate::capture;
 use crate::model::Visit;
 use crate::session::{IssuedKey, LinkFn, RequestSession, SessionIdentity};
@@ -96,17 +97,21 @@ async fn fingerprint_request(
 
     let url = location.url.clone();
     let (client_ip, secure) = (location.client_ip, location.secure);
+    let connection = crate::visit::connection(&parts.extensions).cloned();
+    let assessment = assess_request(&parts.headers, parts.version, secure, connection.as_ref());
     let recorded = if shared.debounce.is_debounced(&session_key, &url, now) {
         shared.recorder.count_skipped();
         false
     } else {
         // Only recorded requests pay for the full capture.
-        let captured = capture::capture_at(
+        let mut captured = capture::capture_at(
             location,
             &capture::Head::of(parts, peer),
             &shared.capture,
             now,
         );
+        captured.fingerprint.verdict = assessment.verdict.as_str().to_owned();
+        captured.fingerprint.reasons = assessment.reason_codes();
         let visit = Visit {
             session_key: session_key.clone(),
             fingerprint: captured.fingerprint,
@@ -126,7 +131,8 @@ async fn fingerprint_request(
         browser_fingerprinting,
         client_ip,
         secure,
-        connection: crate::visit::connection(&parts.extensions).cloned(),
+        connection,
+        assessment,
     });
     set_cookie
 }

@@ -65,6 +65,12 @@ pub struct RequestFingerprint {
     /// The request's header fingerprint: method, version and header-name order (see
     /// [`HeaderFingerprint`](crate::v1::HeaderFingerprint)).
     pub headers: String,
+    /// The request's assessment when it was recorded (`human`, `automated`, `declared_bot`
+    /// or `unknown`, see [`Verdict`](crate::v1::Verdict)); empty for requests recorded
+    /// outside the layer or before migration 7.
+    pub verdict: String,
+    /// The assessment's reason codes joined by `,` (see [`Reason`](crate::v1::Reason)).
+    pub reasons: String,
 }
 
 impl RequestFingerprint {
@@ -97,6 +103,8 @@ impl RequestFingerprint {
             ja4: String::new(),
             http2: String::new(),
             headers: String::new(),
+            verdict: String::new(),
+            reasons: String::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::h2::{Http2Fingerprint, Http2Tap, TapState, MAX_PREFACE};
 use super::ja4::Ja4;
+use super::tls::ClientHello;
 
 /// What the connection of a request told about its client: the peer address, the JA4 of its
 /// TLS ClientHello and the fingerprint of its HTTP/2 preface (each when there was one).
@@ -23,7 +24,7 @@ use super::ja4::Ja4;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
     remote: SocketAddr,
-    ja4: Option<Arc<Ja4>>,
+    tls: Option<Arc<(ClientHello, Ja4)>>,
     http2: Arc<OnceLock<Http2Fingerprint>>,
 }
 
@@ -33,15 +34,16 @@ impl ConnectionInfo {
     pub fn new(remote: SocketAddr) -> Self {
         Self {
             remote,
-            ja4: None,
+            tls: None,
             http2: Arc::default(),
         }
     }
 
-    /// The same connection, with the JA4 of its ClientHello.
+    /// The same connection, with its TLS ClientHello (and so its JA4).
     #[must_use]
-    pub fn with_ja4(mut self, ja4: Ja4) -> Self {
-        self.ja4 = Some(Arc::new(ja4));
+    pub fn with_client_hello(mut self, hello: ClientHello) -> Self {
+        let ja4 = Ja4::from_hello(&hello);
+        self.tls = Some(Arc::new((hello, ja4)));
         self
     }
 
@@ -55,7 +57,13 @@ impl ConnectionInfo {
     /// when the first bytes were not a ClientHello.
     #[must_use]
     pub fn ja4(&self) -> Option<&Ja4> {
-        self.ja4.as_deref()
+        self.tls.as_deref().map(|(_, ja4)| ja4)
+    }
+
+    /// The connection's TLS ClientHello, as parsed (see [`ja4`](Self::ja4)).
+    #[must_use]
+    pub fn client_hello(&self) -> Option<&ClientHello> {
+        self.tls.as_deref().map(|(hello, _)| hello)
     }
 
     /// The fingerprint of the connection's HTTP/2 preface: `None` for HTTP/1 connections, and

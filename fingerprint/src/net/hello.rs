@@ -8,18 +8,21 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
+#[cfg(doc)]
 use super::ja4::Ja4;
-use super::tls::parse_client_hello;
+use super::tls::{parse_client_hello, ClientHello};
 
-/// Reads the TLS ClientHello at the start of `io` and computes its JA4, without consuming it:
+/// Reads the TLS ClientHello at the start of `io`, without consuming it:
 /// the returned [`Replay`] yields the bytes read here first, then the rest of `io`, so the TLS
 /// library (e.g. `tokio_rustls::TlsAcceptor::accept`) sees the connection unchanged.
 ///
 /// Reads at most `max_bytes` (ClientHellos of 16 KiB and more exist; see
 /// [`MAX_CLIENT_HELLO`](crate::v1::MAX_CLIENT_HELLO)) and waits at most `timeout` in all, so a
-/// client sending one byte a second holds nothing past it. The JA4 is `None` when the bytes
+/// client sending one byte a second holds nothing past it. The hello is `None` when the bytes
 /// are not a ClientHello this parser understands, are larger than `max_bytes`, or end early:
-/// the TLS library then fails (or accepts) the handshake exactly as it would have.
+/// the TLS library then fails (or accepts) the handshake exactly as it would have. Its JA4 is
+/// [`Ja4::from_hello`]; [`ConnectionInfo::with_client_hello`](super::ConnectionInfo::with_client_hello)
+/// keeps both.
 ///
 /// # Errors
 /// `TimedOut` when no complete ClientHello arrived within `timeout`; any read error of `io`.
@@ -27,28 +30,28 @@ pub async fn read_client_hello<S>(
     mut io: S,
     max_bytes: usize,
     timeout: Duration,
-) -> io::Result<(Replay<S>, Option<Ja4>)>
+) -> io::Result<(Replay<S>, Option<ClientHello>)>
 where
     S: AsyncRead + Unpin,
 {
     let mut read = Vec::with_capacity(2048);
-    let ja4 = tokio::time::timeout(timeout, read_hello(&mut io, &mut read, max_bytes))
+    let hello = tokio::time::timeout(timeout, read_hello(&mut io, &mut read, max_bytes))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no TLS ClientHello in time"))??;
-    Ok((Replay::new(read, io), ja4))
+    Ok((Replay::new(read, io), hello))
 }
 
-/// Reads from `io` into `read` until it holds a ClientHello (its JA4), something else, or
-/// `max_bytes` (`None`).
+/// Reads from `io` into `read` until it holds a ClientHello, something else, or `max_bytes`
+/// (`None`).
 async fn read_hello<S: AsyncRead + Unpin>(
     io: &mut S,
     read: &mut Vec<u8>,
     max_bytes: usize,
-) -> io::Result<Option<Ja4>> {
+) -> io::Result<Option<ClientHello>> {
     loop {
         if complete(read) || read.len() >= max_bytes {
             match parse_client_hello(read, max_bytes) {
-                Ok(Some((hello, _))) => return Ok(Some(Ja4::from_hello(&hello))),
+                Ok(Some((hello, _))) => return Ok(Some(hello)),
                 Ok(None) => {}
                 // Not a ClientHello, or too large: the TLS library decides.
                 Err(_) => return Ok(None),
@@ -154,10 +157,10 @@ mod tests {
             .await
             .unwrap();
         drop(client);
-        let (mut replay, ja4) = read_client_hello(server, 1024, Duration::from_secs(1))
+        let (mut replay, hello) = read_client_hello(server, 1024, Duration::from_secs(1))
             .await
             .unwrap();
-        assert_eq!(ja4, None);
+        assert_eq!(hello, None);
         let mut all = String::new();
         replay.read_to_string(&mut all).await.unwrap();
         assert_eq!(all, "not tls at all, then more");
@@ -187,10 +190,10 @@ mod tests {
         client.write_all(&record).await.unwrap();
         client.write_all(b"after").await.unwrap();
         drop(client);
-        let (mut replay, ja4) = read_client_hello(server, 4096, Duration::from_secs(1))
+        let (mut replay, hello) = read_client_hello(server, 4096, Duration::from_secs(1))
             .await
             .unwrap();
-        assert_eq!(ja4, None);
+        assert_eq!(hello, None);
         assert!(replay.prefix.len() <= 4096, "read {}", replay.prefix.len());
         let mut all = Vec::new();
         replay.read_to_end(&mut all).await.unwrap();

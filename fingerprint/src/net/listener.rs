@@ -132,14 +132,14 @@ impl FingerprintListener {
             let (timeout, max_hello) = (self.handshake_timeout, self.max_client_hello);
             self.pending.spawn(async move {
                 let handshake = async {
-                    let (replay, ja4) = read_client_hello(tcp, max_hello, timeout).await?;
+                    let (replay, hello) = read_client_hello(tcp, max_hello, timeout).await?;
                     let stream = acceptor.accept(replay).await?;
-                    io::Result::Ok((stream, ja4))
+                    io::Result::Ok((stream, hello))
                 };
                 match tokio::time::timeout(timeout, handshake).await {
-                    Ok(Ok((stream, ja4))) => {
-                        let info = match ja4 {
-                            Some(ja4) => info.with_ja4(ja4),
+                    Ok(Ok((stream, hello))) => {
+                        let info = match hello {
+                            Some(hello) => info.with_client_hello(hello),
                             None => info,
                         };
                         let stream = info.tap(Transport::Tls(Box::new(stream)));

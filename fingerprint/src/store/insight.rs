@@ -50,6 +50,7 @@ pub(crate) struct RecordedRow<'a> {
     pub(crate) ja4: Cow<'a, str>,
     pub(crate) http2: Cow<'a, str>,
     pub(crate) headers: Cow<'a, str>,
+    pub(crate) verdict: Cow<'a, str>,
 }
 
 impl<'a> RecordedRow<'a> {
@@ -66,10 +67,11 @@ impl<'a> RecordedRow<'a> {
             ja4: Cow::Borrowed(&fingerprint.ja4),
             http2: Cow::Borrowed(&fingerprint.http2),
             headers: Cow::Borrowed(&fingerprint.headers),
+            verdict: Cow::Borrowed(&fingerprint.verdict),
         }
     }
 
-    fn values(&self) -> [(&'static str, &str); 8] {
+    fn values(&self) -> [(&'static str, &str); 9] {
         [
             (DIMENSION_ALL, ""),
             ("browser", &self.browser),
@@ -79,6 +81,7 @@ impl<'a> RecordedRow<'a> {
             ("ja4", &self.ja4),
             ("http2", &self.http2),
             ("headers", &self.headers),
+            ("verdict", &self.verdict),
         ]
     }
 }
@@ -402,6 +405,7 @@ mod tests {
             }),
             http2: Cow::Borrowed(""),
             headers: Cow::Borrowed(""),
+            verdict: Cow::Borrowed("human"),
         }
     }
 

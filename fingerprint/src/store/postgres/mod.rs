@@ -40,6 +40,11 @@ const MIGRATIONS: Migrations = &[
         "network fingerprints",
         include_str!("../../../migrations/postgres/0006_network_fingerprints.sql"),
     ),
+    (
+        7,
+        "request assessment",
+        include_str!("../../../migrations/postgres/0007_assessment.sql"),
+    ),
 ];
 
 // "fprtmigr"

@@ -3,7 +3,7 @@
 //! request fingerprint (they repeat across most requests). Ids are cached like URL ids.
 //!
 //! Since migration 6 a profile also holds the request's network fingerprints (JA4, HTTP/2,
-//! header order): they repeat the same way.
+//! header order), and since migration 7 its assessment: they repeat the same way.
 //!
 //! A profile's `key` is a hash of its values computed here, so both databases and every
 //! instance of the app agree on it without comparing the texts in an index. Profiles are
@@ -21,11 +21,14 @@ use crate::store::batch::missing_id;
 use crate::store::{Progress, ProgressFn, StoreError};
 
 /// The profile's values, in [`COLUMNS`] order after the key.
-type Values<'a> = [&'a str; 14];
+type Values<'a> = [&'a str; 16];
 
 /// Values a profile had before migration 6 added the network fingerprints: the key covers
 /// only these when the others are empty, so keys stored before stay valid.
 const BEFORE_NETWORK: usize = 11;
+
+/// Values a profile had before migration 7 added the assessment.
+const BEFORE_ASSESSMENT: usize = 14;
 
 /// The columns of `fingerprint_profiles`, its unique key first.
 const COLUMNS: &[(&str, Col)] = &[
@@ -44,16 +47,19 @@ const COLUMNS: &[(&str, Col)] = &[
     ("ja4", Col::Text),
     ("http2", Col::Text),
     ("headers", Col::Text),
+    ("verdict", Col::Text),
+    ("reasons", Col::Text),
 ];
 
 /// The key of a profile.
 fn profile_key(values: &Values<'_>) -> String {
-    let (before, network) = values.split_at(BEFORE_NETWORK);
-    if network.iter().all(|value| value.is_empty()) {
-        key(before)
-    } else {
-        key(values)
-    }
+    // The values of the migrations up to the last one whose values are not all empty: the
+    // key a profile got before the later columns existed stays its key.
+    let end = [BEFORE_NETWORK, BEFORE_ASSESSMENT]
+        .into_iter()
+        .find(|&end| values[end..].iter().all(|value| value.is_empty()))
+        .unwrap_or(values.len());
+    key(&values[..end])
 }
 
 fn values(fp: &RequestFingerprint) -> Values<'_> {
@@ -73,6 +79,8 @@ fn values(fp: &RequestFingerprint) -> Values<'_> {
         &fp.ja4,
         &fp.http2,
         &fp.headers,
+        &fp.verdict,
+        &fp.reasons,
     ]
 }
 

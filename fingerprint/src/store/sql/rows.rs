@@ -21,7 +21,7 @@ pub(crate) fn request_columns<D: Dialect>() -> String {
         "r.id, s.key, {} AS ip, r.method, p.user_agent, p.accept, p.accept_language, \
          p.accept_encoding, p.content_encoding, p.content_language, {} AS referer, r.country, u.url, \
          r.created_at, p.browser, p.browser_version, p.os, p.os_version, p.device_type, \
-         r.country_code, p.ja4, p.http2, p.headers",
+         r.country_code, p.ja4, p.http2, p.headers, p.verdict, p.reasons",
         D::ip_text("r.ip"),
         referer("r", "''")
     )
@@ -64,6 +64,8 @@ pub(crate) struct RequestRow {
     ja4: String,
     http2: String,
     headers: String,
+    verdict: String,
+    reasons: String,
 }
 
 impl RequestRow {
@@ -97,6 +99,8 @@ impl RequestRow {
                 ja4: self.ja4,
                 http2: self.http2,
                 headers: self.headers,
+                verdict: self.verdict,
+                reasons: self.reasons,
             },
         };
         Ok((request, cursor))

@@ -43,6 +43,11 @@ const MIGRATIONS: Migrations = &[
         "network fingerprints",
         include_str!("../../../migrations/sqlite/0006_network_fingerprints.sql"),
     ),
+    (
+        7,
+        "request assessment",
+        include_str!("../../../migrations/sqlite/0007_assessment.sql"),
+    ),
 ];
 
 impl SqliteStore {
