@@ -542,6 +542,8 @@ async fn devices(
         http2 => http2.map(|h| context! { text => h.text(), hash => h.hash() }),
         headers => header.text,
         header_names => header.names.join(", "),
+        verdict => page.1.as_ref().map(|visit| visit.assessment.verdict.as_str()),
+        reasons => page.1.as_ref().map(|visit| visit.assessment.reason_codes()),
     };
     render_for(
         &state,

@@ -76,6 +76,8 @@ async fn the_demo_over_tls_shows_and_stores_network_fingerprints() {
         shown("headers").starts_with("GET h2 c1"),
         "a session cookie is sent"
     );
+    // reqwest sends no user agent.
+    assert_eq!(shown("verdict"), "automated");
 
     // SIGTERM: the demo drains its recorder before it exits.
     let status = Command::new("kill")
