@@ -40,7 +40,7 @@
 use http::{HeaderMap, Version};
 use serde::Serialize;
 
-use crate::net::{ClientHello, ConnectionInfo, PseudoHeader};
+use crate::net::{is_grease, ClientHello, ConnectionInfo, PseudoHeader};
 
 /// What a request is, as far as its own signals tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -318,10 +318,6 @@ fn claim(ua: &str) -> Option<Claim> {
         return Some(Claim::Safari(major, minor));
     }
     None
-}
-
-fn is_grease(value: u16) -> bool {
-    value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
 }
 
 /// The TLS reason when the ClientHello is not the claimed engine's.

@@ -131,7 +131,7 @@ pub fn ja4_of_records(bytes: &[u8]) -> Result<Ja4, HelloError> {
 
 /// Whether a cipher suite, extension, version or signature algorithm value is GREASE
 /// (RFC 8701): both bytes equal and of the form `0x?a`.
-fn is_grease(value: u16) -> bool {
+pub(crate) fn is_grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
 }
 

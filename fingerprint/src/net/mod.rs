@@ -64,6 +64,7 @@ pub use connection::{ConnectionInfo, Http2TapStream};
 pub use h2::{Http2Fingerprint, Http2Tap, Priority, PseudoHeader, TapState, MAX_PREFACE};
 pub use headers::{header_fingerprint, HeaderFingerprint};
 pub use hello::{read_client_hello, Replay};
+pub(crate) use ja4::is_grease;
 pub use ja4::{ja4_of_records, Ja4};
 #[cfg(feature = "listener")]
 pub use listener::{
