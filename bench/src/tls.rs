@@ -95,7 +95,7 @@ fn server_config() -> anyhow::Result<Arc<rustls::ServerConfig>> {
 fn client_config() -> tokio_rustls::TlsConnector {
     let mut config = rustls::ClientConfig::builder()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate::new()))
         .with_no_client_auth();
     config.resumption = rustls::client::Resumption::disabled();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -232,8 +232,15 @@ impl axum::serve::Listener for PlainTls {
 }
 
 /// Accepts any server certificate: the benchmark's server is self-signed on loopback.
+/// Signatures are still checked, with the algorithms of the provider (taken once).
 #[derive(Debug)]
-struct AnyCertificate;
+struct AnyCertificate(rustls::crypto::WebPkiSupportedAlgorithms);
+
+impl AnyCertificate {
+    fn new() -> Self {
+        Self(rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms)
+    }
+}
 
 impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -253,12 +260,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
     }
 
     fn verify_tls13_signature(
@@ -267,17 +269,10 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.supported_schemes()
     }
 }

@@ -104,16 +104,7 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
                     ip: ip.map(|ip| ip.parse().unwrap()),
                     user_agent: row.get(6),
                     at: DateTime::from_timestamp_micros(row.get(7)).unwrap(),
-                    values: [
-                        row.get(8),
-                        row.get(9),
-                        row.get(10),
-                        row.get(11),
-                        row.get(12),
-                        row.get(13),
-                        row.get(14),
-                        row.get(15),
-                    ],
+                    values: std::array::from_fn(|i| row.get(8 + i)),
                 });
             }
         }
@@ -133,16 +124,7 @@ async fn raw_requests(db: &TestDb) -> Vec<Raw> {
                     ip: ip.map(|ip| ip.parse().unwrap()),
                     user_agent: row.get(6),
                     at: row.get(7),
-                    values: [
-                        row.get(8),
-                        row.get(9),
-                        row.get(10),
-                        row.get(11),
-                        row.get(12),
-                        row.get(13),
-                        row.get(14),
-                        row.get(15),
-                    ],
+                    values: std::array::from_fn(|i| row.get(8 + i)),
                 });
             }
         }

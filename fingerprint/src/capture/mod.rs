@@ -11,7 +11,6 @@ use crate::device::Device;
 use crate::limits::{self, truncate_chars};
 use crate::model::{RequestFingerprint, Utm};
 use crate::net::{header_fingerprint, ConnectionInfo};
-use crate::visit;
 
 mod client_ip;
 
@@ -61,15 +60,19 @@ pub(crate) struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    /// The head of a request from `peer` as the layer sees it.
-    pub(crate) fn of(parts: &'a Parts, peer: Option<IpAddr>) -> Self {
+    /// The head of a request from `peer` over `connection`, as the layer sees it.
+    pub(crate) fn of(
+        parts: &'a Parts,
+        peer: Option<IpAddr>,
+        connection: Option<&'a ConnectionInfo>,
+    ) -> Self {
         Self {
             method: &parts.method,
             uri: &parts.uri,
             version: parts.version,
             headers: &parts.headers,
             peer,
-            connection: visit::connection(&parts.extensions),
+            connection,
         }
     }
 

@@ -106,7 +106,7 @@ async fn fingerprint_request(
         // Only recorded requests pay for the full capture.
         let mut captured = capture::capture_at(
             location,
-            &capture::Head::of(parts, peer),
+            &capture::Head::of(parts, peer, connection.as_ref()),
             &shared.capture,
             now,
         );
