@@ -11,6 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use ipnet::IpNet;
 
+use crate::assess::{Reason, Verdict};
 use crate::device::Device;
 
 /// Default page size of the list queries.
@@ -200,6 +201,16 @@ impl UrlQuery {
     }
 }
 
+impl RequestQuery {
+    /// Whether the query filters on the header profile (a search of a window of rows).
+    pub(crate) fn filters_profiles(&self) -> bool {
+        self.user_agent.as_ref().is_some_and(|t| !t.is_empty())
+            || self.ja4.as_ref().is_some_and(|t| !t.is_empty())
+            || self.verdict.is_some()
+            || self.reason.is_some()
+    }
+}
+
 /// Which sessions to list, newest first.
 ///
 /// ```
@@ -217,6 +228,10 @@ pub struct SessionQuery {
     pub linked: Option<bool>,
     /// Only session keys starting with this (lowercase hex, at most 32 characters).
     pub key_prefix: Option<String>,
+    /// Only sessions assessed with this verdict.
+    pub verdict: Option<Verdict>,
+    /// Only sessions whose assessment gives this reason.
+    pub reason: Option<Reason>,
     /// The cursor of the previous page.
     pub after: Option<String>,
     /// Page size (default 50, clamped to 1..=1000).
@@ -237,9 +252,26 @@ impl SessionQuery {
             user_id: None,
             linked: None,
             key_prefix: None,
+            verdict: None,
+            reason: None,
             after: None,
             limit: DEFAULT_LIMIT,
         }
+    }
+
+    /// Only sessions assessed `verdict` (sessions whose browser never ran the collector have
+    /// no assessment).
+    #[must_use]
+    pub fn with_verdict(mut self, verdict: Verdict) -> Self {
+        self.verdict = Some(verdict);
+        self
+    }
+
+    /// Only sessions whose assessment gives `reason`.
+    #[must_use]
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     /// Only the sessions of `user_id`.
@@ -381,6 +413,10 @@ pub struct RequestQuery {
     pub user_agent: Option<String>,
     /// Only requests whose connection had this JA4 (exactly).
     pub ja4: Option<String>,
+    /// Only requests assessed with this verdict.
+    pub verdict: Option<Verdict>,
+    /// Only requests whose assessment gives this reason.
+    pub reason: Option<Reason>,
     /// Only URLs starting with this (case-sensitive).
     pub url_prefix: Option<String>,
     /// Only this session's requests.
@@ -389,7 +425,8 @@ pub struct RequestQuery {
     pub after: Option<String>,
     /// Page size (default 50, clamped to 1..=1000).
     pub limit: u32,
-    /// Most rows one page of a user-agent or JA4 search examines (default 50,000, at least 1).
+    /// Most rows one page of a user-agent, JA4, verdict or reason search examines (default
+    /// 50,000, at least 1).
     pub scan_limit: u32,
 }
 
@@ -407,6 +444,8 @@ impl RequestQuery {
             ip: None,
             user_agent: None,
             ja4: None,
+            verdict: None,
+            reason: None,
             url_prefix: None,
             session_key: None,
             after: None,
@@ -434,6 +473,20 @@ impl RequestQuery {
     #[must_use]
     pub fn with_ja4(mut self, ja4: impl Into<String>) -> Self {
         self.ja4 = Some(ja4.into());
+        self
+    }
+
+    /// Only requests assessed `verdict` (see [`assess_request`](crate::v1::assess_request)).
+    #[must_use]
+    pub fn with_verdict(mut self, verdict: Verdict) -> Self {
+        self.verdict = Some(verdict);
+        self
+    }
+
+    /// Only requests whose assessment gives `reason`.
+    #[must_use]
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = Some(reason);
         self
     }
 

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use common::{serve, TestDb};
 use fingerprint::v1 as fp;
+use fp::{Reason, Verdict};
 use serde_json::json;
 use testkit::{browser_available, Browser, Driver};
 
@@ -110,6 +111,24 @@ async fn redirect_page_runs_the_collector_and_lands_on_next() {
             "{name} collected: {components}"
         );
     }
+    // WebDriver-driven Chromium, caught by what the collector saw, with the evidence.
+    let session = site.db.store().session(&key).await.unwrap().unwrap();
+    let assessment = session
+        .assessment
+        .expect("the collector's POST assessed the session");
+    assert_eq!(assessment.verdict, Verdict::Automated);
+    let reasons: Vec<&str> = assessment
+        .findings
+        .iter()
+        .map(|f| f.reason.as_str())
+        .collect();
+    assert!(reasons.contains(&"webdriver"), "{reasons:?}");
+    let globals = assessment
+        .findings
+        .iter()
+        .find(|f| f.reason == Reason::AutomationGlobals)
+        .unwrap_or_else(|| panic!("ChromeDriver's globals found: {reasons:?}"));
+    assert!(globals.evidence.contains("cdc_"), "{}", globals.evidence);
     eprintln!(
         "collector: {} ms from script start to POST; landed on next after {} ms",
         browsers[0].duration_ms.unwrap_or_default(),

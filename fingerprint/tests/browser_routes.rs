@@ -18,6 +18,7 @@ suite!(
     own_host_and_allowed_ports_only,
     next_is_escaped_where_it_appears,
     collector_posts_are_stored_with_a_server_side_id,
+    collector_posts_assess_the_session,
     bad_collector_posts_are_refused_and_store_nothing,
     tokens_expire_and_belong_to_one_session,
     collector_script_is_versioned_and_cacheable,
@@ -177,6 +178,142 @@ async fn next_is_escaped_where_it_appears(db: TestDb) {
         attribute(&html, "data-next"),
         expected,
         "script data attribute"
+    );
+}
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/124.0.0.0 Safari/537.36";
+
+/// POSTs the collector's payload as a person's Chromium would (its headers, in its order),
+/// with `automation` as the collector's automation traces.
+async fn post_as_chrome(app: &App, key: &str, token: &str, automation: serde_json::Value) -> u16 {
+    let mut body = payload(token);
+    body["components"]["webdriver"] = json!(false);
+    body["components"]["timezone"] = json!("Europe/Prague");
+    body["components"]["languages"] = json!(["cs-CZ", "cs"]);
+    body["components"]["automation"] = automation;
+    reqwest::Client::new()
+        .post(format!("http://{}/fingerprint/", app.addr))
+        .header("user-agent", CHROME)
+        .header("accept", "*/*")
+        .header("accept-encoding", "gzip, deflate")
+        .header("accept-language", "cs-CZ,cs;q=0.9")
+        .header("cf-ipcountry", "CZ")
+        .header("content-type", "application/json")
+        .header("cookie", format!("fingerprint_session={key}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn listed(db: &TestDb, query: fp::SessionQuery) -> Vec<String> {
+    let page = db.store().sessions(&query).await.unwrap();
+    page.items.into_iter().map(|s| s.key).collect()
+}
+
+async fn requests(db: &TestDb, query: fp::RequestQuery) -> usize {
+    db.store()
+        .request_fingerprints(&query)
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn collector_posts_assess_the_session(db: TestDb) {
+    use fp::{Reason, RequestQuery, SessionQuery, Verdict};
+    let app = app(&db).await;
+    let (key, html) = open_page(&app, "/articles").await;
+    let token = attribute(&html, "data-token").to_owned();
+    let clean = json!({"globals": [], "tampered": [], "pointer": "fine", "engine": "blink",
+                       "userAgent": CHROME});
+    assert_eq!(post_as_chrome(&app, &key, &token, clean.clone()).await, 204);
+    let store = db.store();
+    let session = store.session(&key).await.unwrap().unwrap();
+    let assessment = session.assessment.expect("assessed");
+    assert_eq!(
+        (assessment.verdict, assessment.findings.len()),
+        (Verdict::Human, 0),
+        "{assessment:?}"
+    );
+    assert_eq!(
+        listed(&db, SessionQuery::new().with_verdict(Verdict::Human)).await,
+        [key.clone()]
+    );
+    assert!(
+        listed(&db, SessionQuery::new().with_verdict(Verdict::Automated))
+            .await
+            .is_empty()
+    );
+
+    // ChromeDriver's globals: automated, with the evidence, found by verdict and by reason.
+    let mut driven = clean.clone();
+    driven["globals"] = json!(["cdc_adoQpoasnfa76pfcZLmcfl_Array"]);
+    assert_eq!(post_as_chrome(&app, &key, &token, driven).await, 204);
+    let assessment = store
+        .session(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .assessment
+        .unwrap();
+    assert_eq!(assessment.verdict, Verdict::Automated);
+    assert_eq!(assessment.findings.len(), 1, "{assessment:?}");
+    assert_eq!(assessment.findings[0].reason, Reason::AutomationGlobals);
+    assert_eq!(
+        assessment.findings[0].evidence,
+        "window has cdc_adoQpoasnfa76pfcZLmcfl_Array"
+    );
+    assert_eq!(
+        listed(
+            &db,
+            SessionQuery::new().with_reason(Reason::AutomationGlobals)
+        )
+        .await,
+        [key.clone()]
+    );
+    assert!(
+        listed(&db, SessionQuery::new().with_reason(Reason::Webdriver))
+            .await
+            .is_empty()
+    );
+    assert!(
+        listed(&db, SessionQuery::new().with_verdict(Verdict::Human))
+            .await
+            .is_empty()
+    );
+
+    // A clean run afterwards does not launder the session.
+    assert_eq!(post_as_chrome(&app, &key, &token, clean).await, 204);
+    let assessment = store
+        .session(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .assessment
+        .unwrap();
+    assert_eq!(assessment.verdict, Verdict::Automated);
+
+    // Requests are filtered by their own assessment: the page was opened without a user agent.
+    app.fingerprint.flush().await.unwrap();
+    assert_eq!(
+        requests(&db, RequestQuery::new().with_verdict(Verdict::Automated)).await,
+        1
+    );
+    assert_eq!(
+        requests(&db, RequestQuery::new().with_reason(Reason::NoUserAgent)).await,
+        1
+    );
+    assert_eq!(
+        requests(&db, RequestQuery::new().with_reason(Reason::ToolUa)).await,
+        0
+    );
+    assert_eq!(
+        requests(&db, RequestQuery::new().with_verdict(Verdict::Human)).await,
+        0
     );
 }
 

@@ -243,6 +243,9 @@ async fn downgrade_to_version_3(db: &TestDb) {
         "UPDATE fingerprint_sessions SET referer = (SELECT f.referer FROM fingerprint_referers f \
          WHERE f.id = fingerprint_sessions.referer_id) WHERE referer_id IS NOT NULL",
         "ALTER TABLE fingerprint_sessions DROP COLUMN referer_id",
+        "DROP INDEX fingerprint_sessions_verdict",
+        "ALTER TABLE fingerprint_sessions DROP COLUMN verdict",
+        "ALTER TABLE fingerprint_sessions DROP COLUMN findings",
         "DROP TABLE fingerprint_request_fingerprints",
         "ALTER TABLE fingerprint_old_requests RENAME TO fingerprint_request_fingerprints",
         "DROP TABLE fingerprint_profiles",

@@ -100,6 +100,48 @@
     Math.cbrt(100), Math.cos(21 * Math.LN2), Math.expm1(1), Math.log1p(10), Math.sinh(1),
     Math.tan(-1e300), Math.tanh(1), Math.pow(Math.PI, -100)].map(String);
 
+  // What automation leaves behind, for the server's session assessment: driver globals on the
+  // window, no pointing device at all (headless), the engine the page really runs in, and the
+  // APIs read here that are not the browser's own code.
+  const DRIVER = /^(cdc_|\$cdc_|\$wdc_|__webdriver|__selenium|__driver|__fxdriver|_selenium|callPhantom|_phantom|__nightmare|domAutomation|__playwright|__pwInitScripts|__puppeteer)/;
+  const native = (f) => typeof f !== "function"
+    || /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(f));
+  const getter = (proto, name) => {
+    const d = proto && Object.getOwnPropertyDescriptor(proto, name);
+    return d && d.get;
+  };
+  const automation = () => {
+    const N = window.Navigator && Navigator.prototype;
+    const S = window.Screen && Screen.prototype;
+    const checked = [
+      ["Navigator.webdriver", getter(N, "webdriver")],
+      ["Navigator.userAgent", getter(N, "userAgent")],
+      ["Navigator.platform", getter(N, "platform")],
+      ["Navigator.languages", getter(N, "languages")],
+      ["Navigator.hardwareConcurrency", getter(N, "hardwareConcurrency")],
+      ["Navigator.plugins", getter(N, "plugins")],
+      ["Screen.width", getter(S, "width")],
+      ["Screen.height", getter(S, "height")],
+      ["HTMLCanvasElement.toDataURL", window.HTMLCanvasElement && HTMLCanvasElement.prototype.toDataURL],
+      ["WebGLRenderingContext.getParameter", window.WebGLRenderingContext && WebGLRenderingContext.prototype.getParameter],
+      ["Intl.DateTimeFormat.resolvedOptions", Intl.DateTimeFormat.prototype.resolvedOptions],
+      ["Date.getTimezoneOffset", Date.prototype.getTimezoneOffset],
+      ["Function.toString", Function.prototype.toString],
+    ];
+    const tampered = checked.filter(([, f]) => !native(f)).map(([name]) => name);
+    if (Object.getOwnPropertyNames(navigator).length) tampered.push("navigator own properties");
+    const globals = Object.keys(window).concat(Object.keys(document))
+      .filter((k) => DRIVER.test(k)).slice(0, 6).map((k) => k.slice(0, 60));
+    return {
+      globals, tampered,
+      pointer: media("(any-pointer: none)") ? "none" : media("(any-pointer: coarse)") ? "coarse" : "fine",
+      engine: typeof window.chrome === "object" ? "blink"
+        : typeof window.mozInnerScreenX === "number" ? "gecko"
+        : ("GestureEvent" in window || typeof window.safari === "object") ? "webkit" : "",
+      userAgent: navigator.userAgent.slice(0, 512),
+    };
+  };
+
   const sources = {
     screen: () => [screen.width, screen.height, screen.colorDepth],
     screenAvailable: () => [screen.availWidth, screen.availHeight],
@@ -122,6 +164,7 @@
     pdfViewer: () => navigator.pdfViewerEnabled ?? null,
     vendor: () => navigator.vendor,
     webdriver: () => navigator.webdriver === true,
+    automation,
   };
 
   const timeout = (ms) => new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), ms));

@@ -34,6 +34,8 @@ pub(crate) const COMPONENTS: &[(&str, bool)] = &[
     ("pdfViewer", true),
     ("vendor", true),
     ("webdriver", true),
+    // Automation traces, for the session assessment; not part of the device.
+    ("automation", false),
 ];
 
 const MAX_TOKEN: usize = 4096;

@@ -11,6 +11,9 @@ use axum::Router;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::{components, html_escape, next, script_element, COLLECTOR_JS, COLLECTOR_VERSION};
+use crate::assess::{assess_request, assess_session, SessionAssessment};
+use crate::capture;
+use crate::device::country_from_header;
 use crate::layer::FingerprintLayer;
 use crate::model::BrowserVisit;
 use crate::shared::Shared;
@@ -269,6 +272,7 @@ async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Ok(url) => url,
         Err(error) => return refuse(StatusCode::FORBIDDEN, error),
     };
+    let assessment = assess(&shared, &parts, &payload.components);
     let visit = BrowserVisit {
         session_key,
         url: Some(page_url),
@@ -276,6 +280,7 @@ async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         components: serde_json::to_string(&payload.components).unwrap_or_else(|_| "{}".into()),
         duration_ms: payload.duration_ms,
         created_at: now,
+        assessment: Some(assessment),
     };
     match shared.store().record_browser(&visit).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -287,4 +292,23 @@ async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             )
         }
     }
+}
+
+/// The session assessment of a collector POST: its own request's signals (the same rules as
+/// the layer's) and what the collector reported.
+fn assess(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    components: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> SessionAssessment {
+    let peer = crate::visit::peer_ip(&parts.extensions);
+    let location = capture::locate(&parts.uri, &parts.headers, peer, &shared.capture);
+    let connection = crate::visit::connection(&parts.extensions);
+    let request = assess_request(&parts.headers, parts.version, location.secure, connection);
+    let country = parts
+        .headers
+        .get(&shared.capture.country_header)
+        .and_then(|value| value.to_str().ok())
+        .and_then(country_from_header);
+    assess_session(&request, &parts.headers, country.as_deref(), components)
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::format;
 use super::params::{self, BadParam, Params};
 use super::DashState;
+use crate::assess::{Finding, SessionAssessment};
 use crate::browser::components::COMPONENTS;
 use crate::device::Device;
 use crate::insight::{
@@ -405,6 +406,10 @@ pub(crate) struct SessionRow {
     pub(crate) browser_fingerprints: u64,
     pub(crate) referer: String,
     pub(crate) utm: UtmView,
+    /// `human`, `automated`, ... (empty: not assessed).
+    pub(crate) verdict: String,
+    pub(crate) score: u8,
+    pub(crate) findings: Vec<Finding>,
 }
 
 impl From<SessionSummary> for SessionRow {
@@ -418,8 +423,15 @@ impl From<SessionSummary> for SessionRow {
             request_fingerprints: session.request_fingerprints,
             browser_fingerprints: session.browser_fingerprints,
             referer: session.referer,
+            verdict: verdict_of(session.assessment.as_ref()),
+            score: session.assessment.as_ref().map_or(0, |a| a.score),
+            findings: session.assessment.map(|a| a.findings).unwrap_or_default(),
         }
     }
+}
+
+fn verdict_of(assessment: Option<&SessionAssessment>) -> String {
+    assessment.map_or_else(String::new, |a| a.verdict.as_str().to_owned())
 }
 
 #[derive(Debug, Serialize)]
@@ -529,6 +541,8 @@ pub(crate) struct SessionFilters {
     pub(crate) key: Option<String>,
     pub(crate) user: Option<String>,
     pub(crate) linked: Option<String>,
+    pub(crate) verdict: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 pub(crate) async fn sessions(
@@ -549,6 +563,14 @@ pub(crate) async fn sessions(
         query = query.with_linked(params::linked(linked)?);
         filters.linked = Some(linked.to_owned());
     }
+    if let Some(verdict) = params.get("verdict") {
+        query = query.with_verdict(params::verdict(verdict)?);
+        filters.verdict = Some(verdict.to_owned());
+    }
+    if let Some(reason) = params.get("reason") {
+        query = query.with_reason(params::reason(reason)?);
+        filters.reason = Some(reason.to_owned());
+    }
     if let Some(after) = params.after()? {
         query = query.with_after(after);
     }
@@ -563,6 +585,11 @@ pub(crate) struct SessionInfo {
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) referer: String,
     pub(crate) utm: UtmView,
+    /// `human`, `automated`, ... (empty: not assessed; its browser never ran the collector).
+    pub(crate) verdict: String,
+    pub(crate) score: u8,
+    /// The assessment's reasons with their evidence.
+    pub(crate) findings: Vec<Finding>,
 }
 
 #[derive(Debug, Serialize)]
@@ -598,6 +625,9 @@ pub(crate) async fn session(state: &DashState, key: &str) -> Loaded<SessionDetai
             user_id: session.user_id,
             created_at: session.created_at,
             referer: session.referer,
+            verdict: verdict_of(session.assessment.as_ref()),
+            score: session.assessment.as_ref().map_or(0, |a| a.score),
+            findings: session.assessment.map(|a| a.findings).unwrap_or_default(),
         },
         browsers: browsers.items.into_iter().map(BrowserRow::from).collect(),
         requests: requests.into_iter().map(RequestRow::from).collect(),
@@ -902,6 +932,8 @@ pub(crate) struct RequestFilters {
     pub(crate) ip: Option<String>,
     pub(crate) ua: Option<String>,
     pub(crate) ja4: Option<String>,
+    pub(crate) verdict: Option<String>,
+    pub(crate) reason: Option<String>,
     pub(crate) url: Option<String>,
     pub(crate) session: Option<String>,
     /// Rows a user-agent search examines per page.
@@ -928,6 +960,14 @@ pub(crate) async fn requests(
     if let Some(ja4) = params.text("ja4", 64)? {
         query = query.with_ja4(&ja4);
         filters.ja4 = Some(ja4);
+    }
+    if let Some(verdict) = params.get("verdict") {
+        query = query.with_verdict(params::verdict(verdict)?);
+        filters.verdict = Some(verdict.to_owned());
+    }
+    if let Some(reason) = params.get("reason") {
+        query = query.with_reason(params::reason(reason)?);
+        filters.reason = Some(reason.to_owned());
     }
     if let Some(url) = params.text("url", 2048)? {
         query = query.with_url_prefix(&url);

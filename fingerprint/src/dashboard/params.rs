@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::assess::{Reason, Verdict};
 use crate::insight::IpFilter;
 use crate::model::CountBucket;
 
@@ -129,6 +130,19 @@ pub(crate) fn linked(value: &str) -> Result<bool, BadParam> {
         "no" => Ok(false),
         _ => Err(BadParam("unknown linked filter: use yes or no".into())),
     }
+}
+
+pub(crate) fn verdict(value: &str) -> Result<Verdict, BadParam> {
+    Verdict::from_code(value).ok_or_else(|| {
+        BadParam("unknown verdict: use human, automated, declared_bot or unknown".into())
+    })
+}
+
+pub(crate) fn reason(value: &str) -> Result<Reason, BadParam> {
+    Reason::from_code(value).ok_or_else(|| {
+        let value: String = value.chars().take(40).collect();
+        BadParam(format!("unknown reason {value:?}"))
+    })
 }
 
 pub(crate) fn days(value: Option<&str>) -> Result<u32, BadParam> {

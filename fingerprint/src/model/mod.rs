@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
+use crate::assess::SessionAssessment;
 use crate::device::Device;
 
 mod users;
@@ -164,6 +165,8 @@ pub struct SessionRecord {
     pub referer: String,
     /// The UTM parameters of the session's first recorded request.
     pub utm: Utm,
+    /// Its assessment, once its browser ran the collector.
+    pub assessment: Option<SessionAssessment>,
 }
 
 /// A session read back from a store, for exports.
@@ -184,6 +187,8 @@ pub struct StoredSession {
     pub referer: String,
     /// The UTM parameters of its first request.
     pub utm: Utm,
+    /// Its assessment, once its browser ran the collector.
+    pub assessment: Option<SessionAssessment>,
 }
 
 /// A request fingerprint read back from a store.
@@ -215,6 +220,8 @@ pub struct BrowserVisit {
     pub duration_ms: Option<u64>,
     /// When it was received.
     pub created_at: DateTime<Utc>,
+    /// The session assessment it makes, stored on its session (none: the session's stays).
+    pub assessment: Option<SessionAssessment>,
 }
 
 impl BrowserVisit {
@@ -234,7 +241,15 @@ impl BrowserVisit {
             components: components.into(),
             duration_ms: None,
             created_at,
+            assessment: None,
         }
+    }
+
+    /// With the session assessment it makes.
+    #[must_use]
+    pub fn with_assessment(mut self, assessment: SessionAssessment) -> Self {
+        self.assessment = Some(assessment);
+        self
     }
 }
 

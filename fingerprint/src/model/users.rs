@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::assess::SessionAssessment;
 use crate::device::Device;
 use crate::model::Utm;
 
@@ -117,6 +118,8 @@ pub struct SessionSummary {
     pub referer: String,
     /// The UTM parameters of its first request.
     pub utm: Utm,
+    /// Its assessment, once its browser ran the collector.
+    pub assessment: Option<SessionAssessment>,
 }
 
 /// A user with the counts the lists filter on.

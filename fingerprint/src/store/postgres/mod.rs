@@ -45,6 +45,11 @@ const MIGRATIONS: Migrations = &[
         "request assessment",
         include_str!("../../../migrations/postgres/0007_assessment.sql"),
     ),
+    (
+        8,
+        "session assessment",
+        include_str!("../../../migrations/postgres/0008_session_assessment.sql"),
+    ),
 ];
 
 // "fprtmigr"

@@ -398,6 +398,18 @@ where
             check_hex_prefix(prefix, "session key")?;
             sql.hex_prefix("s.key", prefix);
         }
+        if let Some(verdict) = query.verdict {
+            // `<> ''` lets PostgreSQL use the partial index with a bound verdict.
+            sql.push(" AND s.verdict <> '' AND s.verdict = ")
+                .bind(verdict.as_str());
+        }
+        if let Some(reason) = query.reason {
+            // Codes hold `_`, a LIKE wildcard: escaped.
+            let code = reason.as_str().replace('_', "\\_");
+            sql.push(" AND s.verdict <> '' AND s.findings LIKE ")
+                .bind(format!("%\"reason\":\"{code}\"%"))
+                .push(" ESCAPE '\\'");
+        }
         let after = query.after.as_deref().map(time_cursor).transpose()?;
         let rows: Vec<SummaryRow> = sql
             .before("s.created_at", "s.id", after)

@@ -43,10 +43,10 @@ pub(crate) async fn request_page<D: Dialect>(
     let ja4 = non_empty(query.ja4.as_ref());
     let access = D::plan_requests(store, query, after).await?;
 
-    // A user-agent or JA4 search examines at most `scan_limit` rows below the cursor: down
+    // A user-agent, JA4, verdict or reason search examines at most `scan_limit` rows below the cursor: down
     // to the `scan_limit`-th one (none: the window reaches the oldest row).
     let mut floor: Option<(Timestamp, i64)> = None;
-    if user_agent.is_some() || ja4.is_some() {
+    if query.filters_profiles() {
         floor = Sql::<D>::new(format!(
             "SELECT r.created_at, r.id FROM fingerprint_request_fingerprints r{} WHERE TRUE",
             D::indexed_by(CREATED_INDEX)
@@ -114,6 +114,21 @@ pub(crate) async fn request_page<D: Dialect>(
         sql.push(" AND r.profile_id IN (SELECT id FROM fingerprint_profiles WHERE ja4 = ")
             .bind(ja4.to_owned())
             .push(")");
+    }
+    if let Some(verdict) = query.verdict {
+        sql.push(" AND r.profile_id IN (SELECT id FROM fingerprint_profiles WHERE verdict = ")
+            .bind(verdict.as_str())
+            .push(")");
+    }
+    if let Some(reason) = query.reason {
+        // Stored as codes joined by `,`; `_` (a LIKE wildcard) escaped.
+        let code = reason.as_str().replace('_', "\\_");
+        sql.push(
+            " AND r.profile_id IN (SELECT id FROM fingerprint_profiles \
+             WHERE (',' || reasons || ',') LIKE ",
+        )
+        .bind(format!("%,{code},%"))
+        .push(" ESCAPE '\\')");
     }
     if let Some(text) = user_agent {
         sql.push(format!(

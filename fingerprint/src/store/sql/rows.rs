@@ -2,6 +2,7 @@
 //! into the public value. Column lists that several queries share are here too.
 
 use super::dialect::{Day, Dialect, Timestamp};
+use crate::assess::{SessionAssessment, Verdict};
 use crate::insight::{
     BreakdownRow, BrowserSummary, DailyTraffic, TimelineEvent, TimelineKind, UrlHits, UserPlace,
 };
@@ -156,8 +157,8 @@ pub(crate) fn referer(alias: &str, otherwise: &str) -> String {
 pub(crate) fn session_select() -> String {
     format!(
         "SELECT s.id, s.key, s.user_id, s.created_at, s.linked_at, {} AS referer, \
-         s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term \
-         FROM fingerprint_sessions s",
+         s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content, s.utm_term, \
+         s.verdict, s.findings FROM fingerprint_sessions s",
         referer("s", "s.referer")
     )
 }
@@ -172,6 +173,25 @@ pub(crate) struct SessionRow {
     referer: String,
     #[sqlx(flatten)]
     utm: UtmColumns,
+    #[sqlx(flatten)]
+    assessment: AssessmentColumns,
+}
+
+/// A session's stored assessment (empty verdict: none).
+#[derive(sqlx::FromRow)]
+struct AssessmentColumns {
+    verdict: String,
+    findings: String,
+}
+
+impl AssessmentColumns {
+    fn decode(&self) -> Option<SessionAssessment> {
+        let verdict = Verdict::from_code(&self.verdict)?;
+        Some(SessionAssessment::new(
+            verdict,
+            SessionAssessment::findings_from_json(&self.findings),
+        ))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -205,6 +225,7 @@ impl From<SessionRow> for StoredSession {
             linked_at: row.linked_at.map(|at| at.0),
             referer: row.referer,
             utm: row.utm.into(),
+            assessment: row.assessment.decode(),
         }
     }
 }
@@ -217,6 +238,7 @@ impl From<SessionRow> for SessionRecord {
             created_at: row.created_at.0,
             referer: row.referer,
             utm: row.utm.into(),
+            assessment: row.assessment.decode(),
         }
     }
 }
@@ -233,7 +255,7 @@ pub(crate) fn summary_select() -> String {
     (SELECT MAX(r.created_at) FROM fingerprint_request_fingerprints r \
         WHERE r.session_id = s.id) AS last_request, \
     (SELECT MAX(b.created_at) FROM fingerprint_browser_fingerprints b \
-        WHERE b.session_id = s.id) AS last_browser \
+        WHERE b.session_id = s.id) AS last_browser, s.verdict, s.findings \
     FROM fingerprint_sessions s WHERE TRUE",
         referer("s", "s.referer")
     )
@@ -252,6 +274,8 @@ pub(crate) struct SummaryRow {
     browser_fingerprints: i64,
     last_request: Option<Timestamp>,
     last_browser: Option<Timestamp>,
+    #[sqlx(flatten)]
+    assessment: AssessmentColumns,
 }
 
 impl SummaryRow {
@@ -267,6 +291,7 @@ impl SummaryRow {
             request_fingerprints: count(self.request_fingerprints),
             browser_fingerprints: count(self.browser_fingerprints),
             last_seen: self.last_request.max(self.last_browser).map(|at| at.0),
+            assessment: self.assessment.decode(),
         };
         (summary, cursor)
     }

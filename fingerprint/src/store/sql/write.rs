@@ -472,6 +472,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         )
         .execute(&mut *tx)
         .await?;
+        record_assessments::<D>(&mut tx, visits, &sessions).await?;
         let seen = fold_seen(visits.iter().filter_map(|visit| {
             let user = sessions.get(&visit.session_key)?.1.as_deref()?;
             Some((
@@ -498,6 +499,59 @@ impl<D: Dialect> Store for SqlStore<D> {
     ) -> Result<bool, StoreError> {
         users::relink_session(self, session_key, user_id, at).await
     }
+}
+
+/// Stores each session's latest assessment of the batch on the session. A session once
+/// assessed `automated` or `declared_bot` keeps that verdict unless a newer one is also one of
+/// them: a later clean collector run does not launder it.
+async fn record_assessments<D: Dialect>(
+    conn: &mut D::Connection,
+    visits: &[BrowserVisit],
+    sessions: &HashMap<String, (i64, Option<String>)>,
+) -> Result<(), StoreError> {
+    let mut latest: BTreeMap<i64, &BrowserVisit> = BTreeMap::new();
+    for visit in visits.iter().filter(|visit| visit.assessment.is_some()) {
+        let Some((session, _)) = sessions.get(&visit.session_key) else {
+            continue;
+        };
+        let entry = latest.entry(*session).or_insert(visit);
+        if visit.created_at >= entry.created_at {
+            *entry = visit;
+        }
+    }
+    let rows: Vec<(i64, &str, String)> = latest
+        .into_iter()
+        .filter_map(|(session, visit)| {
+            let assessment = visit.assessment.as_ref()?;
+            Some((
+                session,
+                assessment.verdict.as_str(),
+                assessment.findings_json(),
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Sql::<D>::new(
+        "UPDATE fingerprint_sessions SET verdict = v.verdict, findings = v.findings FROM ",
+    )
+    .rows(
+        json(&rows)?,
+        &[
+            ("session_id", Col::Int),
+            ("verdict", Col::Text),
+            ("findings", Col::Text),
+        ],
+    )
+    .push(
+        " WHERE fingerprint_sessions.id = v.session_id \
+             AND (fingerprint_sessions.verdict NOT IN ('automated', 'declared_bot') \
+             OR v.verdict IN ('automated', 'declared_bot'))",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// What a batch's stored request fingerprints add to the dashboard's tables, in the batch's

@@ -48,6 +48,11 @@ const MIGRATIONS: Migrations = &[
         "request assessment",
         include_str!("../../../migrations/sqlite/0007_assessment.sql"),
     ),
+    (
+        8,
+        "session assessment",
+        include_str!("../../../migrations/sqlite/0008_session_assessment.sql"),
+    ),
 ];
 
 impl SqliteStore {

@@ -61,7 +61,7 @@ pub(super) async fn plan(
     if query.session_key.is_some() {
         return Ok(Access::Auto);
     }
-    if non_empty(query.user_agent.as_ref()).is_some() || non_empty(query.ja4.as_ref()).is_some() {
+    if query.filters_profiles() {
         return Ok(Access::Scan);
     }
     if let Some(ip) = &query.ip {

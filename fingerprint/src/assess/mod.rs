@@ -38,9 +38,14 @@
 //! what the collector reports, is where that is caught.
 
 use http::{HeaderMap, Version};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::net::{is_grease, ClientHello, ConnectionInfo, PseudoHeader};
+
+mod session;
+
+pub(crate) use session::assess_session;
+pub use session::{Finding, SessionAssessment};
 
 /// What a request is, as far as its own signals tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -68,10 +73,29 @@ impl Verdict {
             Self::Unknown => "unknown",
         }
     }
+
+    /// The verdict of a code ([`as_str`](Self::as_str)); `None` for an unknown one.
+    #[must_use]
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::Human,
+            Self::Automated,
+            Self::DeclaredBot,
+            Self::Unknown,
+        ]
+        .into_iter()
+        .find(|verdict| verdict.as_str() == code)
+    }
+
+    /// Whether the verdict is a client that is not a person (`automated` or `declared_bot`).
+    #[must_use]
+    pub fn is_automated(self) -> bool {
+        matches!(self, Self::Automated | Self::DeclaredBot)
+    }
 }
 
-/// Why a request was assessed as it was (see the module docs for each rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// Why a request or a session was assessed as it was (see the module docs for each rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reason {
@@ -101,6 +125,31 @@ pub enum Reason {
     HeaderOrderNotBrowser,
     /// Claims a browser, sent no `Accept-Language`.
     NoAcceptLanguage,
+    /// Session: the collector saw `navigator.webdriver` set.
+    Webdriver,
+    /// Session: the page's window holds a browser-automation driver's globals.
+    AutomationGlobals,
+    /// Session: no pointing device at all, with a desktop user agent (headless browsers).
+    NoPointingDevice,
+    /// Session: the `navigator.webdriver` getter was replaced, or `navigator` has own
+    /// properties (how automation hides itself).
+    WebdriverTampered,
+    /// Session: an API the collector reads is not the browser's own function.
+    ApiTampered,
+    /// Session: claims Chromium; the page's engine is not Blink.
+    UaClaimsChromeEngineNotChromium,
+    /// Session: claims Firefox; the page's engine is not Gecko.
+    UaClaimsFirefoxEngineNotGecko,
+    /// Session: claims Safari; the page's engine is not WebKit.
+    UaClaimsSafariEngineNotWebkit,
+    /// Session: the `User-Agent` header differs from `navigator.userAgent`.
+    UserAgentNotNavigator,
+    /// Session: the browser's time zone is not used in the request's country.
+    TimezoneNotCountry,
+    /// Session: the browser's first language is not the first of `Accept-Language`.
+    LanguagesNotAcceptLanguage,
+    /// Session: a mobile user agent on a device without touch.
+    UaClaimsMobileNoTouch,
 }
 
 impl Reason {
@@ -121,6 +170,93 @@ impl Reason {
             Self::UaClaimsBrowserNoFetchMetadata => "ua_claims_browser_no_fetch_metadata",
             Self::HeaderOrderNotBrowser => "header_order_not_browser",
             Self::NoAcceptLanguage => "no_accept_language",
+            Self::Webdriver => "webdriver",
+            Self::AutomationGlobals => "automation_globals",
+            Self::NoPointingDevice => "no_pointing_device",
+            Self::WebdriverTampered => "webdriver_tampered",
+            Self::ApiTampered => "api_tampered",
+            Self::UaClaimsChromeEngineNotChromium => "ua_claims_chrome_engine_not_chromium",
+            Self::UaClaimsFirefoxEngineNotGecko => "ua_claims_firefox_engine_not_gecko",
+            Self::UaClaimsSafariEngineNotWebkit => "ua_claims_safari_engine_not_webkit",
+            Self::UserAgentNotNavigator => "user_agent_not_navigator",
+            Self::TimezoneNotCountry => "timezone_not_country",
+            Self::LanguagesNotAcceptLanguage => "languages_not_accept_language",
+            Self::UaClaimsMobileNoTouch => "ua_claims_mobile_no_touch",
+        }
+    }
+
+    /// Every reason, request-level ones first.
+    pub const ALL: [Reason; 25] = [
+        Self::KnownCrawlerUa,
+        Self::ToolUa,
+        Self::HeadlessUa,
+        Self::NoUserAgent,
+        Self::UaClaimsChromeTlsNotChromium,
+        Self::UaClaimsFirefoxTlsNotFirefox,
+        Self::UaClaimsSafariTlsNotSafari,
+        Self::UaClaimsChromeHttp2NotChromium,
+        Self::UaClaimsFirefoxHttp2NotFirefox,
+        Self::UaClaimsBrowserNoClientHints,
+        Self::UaClaimsBrowserNoFetchMetadata,
+        Self::HeaderOrderNotBrowser,
+        Self::NoAcceptLanguage,
+        Self::Webdriver,
+        Self::AutomationGlobals,
+        Self::NoPointingDevice,
+        Self::WebdriverTampered,
+        Self::ApiTampered,
+        Self::UaClaimsChromeEngineNotChromium,
+        Self::UaClaimsFirefoxEngineNotGecko,
+        Self::UaClaimsSafariEngineNotWebkit,
+        Self::UserAgentNotNavigator,
+        Self::TimezoneNotCountry,
+        Self::LanguagesNotAcceptLanguage,
+        Self::UaClaimsMobileNoTouch,
+    ];
+
+    /// The reason of a code ([`as_str`](Self::as_str)); `None` for an unknown one.
+    #[must_use]
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == code)
+    }
+
+    /// What the rule saw, in a few words (the evidence of a request-level reason).
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::KnownCrawlerUa => "the user agent names a crawler",
+            Self::ToolUa => "the user agent is an HTTP library or tool",
+            Self::HeadlessUa => "the user agent says HeadlessChrome",
+            Self::NoUserAgent => "no User-Agent header",
+            Self::UaClaimsChromeTlsNotChromium => "the TLS ClientHello lacks GREASE or ALPS",
+            Self::UaClaimsFirefoxTlsNotFirefox => {
+                "the TLS ClientHello has GREASE or lacks record_size_limit"
+            }
+            Self::UaClaimsSafariTlsNotSafari => {
+                "the TLS ClientHello lacks GREASE or has ALPS or record_size_limit"
+            }
+            Self::UaClaimsChromeHttp2NotChromium => {
+                "HTTP/2 pseudo-headers not in the order :method :authority :scheme :path"
+            }
+            Self::UaClaimsFirefoxHttp2NotFirefox => {
+                "HTTP/2 pseudo-headers not in the order :method :path :authority :scheme"
+            }
+            Self::UaClaimsBrowserNoClientHints => "no Sec-CH-UA header over https",
+            Self::UaClaimsBrowserNoFetchMetadata => "no Sec-Fetch-Mode header over https",
+            Self::HeaderOrderNotBrowser => "header names out of the engine's order",
+            Self::NoAcceptLanguage => "no Accept-Language header",
+            Self::Webdriver => "navigator.webdriver is true",
+            Self::AutomationGlobals => "the window holds automation driver globals",
+            Self::NoPointingDevice => "(any-pointer: none) with a desktop user agent",
+            Self::WebdriverTampered => "navigator.webdriver or navigator was redefined",
+            Self::ApiTampered => "an API the collector reads is not native code",
+            Self::UaClaimsChromeEngineNotChromium => "the page's engine is not Blink",
+            Self::UaClaimsFirefoxEngineNotGecko => "the page's engine is not Gecko",
+            Self::UaClaimsSafariEngineNotWebkit => "the page's engine is not WebKit",
+            Self::UserAgentNotNavigator => "User-Agent differs from navigator.userAgent",
+            Self::TimezoneNotCountry => "the time zone is not used in the request's country",
+            Self::LanguagesNotAcceptLanguage => "navigator.languages and Accept-Language disagree",
+            Self::UaClaimsMobileNoTouch => "a mobile user agent without touch",
         }
     }
 
@@ -134,6 +270,11 @@ impl Reason {
                 | Self::HeaderOrderNotBrowser
                 | Self::NoAcceptLanguage
                 | Self::KnownCrawlerUa
+                | Self::ApiTampered
+                | Self::UserAgentNotNavigator
+                | Self::TimezoneNotCountry
+                | Self::LanguagesNotAcceptLanguage
+                | Self::UaClaimsMobileNoTouch
         )
     }
 }
@@ -161,7 +302,7 @@ impl Assessment {
 
 /// The browser engine a user agent claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Claim {
+pub(crate) enum Claim {
     Chromium(u32),
     Firefox(u32),
     Safari(u32, u32),
@@ -273,10 +414,10 @@ pub fn assess_request(
 }
 
 /// The verdict of `reasons`; `browser`: a browser claim whose checks ran.
-fn verdict(reasons: Vec<Reason>, browser: bool) -> Assessment {
+pub(crate) fn verdict(reasons: Vec<Reason>, browser: bool) -> Assessment {
     let strong = reasons.iter().filter(|r| r.is_strong()).count();
     let weak = reasons.len() - strong;
-    let score = (strong * 60 + weak * 25).min(100) as u8;
+    let score = score(reasons.iter().copied());
     let verdict = if strong > 0 || weak >= 2 {
         Verdict::Automated
     } else if browser {
@@ -291,8 +432,15 @@ fn verdict(reasons: Vec<Reason>, browser: bool) -> Assessment {
     }
 }
 
+/// How sure a verdict of automation on `reasons` is: 60 per strong reason, 25 per weak one,
+/// at most 100.
+pub(crate) fn score(reasons: impl Iterator<Item = Reason>) -> u8 {
+    let points: usize = reasons.map(|r| if r.is_strong() { 60 } else { 25 }).sum();
+    points.min(100) as u8
+}
+
 /// The engine a (lowercased) user agent claims, with its version.
-fn claim(ua: &str) -> Option<Claim> {
+pub(crate) fn claim(ua: &str) -> Option<Claim> {
     let major = |marker: &str| -> Option<u32> {
         let rest = &ua[ua.find(marker)? + marker.len()..];
         rest.split(|c: char| !c.is_ascii_digit())
