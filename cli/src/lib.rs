@@ -41,6 +41,11 @@ pub enum Command {
         /// URLs per transaction.
         #[arg(long, default_value_t = 1000)]
         chunk: u32,
+        /// Count requests assessed automated or declared_bot (and sessions the collector
+        /// assessed so) as unique visitors; by default they are left out, as the library
+        /// records them unless the app set `with_count_automated(true)`.
+        #[arg(long)]
+        count_automated: bool,
     },
     /// Totals and the most visited URLs.
     Stats {
@@ -228,10 +233,13 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
                 "migrated: the fingerprint tables are up to date".into(),
             )
         }
-        Command::RebuildHitCounts { chunk } => {
+        Command::RebuildHitCounts {
+            chunk,
+            count_automated,
+        } => {
             let bar = progress_bar("rebuilding");
             let report = store
-                .rebuild_hit_counts_with_progress(chunk, &tell(&bar))
+                .rebuild_hit_counts_with_progress(chunk, count_automated, &tell(&bar))
                 .await?;
             bar.finish_and_clear();
             write(

@@ -209,7 +209,7 @@ async fn commands_work_on(url: &str) {
         "session 3 is left"
     );
 
-    store.rebuild_hit_counts(10).await.unwrap();
+    store.rebuild_hit_counts(10, false).await.unwrap();
     let rebuilt = fingerprint(Some(url), &["rebuild-hit-counts", "--chunk", "1"]);
     assert!(
         stdout(&rebuilt).contains("rebuilt 2 counters from 2 unique visits"),

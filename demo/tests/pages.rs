@@ -9,7 +9,10 @@ async fn start(fingerprinted: bool) -> Demo {
 }
 
 async fn get(demo: &Demo, path: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
-    let mut request = reqwest::Client::new().get(format!("http://{}{path}", demo.addr));
+    // A user agent that claims no browser: assessed `unknown`, so counted.
+    let mut request = reqwest::Client::new()
+        .get(format!("http://{}{path}", demo.addr))
+        .header("user-agent", "demo-tests/1");
     if let Some(key) = cookie {
         request = request.header("cookie", format!("fingerprint_session={key}"));
     }

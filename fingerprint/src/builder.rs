@@ -77,6 +77,7 @@ pub struct FingerprintBuilder {
     anonymize_ips: bool,
     privacy_signals: bool,
     consent: Option<ConsentHook>,
+    count_automated: bool,
 }
 
 impl std::fmt::Debug for FingerprintBuilder {
@@ -112,7 +113,19 @@ impl FingerprintBuilder {
             anonymize_ips: false,
             privacy_signals: true,
             consent: None,
+            count_automated: false,
         }
+    }
+
+    /// Whether requests assessed `automated` or `declared_bot` (see
+    /// [`assess_request`](crate::v1::assess_request)) count as unique visitors in the hit
+    /// counts. They are stored either way, with their verdict. Default false: hit counts
+    /// mean people. An install upgraded from a version without the assessment keeps its
+    /// earlier counts until `fingerprint rebuild-hit-counts` (which, by default, also leaves
+    /// out the sessions the collector assessed as automated).
+    pub fn with_count_automated(mut self, count: bool) -> Self {
+        self.count_automated = count;
+        self
     }
 
     /// Stores client IPs with their host part zeroed: the last octet of an IPv4 address,
@@ -424,6 +437,7 @@ impl FingerprintBuilder {
             },
             privacy_signals: self.privacy_signals,
             consent: self.consent,
+            count_automated: self.count_automated,
         };
         Ok(Fingerprint {
             shared: Arc::new(shared),

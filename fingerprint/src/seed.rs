@@ -802,10 +802,13 @@ impl Plan {
                 _ => "human",
             }
             .into();
+            // As the layer records them by default: bots are stored, not counted.
+            let counted = fingerprint.verdict == "human";
             visits.push(Visit {
                 session_key: key.clone(),
                 fingerprint,
                 utm,
+                counted,
             });
             urls.push(url);
         }

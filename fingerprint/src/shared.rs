@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) browser: BrowserSettings,
     pub(crate) privacy_signals: bool,
     pub(crate) consent: Option<ConsentHook>,
+    /// Whether automated requests count as unique visitors.
+    pub(crate) count_automated: bool,
 }
 
 impl Shared {

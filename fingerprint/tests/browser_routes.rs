@@ -241,7 +241,7 @@ async fn collector_posts_assess_the_session(db: TestDb) {
     );
     assert_eq!(
         listed(&db, SessionQuery::new().with_verdict(Verdict::Human)).await,
-        [key.clone()]
+        vec![key.clone()]
     );
     assert!(
         listed(&db, SessionQuery::new().with_verdict(Verdict::Automated))
@@ -273,7 +273,7 @@ async fn collector_posts_assess_the_session(db: TestDb) {
             SessionQuery::new().with_reason(Reason::AutomationGlobals)
         )
         .await,
-        [key.clone()]
+        vec![key.clone()]
     );
     assert!(
         listed(&db, SessionQuery::new().with_reason(Reason::Webdriver))

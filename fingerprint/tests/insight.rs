@@ -255,6 +255,13 @@ async fn downgrade_to_version_3(db: &TestDb) {
         "DROP TABLE fingerprint_ip_sessions",
         "DELETE FROM fingerprint_migrations WHERE version >= 4",
         "CREATE INDEX fingerprint_url_visitors_session ON fingerprint_url_visitors (session_id)",
+        // Version 3 counted every client, bots included.
+        "DELETE FROM fingerprint_url_visitors",
+        "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
+         SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints",
+        "DELETE FROM fingerprint_hit_counts",
+        "INSERT INTO fingerprint_hit_counts (url_id, hits) \
+         SELECT url_id, COUNT(*) FROM fingerprint_url_visitors GROUP BY url_id",
     ];
     if db.is_postgres() {
         sqls.push("DROP INDEX fingerprint_urls_url_bytes");

@@ -279,7 +279,7 @@ async fn rebuild_reports_progress(db: TestDb) {
     db.execute("DELETE FROM fingerprint_hit_counts").await;
     let seen = Seen::default();
     let report = store
-        .rebuild_hit_counts_with_progress(3, &|p| seen.0.lock().unwrap().push(p))
+        .rebuild_hit_counts_with_progress(3, false, &|p| seen.0.lock().unwrap().push(p))
         .await
         .unwrap();
     assert_eq!((report.urls, report.visitors, report.chunks), (7, 7, 3));

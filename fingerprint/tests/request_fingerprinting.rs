@@ -23,6 +23,7 @@ suite!(
     debounce_follows_the_clock,
     hit_counts_count_unique_sessions,
     hit_counts_for_objects_and_rebuild,
+    automated_clients_are_stored_but_not_counted,
     two_instances_give_exact_hit_counts,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
@@ -40,8 +41,12 @@ fn fingerprinted(fingerprint: &fp::Fingerprint) -> Router {
         .route_layer(fingerprint.layer())
 }
 
+/// A client whose user agent claims no browser: assessed `unknown`, so counted.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().build().unwrap()
+    reqwest::Client::builder()
+        .user_agent("fingerprint-tests/1")
+        .build()
+        .unwrap()
 }
 
 async fn anonymous_get_is_recorded(db: TestDb) {
@@ -71,7 +76,7 @@ async fn anonymous_get_is_recorded(db: TestDb) {
     assert_eq!(requests.len(), 1);
     let stored = &requests[0].fingerprint;
     assert_eq!(stored.ip, Some("127.0.0.1".parse().unwrap()));
-    assert_eq!(stored.user_agent, "");
+    assert_eq!(stored.user_agent, "fingerprint-tests/1");
     assert_eq!(stored.method, "GET");
     assert_eq!(stored.url, format!("http://{addr}/path?x=1"));
     let age = Utc::now() - stored.created_at;
@@ -307,6 +312,62 @@ async fn hit_counts_count_unique_sessions(db: TestDb) {
     assert_eq!(cold.hit_counts(&asked).await.unwrap(), expected);
 }
 
+async fn automated_clients_are_stored_but_not_counted(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    let page = format!("http://{addr}/path");
+    // A tool, a declared crawler and a client that claims no browser: three sessions.
+    for user_agent in [
+        "curl/8.5.0",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "fingerprint-tests/1",
+    ] {
+        let response = client()
+            .get(&page)
+            .header("user-agent", user_agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    fingerprint.flush().await.unwrap();
+    assert_eq!(
+        db.count("fingerprint_request_fingerprints").await,
+        3,
+        "all stored"
+    );
+    let hits = fingerprint.hits();
+    assert_eq!(
+        hits.for_url(&page).await.unwrap(),
+        1,
+        "only the unknown client counts"
+    );
+    assert_eq!(db.counters().await, db.recount_hits().await);
+
+    // The rebuild respects the setting, either way.
+    let store = db.store();
+    store.rebuild_hit_counts(10, true).await.unwrap();
+    assert_eq!(hits.for_url(&page).await.unwrap(), 3);
+    store.rebuild_hit_counts(10, false).await.unwrap();
+    assert_eq!(hits.for_url(&page).await.unwrap(), 1);
+
+    // An app that counts them: the crawler's visit of another page counts.
+    let counting = fp::Fingerprint::builder(db.store())
+        .with_count_automated(true)
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&counting)).await;
+    let other = format!("http://{addr}/other");
+    client()
+        .get(&other)
+        .header("user-agent", "curl/8.5.0")
+        .send()
+        .await
+        .unwrap();
+    counting.flush().await.unwrap();
+    assert_eq!(counting.hits().for_url(&other).await.unwrap(), 1);
+}
+
 struct Article(u32);
 
 impl fp::AbsoluteUrl for Article {
@@ -343,7 +404,7 @@ async fn hit_counts_for_objects_and_rebuild(db: TestDb) {
         hits.for_objects(&origin, &articles).await.unwrap(),
         vec![0, 0, 0]
     );
-    let report = db.store().rebuild_hit_counts(1).await.unwrap();
+    let report = db.store().rebuild_hit_counts(1, true).await.unwrap();
     assert_eq!(report.urls, 2);
     assert_eq!(report.visitors, 4);
     assert_eq!(report.chunks, 2, "one URL per chunk");

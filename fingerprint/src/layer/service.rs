@@ -116,6 +116,7 @@ async fn fingerprint_request(
             session_key: session_key.clone(),
             fingerprint: captured.fingerprint,
             utm: captured.utm,
+            counted: shared.count_automated || !assessment.verdict.is_automated(),
         };
         let accepted = shared.recorder.offer(visit);
         if accepted {

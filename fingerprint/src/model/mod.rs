@@ -137,17 +137,30 @@ pub struct Visit {
     pub fingerprint: RequestFingerprint,
     /// UTM parameters of the request URL.
     pub utm: Utm,
+    /// Whether it counts as a unique visit of its URL: false for automated clients and
+    /// declared bots unless the app counts them (see
+    /// [`with_count_automated`](crate::v1::FingerprintBuilder::with_count_automated)). It is
+    /// stored either way.
+    pub counted: bool,
 }
 
 impl Visit {
-    /// A visit of `session_key` (32 lowercase hex characters) with no UTM parameters.
+    /// A counted visit of `session_key` (32 lowercase hex characters) with no UTM parameters.
     #[must_use]
     pub fn new(session_key: impl Into<String>, fingerprint: RequestFingerprint) -> Self {
         Self {
             session_key: session_key.into(),
             fingerprint,
             utm: Utm::default(),
+            counted: true,
         }
+    }
+
+    /// Whether it counts as a unique visit of its URL.
+    #[must_use]
+    pub fn with_counted(mut self, counted: bool) -> Self {
+        self.counted = counted;
+        self
     }
 }
 

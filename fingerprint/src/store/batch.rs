@@ -17,7 +17,7 @@ pub(crate) struct PreparedBatch<'a> {
     pub(crate) sessions: Vec<&'a Visit>,
     /// Visits left after the in-batch debounce, sorted by (session, URL, time).
     pub(crate) rows: Vec<&'a Visit>,
-    /// Distinct (URL, session key) pairs of `rows`, sorted.
+    /// Distinct (URL, session key) pairs of the counted visits, sorted.
     pub(crate) pairs: Vec<(&'a str, &'a str)>,
     /// Visits dropped by the in-batch debounce.
     pub(crate) debounced: u64,
@@ -47,6 +47,9 @@ impl<'a> PreparedBatch<'a> {
         let mut pairs = Vec::with_capacity(groups.len());
         let mut debounced = 0;
         for ((session, url), mut group) in groups {
+            if group.iter().any(|visit| visit.counted) {
+                pairs.push((url, session));
+            }
             group.sort_by_key(|visit| visit.fingerprint.created_at);
             let mut last_kept = None;
             for visit in group {
@@ -59,7 +62,6 @@ impl<'a> PreparedBatch<'a> {
                     rows.push(visit);
                 }
             }
-            pairs.push((url, session));
         }
         pairs.sort_unstable();
 

@@ -261,17 +261,26 @@ pub trait Reports: Store {
 pub trait Maintenance: Store {
     /// Rebuilds the unique-visitor pairs and hit counters from the stored request
     /// fingerprints, `chunk` URLs per transaction, telling `progress` after each chunk
-    /// (units: URL ids).
+    /// (units: URL ids). Without `count_automated`, requests assessed `automated` or
+    /// `declared_bot`, and the requests of sessions the collector assessed so, are left out
+    /// (as [`with_count_automated`](crate::v1::FingerprintBuilder::with_count_automated)
+    /// does when recording).
     async fn rebuild_hit_counts_with_progress(
         &self,
         chunk: u32,
+        count_automated: bool,
         progress: ProgressFn<'_>,
     ) -> Result<RebuildReport, StoreError>;
 
     /// [`rebuild_hit_counts_with_progress`](Self::rebuild_hit_counts_with_progress) without
     /// progress reports.
-    async fn rebuild_hit_counts(&self, chunk: u32) -> Result<RebuildReport, StoreError> {
-        self.rebuild_hit_counts_with_progress(chunk, &|_| {}).await
+    async fn rebuild_hit_counts(
+        &self,
+        chunk: u32,
+        count_automated: bool,
+    ) -> Result<RebuildReport, StoreError> {
+        self.rebuild_hit_counts_with_progress(chunk, count_automated, &|_| {})
+            .await
     }
 
     /// Retention: deletes request and browser fingerprints created before `before`, `chunk`

@@ -191,9 +191,15 @@ impl TestDb {
 
     /// Unique sessions per URL, counted from the raw request fingerprints.
     pub async fn recount_hits(&self) -> HashMap<String, u64> {
+        // What the library counts by default: people, not requests or sessions assessed
+        // automated or declared_bot.
         let sql =
             "SELECT u.url, COUNT(DISTINCT r.session_id) FROM fingerprint_request_fingerprints r \
-                   JOIN fingerprint_urls u ON u.id = r.url_id GROUP BY u.url";
+             JOIN fingerprint_urls u ON u.id = r.url_id \
+             JOIN fingerprint_profiles p ON p.id = r.profile_id \
+             JOIN fingerprint_sessions s ON s.id = r.session_id \
+             WHERE p.verdict NOT IN ('automated', 'declared_bot') \
+             AND s.verdict NOT IN ('automated', 'declared_bot') GROUP BY u.url";
         let rows: Vec<(String, i64)> = match self {
             Self::Sqlite { store, .. } => {
                 sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap()

@@ -243,8 +243,18 @@ where
     async fn rebuild_hit_counts_with_progress(
         &self,
         chunk: u32,
+        count_automated: bool,
         progress: ProgressFn<'_>,
     ) -> Result<RebuildReport, StoreError> {
+        // The requests of automated clients, by their own verdict or their session's.
+        let people_only = if count_automated {
+            ""
+        } else {
+            " AND NOT EXISTS (SELECT 1 FROM fingerprint_profiles p WHERE p.id = r.profile_id \
+             AND p.verdict IN ('automated', 'declared_bot')) \
+             AND NOT EXISTS (SELECT 1 FROM fingerprint_sessions s WHERE s.id = r.session_id \
+             AND s.verdict IN ('automated', 'declared_bot'))"
+        };
         let chunk = i64::from(chunk.max(1));
         let (max_id,): (i64,) = Sql::<D>::new("SELECT COALESCE(MAX(id), 0) FROM fingerprint_urls")
             .fetch_one(&self.pool)
@@ -271,8 +281,8 @@ where
                 .await?;
             report.visitors += range(
                 "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
-                 SELECT DISTINCT url_id, session_id FROM fingerprint_request_fingerprints",
-                "",
+                 SELECT DISTINCT r.url_id, r.session_id FROM fingerprint_request_fingerprints r",
+                people_only,
             )
             .execute(&mut *tx)
             .await?;
