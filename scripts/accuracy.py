@@ -189,14 +189,14 @@ def clients(tls_base, http_base):
         ("chromium-as-firefox", "liar", "ua_claims_firefox_tls_not_firefox",
          lambda n: run(xvfb(chromium(url(tls_base, "chromium-as-firefox", n),
                                      f"--user-agent={FIREFOX_UA}")), seconds=8)),
-        ("chromium-webdriver-hidden", "liar", None,
+        ("chromium-webdriver-hidden", "liar", "automation_globals",
          lambda n: webdriver(url(tls_base, "chromium-webdriver-hidden", n), False, True)),
     ]
 
 
-def export(db):
+def export(db, what="requests"):
     out = subprocess.run([f"{ROOT}/target/debug/fingerprint", "--database-url", db, "export",
-                          "requests"], check=True, capture_output=True, text=True).stdout
+                          what], check=True, capture_output=True, text=True).stdout
     return list(csv.DictReader(io.StringIO(out)))
 
 
@@ -216,29 +216,65 @@ def main():
             demo.send_signal(signal.SIGTERM)
             demo.wait(timeout=30)
     rows = export(tls_db) + export(http_db)
+    sessions = {row["session"]: row for row in export(tls_db, "sessions") + export(http_db, "sessions")}
     by_client = {}
     for row in rows:
         query = urllib.parse.parse_qs(urllib.parse.urlparse(row["url"]).query)
         if "client" in query:
             by_client.setdefault(query["client"][0], []).append(row)
-    print("| client | class | runs | human | automated | declared_bot | unknown | caught | reasons seen |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+
+    def session_of(row):
+        session = sessions.get(row["session"], {})
+        findings = json.loads(session.get("findings") or "[]")
+        return session.get("verdict", ""), [f["reason"] for f in findings]
+
+    def flagged(verdict):
+        return verdict in ("automated", "declared_bot")
+
+    matrix = {}
+    print("| client | class | runs | request: human / automated / declared_bot / unknown "
+          "| caught by the request | session: assessed / automated | caught by request or session "
+          "| request reasons | session reasons |")
+    print("| --- | --- | ---: | --- | --- | --- | --- | --- | --- |")
     for name, kind, reason, _ in table:
         label = name.split(" ")[0]
         found = by_client.get(label, [])
         counts = {v: sum(1 for r in found if r["verdict"] == v)
                   for v in ("human", "automated", "declared_bot", "unknown")}
+        of_session = [session_of(r) for r in found]
         if kind == "person":
-            ok = sum(1 for r in found if r["verdict"] != "automated")
+            request_ok = [not flagged(r["verdict"]) for r in found]
+            either_ok = [ok and not flagged(s) for ok, (s, _) in zip(request_ok, of_session)]
         elif reason:
-            ok = sum(1 for r in found if r["verdict"] == "automated"
-                     and reason in r["reasons"].split(","))
+            request_ok = [flagged(r["verdict"]) and reason in r["reasons"].split(",")
+                          for r in found]
+            either_ok = [ok or (flagged(s) and reason in reasons)
+                         for ok, (s, reasons) in zip(request_ok, of_session)]
         else:
-            ok = counts["automated"] + counts["declared_bot"]
-        reasons = sorted({r["reasons"] or "-" for r in found})
-        print(f"| {name} | {kind} | {len(found)} | {counts['human']} | {counts['automated']} "
-              f"| {counts['declared_bot']} | {counts['unknown']} | {ok}/{len(found)} "
-              f"| {'; '.join(reasons)} |")
+            request_ok = [flagged(r["verdict"]) for r in found]
+            either_ok = [ok or flagged(s) for ok, (s, _) in zip(request_ok, of_session)]
+        final = []
+        for r, (s, _) in zip(found, of_session):
+            final.append("automated" if flagged(s) and r["verdict"] == "human" else r["verdict"])
+        for verdict in final:
+            matrix.setdefault(kind, {}).setdefault(verdict, 0)
+            matrix[kind][verdict] += 1
+        assessed = sum(1 for s, _ in of_session if s)
+        automated = sum(1 for s, _ in of_session if flagged(s))
+        request_reasons = sorted({r["reasons"] or "-" for r in found})
+        session_reasons = sorted({",".join(reasons) or "-" for s, reasons in of_session if s})
+        print(f"| {name} | {kind} | {len(found)} | {counts['human']} / {counts['automated']} / "
+              f"{counts['declared_bot']} / {counts['unknown']} | {sum(request_ok)}/{len(found)} "
+              f"| {assessed} / {automated} | {sum(either_ok)}/{len(found)} "
+              f"| {'; '.join(request_reasons)} | {'; '.join(session_reasons) or '-'} |")
+    print()
+    print("| actual \\ assessed (request, or the session when it overrides human) | human | automated | declared_bot | unknown |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for kind in ("person", "automated", "liar"):
+        row = matrix.get(kind, {})
+        total = sum(row.values())
+        print(f"| {kind} ({total}) | " + " | ".join(str(row.get(v, 0)) for v in
+              ("human", "automated", "declared_bot", "unknown")) + " |")
     shutil.rmtree(work, ignore_errors=True)
 
 

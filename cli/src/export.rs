@@ -131,6 +131,8 @@ const SESSION_COLUMNS: &[&str] = &[
     "utm_campaign",
     "utm_content",
     "utm_term",
+    "verdict",
+    "findings",
 ];
 
 fn session_fields(row: fp::StoredSession) -> Vec<Field> {
@@ -146,6 +148,12 @@ fn session_fields(row: fp::StoredSession) -> Vec<Field> {
         row.utm.campaign.into(),
         row.utm.content.into(),
         row.utm.term.into(),
+        row.assessment
+            .as_ref()
+            .map_or_else(String::new, |a| a.verdict.as_str().to_owned())
+            .into(),
+        row.assessment
+            .map_or(Field::Null, |a| Field::Json(a.findings_json())),
     ]
 }
 

@@ -79,6 +79,26 @@ async fn the_demo_over_tls_shows_and_stores_network_fingerprints() {
     // reqwest sends no user agent.
     assert_eq!(shown("verdict"), "automated");
 
+    // The page's collector posts over HTTP/2, where the host is the `:authority` (there is
+    // no Host header): a same-origin POST is accepted.
+    let token = page
+        .split("data-token=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page includes the collector");
+    let posted = client
+        .post(format!("{base}/fingerprint/"))
+        .header("origin", &base)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"token":"{token}","components":{{"webdriver":false}}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.version(), reqwest::Version::HTTP_2);
+    assert_eq!(posted.status(), 204, "{}", posted.text().await.unwrap());
+
     // SIGTERM: the demo drains its recorder before it exits.
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

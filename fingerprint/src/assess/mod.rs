@@ -36,6 +36,31 @@
 //! "Human" only means "a browser that behaves like one": a browser driven by automation
 //! (WebDriver with its flags hidden) passes these checks; the session assessment, which sees
 //! what the collector reports, is where that is caught.
+//!
+//! # The session assessment
+//!
+//! When a page's collector posts, the library assesses the session: the rules above on the
+//! POST itself (its evidence is the rule's description), then these on what the collector
+//! reported. The result ([`SessionAssessment`]: verdict, score and [`Finding`]s, each a reason
+//! with what was seen) is stored on the session. A session once `automated` or
+//! `declared_bot` stays so when a later collector run finds nothing.
+//!
+//! | reason | rule | weight | source | known false positives |
+//! | --- | --- | --- | --- | --- |
+//! | `webdriver` | `navigator.webdriver` is true | strong | the WebDriver specification requires it of a browser under remote control | none |
+//! | `automation_globals` | the window or document holds a driver's globals (`cdc_…`, `$cdc_…`, `__webdriver…`, `__selenium…`, `__playwright…`, `callPhantom`, …); the evidence names them | strong | ChromeDriver's injected helpers (`cdc_adoQpoasnfa76pfcZLmcfl_…`, seen here with its webdriver flag hidden), Selenium, PhantomJS, Playwright | a page script of the site's own with such a name |
+//! | `no_pointing_device` | `(any-pointer: none)` with a desktop user agent | strong | headless Chromium and Firefox report no pointer at all (seen here); a desktop with a window has one | a desktop with neither mouse nor touch (keyboard-only kiosks, some remote sessions) |
+//! | `webdriver_tampered` | the `navigator.webdriver` getter is not native code, or `navigator` has own properties | strong | how stealth plugins hide automation (they redefine the property) | none known |
+//! | `api_tampered` | another API the collector reads (user agent, platform, languages, screen, canvas, WebGL, time zone, `Function.prototype.toString`) is not native code | weak | anti-detect tools and some privacy extensions wrap these functions | privacy extensions that replace canvas or WebGL functions with script |
+//! | `ua_claims_chrome_engine_not_chromium`, `ua_claims_firefox_engine_not_gecko`, `ua_claims_safari_engine_not_webkit` | the page's engine (`window.chrome`: Blink; `mozInnerScreenX`: Gecko; `GestureEvent` or `window.safari`: WebKit) is not the claimed one | strong | engine-only globals | Android WebViews (`; wv)`) claim Chrome without `window.chrome`: not checked |
+//! | `user_agent_not_navigator` | the `User-Agent` header differs from `navigator.userAgent` | weak | both come from the same setting in a browser | extensions that change only one of them |
+//! | `timezone_not_country` | the browser's time zone is not used in the request's country (the configured country header); tzdata's `zone.tab` and `zone1970.tab` | weak | a person's clock follows where they are | travellers, VPN users, a country header from a CDN edge in another country |
+//! | `languages_not_accept_language` | the primary language of `navigator.languages[0]` is not that of `Accept-Language` | weak | both come from the same setting | extensions that change one of them |
+//! | `ua_claims_mobile_no_touch` | a mobile user agent and `navigator.maxTouchPoints` 0 | weak | every phone and tablet has touch | desktop browsers in device emulation without touch emulation |
+//!
+//! The verdict and score follow the request rules (a strong reason, or two weak ones, make
+//! `automated`). Behaviour over time (request rate, URL spread, sessions per address) and
+//! crawler verification by reverse DNS are not assessed.
 
 use http::{HeaderMap, Version};
 use serde::{Deserialize, Serialize};

@@ -195,8 +195,10 @@ fn refused_page(reason: next::RefusedRedirect) -> Response {
         .into_response()
 }
 
-/// Whether an `Origin` header names another site than the request's `Host`.
-fn cross_origin(headers: &HeaderMap) -> bool {
+/// Whether an `Origin` header names another site than the request's host: its `Host`
+/// header, or on HTTP/2 (which has none) its `:authority`.
+fn cross_origin(parts: &http::request::Parts) -> bool {
+    let headers = &parts.headers;
     if headers
         .get("sec-fetch-site")
         .is_some_and(|site| site == "cross-site")
@@ -206,7 +208,10 @@ fn cross_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let origin_host = origin
         .to_str()
         .ok()
@@ -223,7 +228,7 @@ fn cross_origin(headers: &HeaderMap) -> bool {
 
 async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if cross_origin(&parts.headers) {
+    if cross_origin(&parts) {
         return refuse(StatusCode::FORBIDDEN, "cross-origin request refused");
     }
     if !shared.browser_allowed(&parts) {
@@ -311,4 +316,36 @@ fn assess(
         .and_then(|value| value.to_str().ok())
         .and_then(country_from_header);
     assess_session(&request, &parts.headers, country.as_deref(), components)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut request = http::Request::post(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn same_origin_is_told_by_host_or_by_the_http2_authority() {
+        let origin = ("origin", "https://shop.example:8443");
+        // HTTP/1.1: the Host header.
+        let h1 = parts("/fingerprint/", &[("host", "shop.example:8443"), origin]);
+        assert!(!cross_origin(&h1));
+        // HTTP/2: no Host header; the authority is in the URI.
+        let h2 = parts("https://shop.example:8443/fingerprint/", &[origin]);
+        assert!(!cross_origin(&h2));
+        let other = parts("https://evil.example/fingerprint/", &[origin]);
+        assert!(cross_origin(&other));
+        let neither = parts("/fingerprint/", &[origin]);
+        assert!(cross_origin(&neither));
+        let no_origin = parts("/fingerprint/", &[]);
+        assert!(!cross_origin(&no_origin));
+        let site = parts("/fingerprint/", &[("sec-fetch-site", "cross-site")]);
+        assert!(cross_origin(&site));
+    }
 }
