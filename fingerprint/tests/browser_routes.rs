@@ -214,6 +214,11 @@ async fn listed(db: &TestDb, query: fp::SessionQuery) -> Vec<String> {
     page.items.into_iter().map(|s| s.key).collect()
 }
 
+async fn assessment_of(db: &TestDb, key: &str) -> fp::SessionAssessment {
+    let session = db.store().session(key).await.unwrap().expect("the session");
+    session.assessment.expect("assessed")
+}
+
 async fn requests(db: &TestDb, query: fp::RequestQuery) -> usize {
     db.store()
         .request_fingerprints(&query)
@@ -231,9 +236,7 @@ async fn collector_posts_assess_the_session(db: TestDb) {
     let clean = json!({"globals": [], "tampered": [], "pointer": "fine", "engine": "blink",
                        "userAgent": CHROME});
     assert_eq!(post_as_chrome(&app, &key, &token, clean.clone()).await, 204);
-    let store = db.store();
-    let session = store.session(&key).await.unwrap().unwrap();
-    let assessment = session.assessment.expect("assessed");
+    let assessment = assessment_of(&db, &key).await;
     assert_eq!(
         (assessment.verdict, assessment.findings.len()),
         (Verdict::Human, 0),
@@ -253,13 +256,7 @@ async fn collector_posts_assess_the_session(db: TestDb) {
     let mut driven = clean.clone();
     driven["globals"] = json!(["cdc_adoQpoasnfa76pfcZLmcfl_Array"]);
     assert_eq!(post_as_chrome(&app, &key, &token, driven).await, 204);
-    let assessment = store
-        .session(&key)
-        .await
-        .unwrap()
-        .unwrap()
-        .assessment
-        .unwrap();
+    let assessment = assessment_of(&db, &key).await;
     assert_eq!(assessment.verdict, Verdict::Automated);
     assert_eq!(assessment.findings.len(), 1, "{assessment:?}");
     assert_eq!(assessment.findings[0].reason, Reason::AutomationGlobals);
@@ -288,13 +285,7 @@ async fn collector_posts_assess_the_session(db: TestDb) {
 
     // A clean run afterwards does not launder the session.
     assert_eq!(post_as_chrome(&app, &key, &token, clean).await, 204);
-    let assessment = store
-        .session(&key)
-        .await
-        .unwrap()
-        .unwrap()
-        .assessment
-        .unwrap();
+    let assessment = assessment_of(&db, &key).await;
     assert_eq!(assessment.verdict, Verdict::Automated);
 
     // Requests are filtered by their own assessment: the page was opened without a user agent.

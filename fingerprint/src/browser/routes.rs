@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 
 use super::{components, html_escape, next, script_element, COLLECTOR_JS, COLLECTOR_VERSION};
 use crate::assess::{assess_request, assess_session, SessionAssessment};

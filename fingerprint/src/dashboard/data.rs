@@ -563,14 +563,9 @@ pub(crate) async fn sessions(
         query = query.with_linked(params::linked(linked)?);
         filters.linked = Some(linked.to_owned());
     }
-    if let Some(verdict) = params.get("verdict") {
-        query = query.with_verdict(params::verdict(verdict)?);
-        filters.verdict = Some(verdict.to_owned());
-    }
-    if let Some(reason) = params.get("reason") {
-        query = query.with_reason(params::reason(reason)?);
-        filters.reason = Some(reason.to_owned());
-    }
+    (query.verdict, query.reason) = params::assessment(params)?;
+    filters.verdict = params.get("verdict").map(str::to_owned);
+    filters.reason = params.get("reason").map(str::to_owned);
     if let Some(after) = params.after()? {
         query = query.with_after(after);
     }
@@ -961,14 +956,9 @@ pub(crate) async fn requests(
         query = query.with_ja4(&ja4);
         filters.ja4 = Some(ja4);
     }
-    if let Some(verdict) = params.get("verdict") {
-        query = query.with_verdict(params::verdict(verdict)?);
-        filters.verdict = Some(verdict.to_owned());
-    }
-    if let Some(reason) = params.get("reason") {
-        query = query.with_reason(params::reason(reason)?);
-        filters.reason = Some(reason.to_owned());
-    }
+    (query.verdict, query.reason) = params::assessment(params)?;
+    filters.verdict = params.get("verdict").map(str::to_owned);
+    filters.reason = params.get("reason").map(str::to_owned);
     if let Some(url) = params.text("url", 2048)? {
         query = query.with_url_prefix(&url);
         filters.url = Some(url);

@@ -132,6 +132,14 @@ pub(crate) fn linked(value: &str) -> Result<bool, BadParam> {
     }
 }
 
+/// The `verdict=` and `reason=` filters, checked.
+pub(crate) fn assessment(params: &Params) -> Result<(Option<Verdict>, Option<Reason>), BadParam> {
+    Ok((
+        params.get("verdict").map(verdict).transpose()?,
+        params.get("reason").map(reason).transpose()?,
+    ))
+}
+
 pub(crate) fn verdict(value: &str) -> Result<Verdict, BadParam> {
     Verdict::from_code(value).ok_or_else(|| {
         BadParam("unknown verdict: use human, automated, declared_bot or unknown".into())
