@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use crate::assess::{CrawlerResolver, CrawlerVerifier};
 use crate::browser::{BrowserSettings, RedirectPolicy, Signer};
 use crate::capture::{CaptureConfig, ClientIpSource, InvalidProxy, TrustedProxies};
 use crate::clock::{Clock, SystemClock};
@@ -78,6 +79,7 @@ pub struct FingerprintBuilder {
     privacy_signals: bool,
     consent: Option<ConsentHook>,
     count_automated: bool,
+    crawler_resolver: Option<Arc<dyn CrawlerResolver>>,
 }
 
 impl std::fmt::Debug for FingerprintBuilder {
@@ -114,7 +116,18 @@ impl FingerprintBuilder {
             privacy_signals: true,
             consent: None,
             count_automated: false,
+            crawler_resolver: None,
         }
+    }
+
+    /// Verifies crawlers that name themselves (Googlebot, Bingbot, Applebot, ...) by reverse
+    /// and forward DNS through `resolver`, in the background (see
+    /// [`verify_crawler`](crate::v1::verify_crawler)): an address that is not the crawler's
+    /// makes its requests and session `automated` with `crawler_not_verified`. Default: no
+    /// resolver, nothing is looked up.
+    pub fn with_crawler_resolver(mut self, resolver: impl CrawlerResolver) -> Self {
+        self.crawler_resolver = Some(Arc::new(resolver));
+        self
     }
 
     /// Whether requests assessed `automated` or `declared_bot` (see
@@ -438,6 +451,7 @@ impl FingerprintBuilder {
             privacy_signals: self.privacy_signals,
             consent: self.consent,
             count_automated: self.count_automated,
+            crawlers: self.crawler_resolver.map(CrawlerVerifier::new),
         };
         Ok(Fingerprint {
             shared: Arc::new(shared),

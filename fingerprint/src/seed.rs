@@ -809,6 +809,7 @@ impl Plan {
                 fingerprint,
                 utm,
                 counted,
+                assessment: None,
             });
             urls.push(url);
         }

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) consent: Option<ConsentHook>,
     /// Whether automated requests count as unique visitors.
     pub(crate) count_automated: bool,
+    /// Verifies declared crawlers, when the app gave a resolver.
+    pub(crate) crawlers: Option<crate::assess::CrawlerVerifier>,
 }
 
 impl Shared {

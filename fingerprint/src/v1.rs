@@ -2,7 +2,10 @@
 //!
 //! Everything here follows semver; items outside `v1` may change in any release.
 
-pub use crate::assess::{assess_request, Assessment, Finding, Reason, SessionAssessment, Verdict};
+pub use crate::assess::{
+    assess_request, verify_crawler, Assessment, CrawlerCheck, CrawlerResolver, Finding, Reason,
+    ResolveError, SessionAssessment, Verdict,
+};
 pub use crate::browser::{check_redirect, RedirectPolicy, RefusedRedirect, ScriptTag};
 pub use crate::builder::{BuildError, FingerprintBuilder};
 pub use crate::capture::{client_ip, client_scheme, ClientIpSource, InvalidProxy, TrustedProxies};

@@ -24,6 +24,7 @@ suite!(
     hit_counts_count_unique_sessions,
     hit_counts_for_objects_and_rebuild,
     automated_clients_are_stored_but_not_counted,
+    claimed_crawlers_are_verified_through_the_apps_resolver,
     two_instances_give_exact_hit_counts,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
@@ -366,6 +367,121 @@ async fn automated_clients_are_stored_but_not_counted(db: TestDb) {
         .unwrap();
     counting.flush().await.unwrap();
     assert_eq!(counting.hits().for_url(&other).await.unwrap(), 1);
+}
+
+/// A resolver that knows one name for 127.0.0.1 (and that name's address, when given).
+struct OneName {
+    name: &'static str,
+    resolves_back: bool,
+}
+
+#[async_trait]
+impl fp::CrawlerResolver for OneName {
+    async fn reverse(&self, ip: std::net::IpAddr) -> Result<Vec<String>, fp::ResolveError> {
+        assert!(ip.is_loopback(), "tests resolve nothing else");
+        Ok(vec![self.name.to_owned()])
+    }
+    async fn forward(&self, host: &str) -> Result<Vec<std::net::IpAddr>, fp::ResolveError> {
+        let back = self.resolves_back && host == self.name;
+        Ok(if back {
+            vec!["127.0.0.1".parse()?]
+        } else {
+            vec![]
+        })
+    }
+}
+
+const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+/// Requests `/crawled` as Googlebot (a new session each time) until the handler sees the
+/// verification's result; returns (what the handler saw, the session key).
+async fn crawl_until_verified(addr: std::net::SocketAddr) -> (String, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = client()
+            .get(format!("http://{addr}/crawled"))
+            .header("user-agent", GOOGLEBOT)
+            .send()
+            .await
+            .unwrap();
+        let key = cookie_key(&response).unwrap();
+        let seen = response.text().await.unwrap();
+        if seen.contains(",crawler_") {
+            return (seen, key);
+        }
+        assert_eq!(
+            seen, "declared_bot known_crawler_ua",
+            "before the lookup finished"
+        );
+        assert!(std::time::Instant::now() < deadline, "the lookup finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn claimed_crawlers_are_verified_through_the_apps_resolver(db: TestDb) {
+    for (resolver, verdict, reason, evidence) in [
+        (
+            OneName {
+                name: "localhost",
+                resolves_back: true,
+            },
+            fp::Verdict::Automated,
+            fp::Reason::CrawlerNotVerified,
+            "claims Googlebot; 127.0.0.1 is localhost, not in googlebot.com or google.com or \
+             googleusercontent.com",
+        ),
+        (
+            OneName {
+                name: "crawl-1.googlebot.com.",
+                resolves_back: false,
+            },
+            fp::Verdict::Automated,
+            fp::Reason::CrawlerNotVerified,
+            "claims Googlebot; 127.0.0.1 is crawl-1.googlebot.com, which does not resolve back \
+             to it",
+        ),
+        (
+            OneName {
+                name: "crawl-1.googlebot.com",
+                resolves_back: true,
+            },
+            fp::Verdict::DeclaredBot,
+            fp::Reason::CrawlerVerified,
+            "Googlebot: the address is crawl-1.googlebot.com, which resolves back to it",
+        ),
+    ] {
+        let fingerprint = fp::Fingerprint::builder(db.store())
+            .with_crawler_resolver(resolver)
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route(
+                "/crawled",
+                get(|visit: fp::CurrentVisit| async move {
+                    let a = visit.assessment;
+                    format!("{} {}", a.verdict.as_str(), a.reason_codes())
+                }),
+            )
+            .route_layer(fingerprint.layer());
+        let addr = serve(app).await;
+        let (seen, key) = crawl_until_verified(addr).await;
+        assert_eq!(
+            seen,
+            format!("{} known_crawler_ua,{}", verdict.as_str(), reason.as_str())
+        );
+        fingerprint.flush().await.unwrap();
+        let session = db.store().session(&key).await.unwrap().unwrap();
+        let assessment = session
+            .assessment
+            .expect("the verification, on the session");
+        assert_eq!(assessment.verdict, verdict);
+        assert_eq!(assessment.findings.len(), 1);
+        assert_eq!(assessment.findings[0].reason, reason);
+        assert_eq!(assessment.findings[0].evidence, evidence);
+    }
+    // Crawlers, verified or not, are not counted as visitors.
+    assert_eq!(db.counters().await, db.recount_hits().await);
+    assert!(db.counters().await.values().all(|hits| *hits == 0));
 }
 
 struct Article(u32);

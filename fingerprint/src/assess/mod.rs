@@ -59,16 +59,32 @@
 //! | `ua_claims_mobile_no_touch` | a mobile user agent and `navigator.maxTouchPoints` 0 | weak | every phone and tablet has touch | desktop browsers in device emulation without touch emulation |
 //!
 //! The verdict and score follow the request rules (a strong reason, or two weak ones, make
-//! `automated`). Behaviour over time (request rate, URL spread, sessions per address) and
-//! crawler verification by reverse DNS are not assessed.
+//! `automated`). Behaviour over time (request rate, URL spread, sessions per address) is not
+//! assessed.
+//!
+//! # Declared crawlers, verified
+//!
+//! With a resolver ([`FingerprintBuilder::with_crawler_resolver`](crate::v1::FingerprintBuilder::with_crawler_resolver);
+//! none by default, so nothing resolves), a request from a crawler that publishes how to
+//! verify it (Googlebot and Google's other crawlers, Bingbot, Applebot, YandexBot,
+//! Baiduspider, PetalBot, SeznamBot) has its address checked as those crawlers document: the
+//! reverse name must be in the crawler's domain and resolve back to the address
+//! ([`verify_crawler`]). `crawler_verified` keeps the verdict `declared_bot`;
+//! `crawler_not_verified` (strong; the evidence names what the address is) makes it
+//! `automated`: someone borrowing a crawler's name. The layer never waits for DNS: the first
+//! request of an address starts the lookup, and the address's later requests (cached an
+//! hour) carry the result, in `CurrentVisit::assessment` and on their session.
 
 use http::{HeaderMap, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::net::{is_grease, ClientHello, ConnectionInfo, PseudoHeader};
 
+mod crawler;
 mod session;
 
+pub(crate) use crawler::CrawlerVerifier;
+pub use crawler::{verify_crawler, CrawlerCheck, CrawlerResolver, ResolveError};
 pub(crate) use session::assess_session;
 pub use session::{Finding, SessionAssessment};
 
@@ -175,6 +191,10 @@ pub enum Reason {
     LanguagesNotAcceptLanguage,
     /// Session: a mobile user agent on a device without touch.
     UaClaimsMobileNoTouch,
+    /// Session: a crawler's address, verified by reverse and forward DNS.
+    CrawlerVerified,
+    /// Session: claims a crawler whose address is not that crawler's.
+    CrawlerNotVerified,
 }
 
 impl Reason {
@@ -207,11 +227,13 @@ impl Reason {
             Self::TimezoneNotCountry => "timezone_not_country",
             Self::LanguagesNotAcceptLanguage => "languages_not_accept_language",
             Self::UaClaimsMobileNoTouch => "ua_claims_mobile_no_touch",
+            Self::CrawlerVerified => "crawler_verified",
+            Self::CrawlerNotVerified => "crawler_not_verified",
         }
     }
 
     /// Every reason, request-level ones first.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 27] = [
         Self::KnownCrawlerUa,
         Self::ToolUa,
         Self::HeadlessUa,
@@ -237,6 +259,8 @@ impl Reason {
         Self::TimezoneNotCountry,
         Self::LanguagesNotAcceptLanguage,
         Self::UaClaimsMobileNoTouch,
+        Self::CrawlerVerified,
+        Self::CrawlerNotVerified,
     ];
 
     /// The reason of a code ([`as_str`](Self::as_str)); `None` for an unknown one.
@@ -282,6 +306,8 @@ impl Reason {
             Self::TimezoneNotCountry => "the time zone is not used in the request's country",
             Self::LanguagesNotAcceptLanguage => "navigator.languages and Accept-Language disagree",
             Self::UaClaimsMobileNoTouch => "a mobile user agent without touch",
+            Self::CrawlerVerified => "the crawler's address resolves to its domain and back",
+            Self::CrawlerNotVerified => "the crawler's address is not the crawler's",
         }
     }
 
@@ -300,6 +326,7 @@ impl Reason {
                 | Self::TimezoneNotCountry
                 | Self::LanguagesNotAcceptLanguage
                 | Self::UaClaimsMobileNoTouch
+                | Self::CrawlerVerified
         )
     }
 }

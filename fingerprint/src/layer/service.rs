@@ -9,7 +9,7 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use super::ResponseFuture;
-use crate::assess::assess_request;
+use crate::assess::{assess_request, Assessment, SessionAssessment, Verdict};
 use crate::capture;
 use crate::model::Visit;
 use crate::session::{IssuedKey, LinkFn, RequestSession, SessionIdentity};
@@ -98,7 +98,8 @@ async fn fingerprint_request(
     let url = location.url.clone();
     let (client_ip, secure) = (location.client_ip, location.secure);
     let connection = crate::visit::connection(&parts.extensions).cloned();
-    let assessment = assess_request(&parts.headers, parts.version, secure, connection.as_ref());
+    let mut assessment = assess_request(&parts.headers, parts.version, secure, connection.as_ref());
+    let crawler = verified_crawler(shared, &parts.headers, client_ip, &mut assessment);
     let recorded = if shared.debounce.is_debounced(&session_key, &url, now) {
         shared.recorder.count_skipped();
         false
@@ -117,6 +118,7 @@ async fn fingerprint_request(
             fingerprint: captured.fingerprint,
             utm: captured.utm,
             counted: shared.count_automated || !assessment.verdict.is_automated(),
+            assessment: crawler,
         };
         let accepted = shared.recorder.offer(visit);
         if accepted {
@@ -136,4 +138,29 @@ async fn fingerprint_request(
         assessment,
     });
     set_cookie
+}
+
+/// For a declared crawler, when the app gave a resolver: the verification of its address,
+/// once finished (the first request of an address starts it and goes on). A refuted
+/// crawler's request becomes `automated`; the session assessment is returned for its session.
+fn verified_crawler(
+    shared: &Shared,
+    headers: &http::HeaderMap,
+    client_ip: Option<std::net::IpAddr>,
+    assessment: &mut Assessment,
+) -> Option<SessionAssessment> {
+    if assessment.verdict != Verdict::DeclaredBot {
+        return None;
+    }
+    let (verifier, ip) = (shared.crawlers.as_ref()?, client_ip?);
+    let user_agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let session = verifier.check(user_agent, ip)?.assessment()?;
+    assessment
+        .reasons
+        .extend(session.findings.iter().map(|finding| finding.reason));
+    if session.verdict == Verdict::Automated {
+        assessment.verdict = Verdict::Automated;
+        assessment.score = 100;
+    }
+    Some(session)
 }

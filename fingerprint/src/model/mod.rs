@@ -142,6 +142,9 @@ pub struct Visit {
     /// [`with_count_automated`](crate::v1::FingerprintBuilder::with_count_automated)). It is
     /// stored either way.
     pub counted: bool,
+    /// A session assessment the request makes (a verified or refuted crawler), stored on its
+    /// session with the batch.
+    pub assessment: Option<SessionAssessment>,
 }
 
 impl Visit {
@@ -153,6 +156,7 @@ impl Visit {
             fingerprint,
             utm: Utm::default(),
             counted: true,
+            assessment: None,
         }
     }
 

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::dialect::{column_names, Col, Day, Dialect, Sql, Timestamp};
 use super::{migrate, profiles, users, SqlStore};
+use crate::assess::SessionAssessment;
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
 use crate::store::batch::{missing_id, window_micros, PreparedBatch};
 use crate::store::insight::{ip_sessions, DailyDelta, RecordedRow};
@@ -284,6 +285,16 @@ impl<D: Dialect> Store for SqlStore<D> {
                 .map(|(id, _)| *id)
                 .ok_or_else(|| missing_id("session", key))
         };
+        // Sessions a request assessed (a verified or refuted crawler).
+        let assessed = visits.iter().filter_map(|visit| {
+            let assessment = visit.assessment.as_ref()?;
+            Some((
+                visit.session_key.as_str(),
+                visit.fingerprint.created_at,
+                assessment,
+            ))
+        });
+        record_assessments::<D>(&mut tx, assessed, &sessions).await?;
 
         // Request fingerprints, except those inside the debounce window of a stored one.
         let window = window_micros(debounce);
@@ -472,7 +483,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         )
         .execute(&mut *tx)
         .await?;
-        record_assessments::<D>(&mut tx, visits, &sessions).await?;
+        let assessed = visits.iter().filter_map(|visit| {
+            let assessment = visit.assessment.as_ref()?;
+            Some((visit.session_key.as_str(), visit.created_at, assessment))
+        });
+        record_assessments::<D>(&mut tx, assessed, &sessions).await?;
         let seen = fold_seen(visits.iter().filter_map(|visit| {
             let user = sessions.get(&visit.session_key)?.1.as_deref()?;
             Some((
@@ -504,30 +519,29 @@ impl<D: Dialect> Store for SqlStore<D> {
 /// Stores each session's latest assessment of the batch on the session. A session once
 /// assessed `automated` or `declared_bot` keeps that verdict unless a newer one is also one of
 /// them: a later clean collector run does not launder it.
-async fn record_assessments<D: Dialect>(
+async fn record_assessments<'a, D: Dialect>(
     conn: &mut D::Connection,
-    visits: &[BrowserVisit],
+    assessed: impl Iterator<Item = (&'a str, DateTime<Utc>, &'a SessionAssessment)>,
     sessions: &HashMap<String, (i64, Option<String>)>,
 ) -> Result<(), StoreError> {
-    let mut latest: BTreeMap<i64, &BrowserVisit> = BTreeMap::new();
-    for visit in visits.iter().filter(|visit| visit.assessment.is_some()) {
-        let Some((session, _)) = sessions.get(&visit.session_key) else {
+    let mut latest: BTreeMap<i64, (DateTime<Utc>, &SessionAssessment)> = BTreeMap::new();
+    for (key, at, assessment) in assessed {
+        let Some((session, _)) = sessions.get(key) else {
             continue;
         };
-        let entry = latest.entry(*session).or_insert(visit);
-        if visit.created_at >= entry.created_at {
-            *entry = visit;
+        let entry = latest.entry(*session).or_insert((at, assessment));
+        if at >= entry.0 {
+            *entry = (at, assessment);
         }
     }
     let rows: Vec<(i64, &str, String)> = latest
         .into_iter()
-        .filter_map(|(session, visit)| {
-            let assessment = visit.assessment.as_ref()?;
-            Some((
+        .map(|(session, (_, assessment))| {
+            (
                 session,
                 assessment.verdict.as_str(),
                 assessment.findings_json(),
-            ))
+            )
         })
         .collect();
     if rows.is_empty() {
