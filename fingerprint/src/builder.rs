@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::assess::{CrawlerResolver, CrawlerVerifier};
+use crate::assess::{Behaviour, BehaviourLimits, CrawlerResolver, CrawlerVerifier};
 use crate::browser::{BrowserSettings, RedirectPolicy, Signer};
 use crate::capture::{CaptureConfig, ClientIpSource, InvalidProxy, TrustedProxies};
 use crate::clock::{Clock, SystemClock};
@@ -80,6 +80,7 @@ pub struct FingerprintBuilder {
     consent: Option<ConsentHook>,
     count_automated: bool,
     crawler_resolver: Option<Arc<dyn CrawlerResolver>>,
+    behaviour_limits: BehaviourLimits,
 }
 
 impl std::fmt::Debug for FingerprintBuilder {
@@ -117,7 +118,16 @@ impl FingerprintBuilder {
             consent: None,
             count_automated: false,
             crawler_resolver: None,
+            behaviour_limits: BehaviourLimits::new(),
         }
+    }
+
+    /// The per-minute limits of behaviour a person does not show (requests and distinct
+    /// URLs per session, sessions per client address); see [`BehaviourLimits`]. Default:
+    /// 120, 60 and 30.
+    pub fn with_behaviour_limits(mut self, limits: BehaviourLimits) -> Self {
+        self.behaviour_limits = limits;
+        self
     }
 
     /// Verifies crawlers that name themselves (Googlebot, Bingbot, Applebot, ...) by reverse
@@ -452,6 +462,7 @@ impl FingerprintBuilder {
             consent: self.consent,
             count_automated: self.count_automated,
             crawlers: self.crawler_resolver.map(CrawlerVerifier::new),
+            behaviour: Behaviour::new(self.behaviour_limits),
         };
         Ok(Fingerprint {
             shared: Arc::new(shared),

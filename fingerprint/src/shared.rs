@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) count_automated: bool,
     /// Verifies declared crawlers, when the app gave a resolver.
     pub(crate) crawlers: Option<crate::assess::CrawlerVerifier>,
+    /// Behaviour per session and address, per minute.
+    pub(crate) behaviour: crate::assess::Behaviour,
 }
 
 impl Shared {

@@ -3,8 +3,8 @@
 //! Everything here follows semver; items outside `v1` may change in any release.
 
 pub use crate::assess::{
-    assess_request, verify_crawler, Assessment, CrawlerCheck, CrawlerResolver, Finding, Reason,
-    ResolveError, SessionAssessment, Verdict,
+    assess_request, verify_crawler, Assessment, BehaviourLimits, CrawlerCheck, CrawlerResolver,
+    Finding, Reason, ResolveError, SessionAssessment, Verdict,
 };
 pub use crate::browser::{check_redirect, RedirectPolicy, RefusedRedirect, ScriptTag};
 pub use crate::builder::{BuildError, FingerprintBuilder};

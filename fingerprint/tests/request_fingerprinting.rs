@@ -25,6 +25,7 @@ suite!(
     hit_counts_for_objects_and_rebuild,
     automated_clients_are_stored_but_not_counted,
     claimed_crawlers_are_verified_through_the_apps_resolver,
+    behaviour_limits_flag_the_request_and_the_session,
     two_instances_give_exact_hit_counts,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
@@ -482,6 +483,105 @@ async fn claimed_crawlers_are_verified_through_the_apps_resolver(db: TestDb) {
     // Crawlers, verified or not, are not counted as visitors.
     assert_eq!(db.counters().await, db.recount_hits().await);
     assert!(db.counters().await.values().all(|hits| *hits == 0));
+}
+
+async fn behaviour_limits_flag_the_request_and_the_session(db: TestDb) {
+    let clock = fp::ManualClock::new();
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_clock(clock.clone())
+        .with_behaviour_limits(
+            fp::BehaviourLimits::new()
+                .with_session_requests(3)
+                .with_session_urls(2)
+                .with_address_sessions(2),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/{page}",
+            get(|visit: fp::CurrentVisit| async move {
+                let a = visit.assessment;
+                format!("{} {}", a.verdict.as_str(), a.reason_codes())
+            }),
+        )
+        .route_layer(fingerprint.layer());
+    let addr = serve(app).await;
+    let get = |path: &'static str, key: Option<String>| async move {
+        let mut request = client().get(format!("http://{addr}/{path}"));
+        if let Some(key) = key {
+            request = request.header("cookie", format!("fingerprint_session={key}"));
+        }
+        let response = request.send().await.unwrap();
+        let key = cookie_key(&response);
+        (response.text().await.unwrap(), key)
+    };
+    let (first, key) = get("a", None).await;
+    assert_eq!(first, "unknown ");
+    let key = key.unwrap();
+    // The same page again: debounced, but counted against the session's rate.
+    assert_eq!(get("a", Some(key.clone())).await.0, "unknown ");
+    assert_eq!(get("a", Some(key.clone())).await.0, "unknown ");
+    // The fourth request in the minute crosses the limit of three.
+    assert_eq!(
+        get("a", Some(key.clone())).await.0,
+        "unknown session_request_rate"
+    );
+    // Every request of the minute carries it, so a handler can slow the client down.
+    assert_eq!(
+        get("b", Some(key.clone())).await.0,
+        "unknown session_request_rate"
+    );
+    // A third distinct URL crosses the limit of two: with the rate, two weak reasons.
+    assert_eq!(
+        get("c", Some(key.clone())).await.0,
+        "automated session_request_rate,session_url_spread"
+    );
+    // Two more sessions from 127.0.0.1 in the minute: the third crosses its limit.
+    assert_eq!(get("a", None).await.0, "unknown ");
+    assert_eq!(get("a", None).await.0, "unknown address_session_rate");
+    fingerprint.flush().await.unwrap();
+
+    let assessment = db
+        .store()
+        .session(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .assessment
+        .expect("the behaviour, on the session");
+    assert_eq!(assessment.verdict, fp::Verdict::Automated);
+    let findings: Vec<(&str, &str)> = assessment
+        .findings
+        .iter()
+        .map(|f| (f.reason.as_str(), f.evidence.as_str()))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            ("session_request_rate", "more than 3 requests in one minute"),
+            (
+                "session_url_spread",
+                "more than 2 distinct URLs in one minute"
+            ),
+        ]
+    );
+    // /a, /b and /c: the /a that crossed the limit reached the store for its finding, and
+    // the store's own debounce kept it out of the rows.
+    let requests = db.store().session_requests(&key, 10).await.unwrap();
+    assert_eq!(requests.len(), 3);
+    // Live counts: the session's /a and /b were counted before it was found automated; its
+    // /c (automated when it came) was not. A rebuild leaves the automated session out.
+    let page = |path: &str| format!("http://{addr}/{path}");
+    let counters = db.counters().await;
+    assert_eq!((counters[&page("a")], counters[&page("b")]), (3, 1));
+    assert!(!counters.contains_key(&page("c")));
+    db.store().rebuild_hit_counts(10, false).await.unwrap();
+    assert_eq!(db.counters().await, db.recount_hits().await);
+    assert_eq!(db.counters().await[&page("a")], 2);
+    // A new minute: the limits count again.
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(get("d", Some(key.clone())).await.0, "unknown ");
 }
 
 struct Article(u32);

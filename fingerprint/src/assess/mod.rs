@@ -59,8 +59,18 @@
 //! | `ua_claims_mobile_no_touch` | a mobile user agent and `navigator.maxTouchPoints` 0 | weak | every phone and tablet has touch | desktop browsers in device emulation without touch emulation |
 //!
 //! The verdict and score follow the request rules (a strong reason, or two weak ones, make
-//! `automated`). Behaviour over time (request rate, URL spread, sessions per address) is not
-//! assessed.
+//! `automated`).
+//!
+//! # Behaviour
+//!
+//! The layer also counts, per process and per minute, the requests and distinct URLs
+//! of each session and the distinct sessions of each client address ([`BehaviourLimits`]:
+//! 120, 60 and 30 by default). A limit crossed adds a weak reason to that request's
+//! assessment (`session_request_rate`, `session_url_spread`, `address_session_rate`), so a
+//! handler can slow the client down, and a finding to its session, once per minute. Known
+//! false positives: single-page apps whose API calls go through the layer (put it on pages),
+//! and many people behind one address (offices, carrier-grade NAT) for the address rule.
+//! Several app instances each count their own share.
 //!
 //! # Declared crawlers, verified
 //!
@@ -80,9 +90,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::net::{is_grease, ClientHello, ConnectionInfo, PseudoHeader};
 
+mod behaviour;
 mod crawler;
 mod session;
 
+pub(crate) use behaviour::Behaviour;
+pub use behaviour::BehaviourLimits;
 pub(crate) use crawler::CrawlerVerifier;
 pub use crawler::{verify_crawler, CrawlerCheck, CrawlerResolver, ResolveError};
 pub(crate) use session::assess_session;
@@ -195,6 +208,13 @@ pub enum Reason {
     CrawlerVerified,
     /// Session: claims a crawler whose address is not that crawler's.
     CrawlerNotVerified,
+    /// Behaviour: more requests in a minute than a person makes.
+    SessionRequestRate,
+    /// Behaviour: more distinct URLs in a minute than a person reads.
+    SessionUrlSpread,
+    /// Behaviour: more sessions from one address in a minute than people behind one address
+    /// open.
+    AddressSessionRate,
 }
 
 impl Reason {
@@ -229,11 +249,14 @@ impl Reason {
             Self::UaClaimsMobileNoTouch => "ua_claims_mobile_no_touch",
             Self::CrawlerVerified => "crawler_verified",
             Self::CrawlerNotVerified => "crawler_not_verified",
+            Self::SessionRequestRate => "session_request_rate",
+            Self::SessionUrlSpread => "session_url_spread",
+            Self::AddressSessionRate => "address_session_rate",
         }
     }
 
     /// Every reason, request-level ones first.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 30] = [
         Self::KnownCrawlerUa,
         Self::ToolUa,
         Self::HeadlessUa,
@@ -261,6 +284,9 @@ impl Reason {
         Self::UaClaimsMobileNoTouch,
         Self::CrawlerVerified,
         Self::CrawlerNotVerified,
+        Self::SessionRequestRate,
+        Self::SessionUrlSpread,
+        Self::AddressSessionRate,
     ];
 
     /// The reason of a code ([`as_str`](Self::as_str)); `None` for an unknown one.
@@ -308,7 +334,16 @@ impl Reason {
             Self::UaClaimsMobileNoTouch => "a mobile user agent without touch",
             Self::CrawlerVerified => "the crawler's address resolves to its domain and back",
             Self::CrawlerNotVerified => "the crawler's address is not the crawler's",
+            Self::SessionRequestRate => "too many requests of the session in a minute",
+            Self::SessionUrlSpread => "too many distinct URLs of the session in a minute",
+            Self::AddressSessionRate => "too many sessions of the address in a minute",
         }
+    }
+
+    /// Whether the reason is a crawler saying (or proving) what it is: no evidence of
+    /// automation hidden, so it does not count towards `automated`.
+    pub(crate) fn is_declaration(self) -> bool {
+        matches!(self, Self::KnownCrawlerUa | Self::CrawlerVerified)
     }
 
     /// Whether the reason alone makes a request `automated`.
@@ -327,6 +362,9 @@ impl Reason {
                 | Self::LanguagesNotAcceptLanguage
                 | Self::UaClaimsMobileNoTouch
                 | Self::CrawlerVerified
+                | Self::SessionRequestRate
+                | Self::SessionUrlSpread
+                | Self::AddressSessionRate
         )
     }
 }
@@ -344,6 +382,23 @@ pub struct Assessment {
 }
 
 impl Assessment {
+    /// Adds `more` reasons (behaviour, a crawler's verification) and decides again: a
+    /// declared bot stays one unless the reasons make it automated.
+    pub(crate) fn add_reasons(&mut self, more: impl IntoIterator<Item = Reason>) {
+        let before = self.reasons.len();
+        self.reasons.extend(more);
+        if self.reasons.len() == before {
+            return;
+        }
+        self.reasons.sort_unstable();
+        self.reasons.dedup();
+        let decided = verdict(self.reasons.clone(), self.verdict == Verdict::Human);
+        self.score = decided.score;
+        if decided.verdict == Verdict::Automated || self.verdict != Verdict::DeclaredBot {
+            self.verdict = decided.verdict;
+        }
+    }
+
     /// The reason codes joined by `,` (empty without reasons), as stored.
     #[must_use]
     pub fn reason_codes(&self) -> String {
@@ -468,7 +523,10 @@ pub fn assess_request(
 /// The verdict of `reasons`; `browser`: a browser claim whose checks ran.
 pub(crate) fn verdict(reasons: Vec<Reason>, browser: bool) -> Assessment {
     let strong = reasons.iter().filter(|r| r.is_strong()).count();
-    let weak = reasons.len() - strong;
+    let weak = reasons
+        .iter()
+        .filter(|r| !r.is_strong() && !r.is_declaration())
+        .count();
     let score = score(reasons.iter().copied());
     let verdict = if strong > 0 || weak >= 2 {
         Verdict::Automated
@@ -487,7 +545,10 @@ pub(crate) fn verdict(reasons: Vec<Reason>, browser: bool) -> Assessment {
 /// How sure a verdict of automation on `reasons` is: 60 per strong reason, 25 per weak one,
 /// at most 100.
 pub(crate) fn score(reasons: impl Iterator<Item = Reason>) -> u8 {
-    let points: usize = reasons.map(|r| if r.is_strong() { 60 } else { 25 }).sum();
+    let points: usize = reasons
+        .filter(|r| !r.is_declaration())
+        .map(|r| if r.is_strong() { 60 } else { 25 })
+        .sum();
     points.min(100) as u8
 }
 

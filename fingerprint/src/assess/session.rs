@@ -62,6 +62,34 @@ impl SessionAssessment {
         }
     }
 
+    /// This assessment followed by a `newer` one of the same session: the findings of both
+    /// (the newer evidence for a reason both give), and the verdict they make together. A
+    /// session once `automated` stays so: its reasons stay.
+    #[must_use]
+    pub fn merge(&self, newer: &SessionAssessment) -> SessionAssessment {
+        let mut findings = newer.findings.clone();
+        for finding in &self.findings {
+            if !findings.iter().any(|f| f.reason == finding.reason) {
+                findings.push(finding.clone());
+            }
+        }
+        findings.sort_by_key(|finding| finding.reason);
+        let either = |verdict| self.verdict == verdict || newer.verdict == verdict;
+        let reasons: Vec<Reason> = findings.iter().map(|f| f.reason).collect();
+        let mut merged = verdict(reasons, either(Verdict::Human));
+        if merged.verdict != Verdict::Automated && either(Verdict::DeclaredBot) {
+            merged.verdict = Verdict::DeclaredBot;
+        }
+        if either(Verdict::Automated) {
+            merged.verdict = Verdict::Automated;
+        }
+        SessionAssessment {
+            verdict: merged.verdict,
+            score: merged.score,
+            findings,
+        }
+    }
+
     /// The findings as stored: a JSON array of `{"reason": ..., "evidence": ...}`.
     #[must_use]
     pub fn findings_json(&self) -> String {
@@ -439,6 +467,45 @@ mod tests {
         let a = assess(&headless, None, &person(&headless, "blink"));
         assert_eq!(a.verdict, Verdict::Automated);
         assert_eq!(a.findings[0].evidence, "the user agent says HeadlessChrome");
+    }
+
+    #[test]
+    fn merged_assessments_keep_every_reason() {
+        let human = assess(CHROME, Some("CZ"), &person(CHROME, "blink"));
+        let rate = SessionAssessment::new(
+            Verdict::Unknown,
+            vec![Finding::new(Reason::SessionRequestRate, "more than 120")],
+        );
+        let merged = human.merge(&rate);
+        assert_eq!((merged.verdict, merged.findings.len()), (Verdict::Human, 1));
+        let spread = SessionAssessment::new(
+            Verdict::Unknown,
+            vec![Finding::new(Reason::SessionUrlSpread, "more than 60")],
+        );
+        let both = merged.merge(&spread);
+        assert_eq!(both.verdict, Verdict::Automated, "two weak reasons");
+        assert_eq!(both.score, 50);
+        // Automated stays automated after a clean run; the newer evidence wins.
+        let clean = assess(CHROME, Some("CZ"), &person(CHROME, "blink"));
+        assert_eq!(both.merge(&clean).verdict, Verdict::Automated);
+        let newer = SessionAssessment::new(
+            Verdict::Unknown,
+            vec![Finding::new(
+                Reason::SessionUrlSpread,
+                "more than 60, again",
+            )],
+        );
+        let again = both.merge(&newer);
+        assert_eq!(again.findings.len(), 2);
+        assert_eq!(again.findings[1].evidence, "more than 60, again");
+        let bot = SessionAssessment::new(
+            Verdict::DeclaredBot,
+            vec![Finding::new(
+                Reason::CrawlerVerified,
+                "crawl-1.googlebot.com",
+            )],
+        );
+        assert_eq!(bot.merge(&rate).verdict, Verdict::DeclaredBot);
     }
 
     #[test]

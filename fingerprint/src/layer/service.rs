@@ -9,7 +9,7 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use super::ResponseFuture;
-use crate::assess::{assess_request, Assessment, SessionAssessment, Verdict};
+use crate::assess::{assess_request, Assessment, Finding, SessionAssessment, Verdict};
 use crate::capture;
 use crate::model::Visit;
 use crate::session::{IssuedKey, LinkFn, RequestSession, SessionIdentity};
@@ -100,7 +100,21 @@ async fn fingerprint_request(
     let connection = crate::visit::connection(&parts.extensions).cloned();
     let mut assessment = assess_request(&parts.headers, parts.version, secure, connection.as_ref());
     let crawler = verified_crawler(shared, &parts.headers, client_ip, &mut assessment);
-    let recorded = if shared.debounce.is_debounced(&session_key, &url, now) {
+    // Behaviour is a matter of the session, not of the header profile: it is added to the
+    // assessment the handler sees, and stored on the session.
+    let behaviour = shared.behaviour.observe(&session_key, &url, client_ip, now);
+    let session_assessment = session_findings(crawler, &behaviour.findings);
+    let seen = {
+        let mut seen = assessment.clone();
+        seen.add_reasons(behaviour.over);
+        seen
+    };
+    // A request that crosses a behaviour limit goes to the store even inside the debounce
+    // window, so its session keeps the finding (the store's debounce still keeps a second
+    // row of the same page out).
+    let debounced =
+        behaviour.findings.is_empty() && shared.debounce.is_debounced(&session_key, &url, now);
+    let recorded = if debounced {
         shared.recorder.count_skipped();
         false
     } else {
@@ -117,8 +131,8 @@ async fn fingerprint_request(
             session_key: session_key.clone(),
             fingerprint: captured.fingerprint,
             utm: captured.utm,
-            counted: shared.count_automated || !assessment.verdict.is_automated(),
-            assessment: crawler,
+            counted: shared.count_automated || !seen.verdict.is_automated(),
+            assessment: session_assessment,
         };
         let accepted = shared.recorder.offer(visit);
         if accepted {
@@ -135,9 +149,25 @@ async fn fingerprint_request(
         client_ip,
         secure,
         connection,
-        assessment,
+        assessment: seen,
     });
     set_cookie
+}
+
+/// What a request tells about its session: a crawler's verification and behaviour limits
+/// crossed (none: nothing).
+fn session_findings(
+    crawler: Option<SessionAssessment>,
+    behaviour: &[Finding],
+) -> Option<SessionAssessment> {
+    if behaviour.is_empty() {
+        return crawler;
+    }
+    let behaviour = SessionAssessment::new(Verdict::Unknown, behaviour.to_vec());
+    Some(match crawler {
+        Some(crawler) => crawler.merge(&behaviour),
+        None => SessionAssessment::new(Verdict::Unknown, Vec::new()).merge(&behaviour),
+    })
 }
 
 /// For a declared crawler, when the app gave a resolver: the verification of its address,
@@ -155,12 +185,6 @@ fn verified_crawler(
     let (verifier, ip) = (shared.crawlers.as_ref()?, client_ip?);
     let user_agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
     let session = verifier.check(user_agent, ip)?.assessment()?;
-    assessment
-        .reasons
-        .extend(session.findings.iter().map(|finding| finding.reason));
-    if session.verdict == Verdict::Automated {
-        assessment.verdict = Verdict::Automated;
-        assessment.score = 100;
-    }
+    assessment.add_reasons(session.findings.iter().map(|finding| finding.reason));
     Some(session)
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::dialect::{column_names, Col, Day, Dialect, Sql, Timestamp};
 use super::{migrate, profiles, users, SqlStore};
-use crate::assess::SessionAssessment;
+use crate::assess::{SessionAssessment, Verdict};
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
 use crate::store::batch::{missing_id, window_micros, PreparedBatch};
 use crate::store::insight::{ip_sessions, DailyDelta, RecordedRow};
@@ -516,37 +516,56 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 }
 
-/// Stores each session's latest assessment of the batch on the session. A session once
-/// assessed `automated` or `declared_bot` keeps that verdict unless a newer one is also one of
-/// them: a later clean collector run does not launder it.
+/// Stores the batch's session assessments on their sessions, merged (in time order) with
+/// what each session already has (see [`SessionAssessment::merge`]): a session once
+/// `automated` keeps its reasons, so a later clean collector run does not launder it.
 async fn record_assessments<'a, D: Dialect>(
     conn: &mut D::Connection,
     assessed: impl Iterator<Item = (&'a str, DateTime<Utc>, &'a SessionAssessment)>,
     sessions: &HashMap<String, (i64, Option<String>)>,
 ) -> Result<(), StoreError> {
-    let mut latest: BTreeMap<i64, (DateTime<Utc>, &SessionAssessment)> = BTreeMap::new();
-    for (key, at, assessment) in assessed {
-        let Some((session, _)) = sessions.get(key) else {
+    let mut items: Vec<(i64, DateTime<Utc>, &SessionAssessment)> = assessed
+        .filter_map(|(key, at, assessment)| Some((sessions.get(key)?.0, at, assessment)))
+        .collect();
+    if items.is_empty() {
+        return Ok(());
+    }
+    items.sort_by_key(|(session, at, _)| (*session, *at));
+    let mut merged: BTreeMap<i64, SessionAssessment> = BTreeMap::new();
+    for (session, _, assessment) in items {
+        let next = match merged.get(&session) {
+            Some(earlier) => earlier.merge(assessment),
+            None => assessment.clone(),
+        };
+        merged.insert(session, next);
+    }
+    let ids: Vec<i64> = merged.keys().copied().collect();
+    let stored: Vec<(i64, String, String)> =
+        Sql::<D>::new("SELECT id, verdict, findings FROM fingerprint_sessions WHERE TRUE")
+            .is_in("id", json(&ids)?, Col::Int)
+            .push(D::FOR_UPDATE)
+            .fetch_all_on(&mut *conn)
+            .await?;
+    for (session, verdict, findings) in stored {
+        let (Some(verdict), Some(batch)) = (Verdict::from_code(&verdict), merged.get(&session))
+        else {
             continue;
         };
-        let entry = latest.entry(*session).or_insert((at, assessment));
-        if at >= entry.0 {
-            *entry = (at, assessment);
-        }
+        let before =
+            SessionAssessment::new(verdict, SessionAssessment::findings_from_json(&findings));
+        let after = before.merge(batch);
+        merged.insert(session, after);
     }
-    let rows: Vec<(i64, &str, String)> = latest
-        .into_iter()
-        .map(|(session, (_, assessment))| {
+    let rows: Vec<(i64, &str, String)> = merged
+        .iter()
+        .map(|(session, assessment)| {
             (
-                session,
+                *session,
                 assessment.verdict.as_str(),
                 assessment.findings_json(),
             )
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
     Sql::<D>::new(
         "UPDATE fingerprint_sessions SET verdict = v.verdict, findings = v.findings FROM ",
     )
@@ -558,11 +577,7 @@ async fn record_assessments<'a, D: Dialect>(
             ("findings", Col::Text),
         ],
     )
-    .push(
-        " WHERE fingerprint_sessions.id = v.session_id \
-             AND (fingerprint_sessions.verdict NOT IN ('automated', 'declared_bot') \
-             OR v.verdict IN ('automated', 'declared_bot'))",
-    )
+    .push(" WHERE fingerprint_sessions.id = v.session_id")
     .execute(conn)
     .await?;
     Ok(())
