@@ -119,6 +119,38 @@ fn bench(c: &mut Criterion) {
             fingerprint::v1::assess_request(black_box(&headers), http::Version::HTTP_2, true, None)
         })
     });
+    // Behaviour: one session's requests over 1,000 pages from one address, and new sessions
+    // (one per request, as a client without cookies) over 10,000 addresses.
+    let behaviour = fingerprint::__bench::Behaviour::default();
+    let pages: Vec<String> = (0..1000)
+        .map(|i| format!("https://news.example/articles/{i}"))
+        .collect();
+    let mut i = 0usize;
+    group.bench_function("assess/behaviour_returning", |b| {
+        b.iter(|| {
+            i += 1;
+            behaviour.observe(
+                "0123456789abcdef0123456789abcdef",
+                black_box(&pages[i % pages.len()]),
+                Some(peer.unwrap_or(IpAddr::from([203, 0, 113, 7]))),
+                now,
+            )
+        })
+    });
+    let keys: Vec<String> = (0..100_000).map(|i| format!("{i:032x}")).collect();
+    let mut n = 0usize;
+    group.bench_function("assess/behaviour_new_sessions", |b| {
+        b.iter(|| {
+            n += 1;
+            let address = IpAddr::from([10, 0, (n / 256 % 40) as u8, (n % 256) as u8]);
+            behaviour.observe(
+                black_box(&keys[n % keys.len()]),
+                &pages[n % 1000],
+                Some(address),
+                now,
+            )
+        })
+    });
     group.finish();
 }
 

@@ -171,6 +171,31 @@ pub mod __bench {
     use crate::recorder::{self, RecorderConfig, RecorderStats};
     use crate::store::{Store, UrlCache};
 
+    /// The layer's behaviour tracker, with the default limits.
+    #[derive(Debug, Clone)]
+    pub struct Behaviour(crate::assess::Behaviour);
+
+    impl Default for Behaviour {
+        fn default() -> Self {
+            Self(crate::assess::Behaviour::new(
+                crate::assess::BehaviourLimits::new(),
+            ))
+        }
+    }
+
+    impl Behaviour {
+        /// Counts one request; the number of reasons over their limit.
+        pub fn observe(
+            &self,
+            session: &str,
+            url: &str,
+            address: Option<IpAddr>,
+            now: DateTime<Utc>,
+        ) -> usize {
+            self.0.observe(session, url, address, now).over.len()
+        }
+    }
+
     /// Capture settings, as the builder makes them.
     #[derive(Debug, Clone)]
     pub struct Capture(CaptureConfig);
