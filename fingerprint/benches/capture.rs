@@ -132,7 +132,7 @@ fn bench(c: &mut Criterion) {
             behaviour.observe(
                 "0123456789abcdef0123456789abcdef",
                 black_box(&pages[i % pages.len()]),
-                Some(peer.unwrap_or(IpAddr::from([203, 0, 113, 7]))),
+                peer,
                 now,
             )
         })
