@@ -26,7 +26,8 @@ use tower_sessions::{MemoryStore, SessionManagerLayer};
 
 suite!(
     every_page_and_its_json_twin,
-    stored_values_are_escaped_everywhere
+    stored_values_are_escaped_everywhere,
+    sessions_and_requests_filter_by_assessment,
 );
 
 /// 2026-11-20 15:00 UTC.
@@ -106,6 +107,87 @@ async fn get_with(app: &Router, request: Request<Body>) -> Got {
         status,
         headers,
         body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+async fn sessions_and_requests_filter_by_assessment(db: TestDb) {
+    seeded(&db).await;
+    let store = db.store();
+    let page = store
+        .sessions(&fp::SessionQuery::new().with_limit(2))
+        .await
+        .unwrap();
+    let (driven, person) = (page.items[0].key.clone(), page.items[1].key.clone());
+    let webdriver = fp::SessionAssessment::new(
+        fp::Verdict::Automated,
+        vec![fp::Finding::new(
+            fp::Reason::Webdriver,
+            "navigator.webdriver is true",
+        )],
+    );
+    let human = fp::SessionAssessment::new(fp::Verdict::Human, vec![]);
+    let at = now() - chrono::TimeDelta::minutes(1);
+    store
+        .record_browsers(&[
+            fp::BrowserVisit::new(&driven, "a".repeat(32), "{}", at).with_assessment(webdriver),
+            fp::BrowserVisit::new(&person, "b".repeat(32), "{}", at).with_assessment(human),
+        ])
+        .await
+        .unwrap();
+    let app = dashboard_at(&db, BASE);
+    let keys = |json: &Value| -> Vec<String> {
+        json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for query in ["verdict=automated", "reason=webdriver"] {
+        let got = get_from(&app, &format!("{BASE}/api/sessions?{query}"))
+            .await
+            .json();
+        assert_eq!(keys(&got), [driven.clone()], "{query}");
+        assert_eq!(got["items"][0]["verdict"], "automated");
+        assert_eq!(got["items"][0]["findings"][0]["reason"], "webdriver");
+        let html = get_from(&app, &format!("{BASE}/sessions?{query}")).await;
+        let html = html.page(query);
+        assert!(html.contains(&driven[..10]), "{query}");
+        assert!(!html.contains(&person[..10]), "{query}");
+    }
+    let humans = get_from(&app, &format!("{BASE}/api/sessions?verdict=human"))
+        .await
+        .json();
+    assert_eq!(keys(&humans), [person.clone()]);
+    // The session's page lists the reasons with their evidence.
+    let got = get_from(&app, &format!("{BASE}/sessions/{driven}")).await;
+    let html = got.page("session");
+    assert!(html.contains("<code>webdriver</code>"), "{html}");
+    assert!(html.contains("navigator.webdriver is true"));
+    let json = get_from(&app, &format!("{BASE}/api/sessions/{driven}"))
+        .await
+        .json();
+    assert_eq!(json["session"]["verdict"], "automated");
+    assert_eq!(json["session"]["score"], 60);
+    assert_eq!(
+        json["session"]["findings"][0]["evidence"],
+        "navigator.webdriver is true"
+    );
+    // Requests by their own verdict: the seeded crawlers.
+    let bots = get_from(&app, &format!("{BASE}/api/requests?verdict=declared_bot"))
+        .await
+        .json();
+    let items = bots["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|item| item["verdict"] == "declared_bot"));
+    // Unknown values: a 400 with the reason.
+    for (path, reason) in [
+        ("/sessions?verdict=robot", "unknown verdict"),
+        ("/api/requests?reason=nope", "unknown reason"),
+    ] {
+        let got = get_from(&app, &format!("{BASE}{path}")).await;
+        assert_eq!(got.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(got.body.contains(reason), "{path}: {}", got.body);
     }
 }
 
