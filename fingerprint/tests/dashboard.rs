@@ -147,7 +147,7 @@ async fn sessions_and_requests_filter_by_assessment(db: TestDb) {
         let got = get_from(&app, &format!("{BASE}/api/sessions?{query}"))
             .await
             .json();
-        assert_eq!(keys(&got), [driven.clone()], "{query}");
+        assert_eq!(keys(&got), vec![driven.clone()], "{query}");
         assert_eq!(got["items"][0]["verdict"], "automated");
         assert_eq!(got["items"][0]["findings"][0]["reason"], "webdriver");
         let html = get_from(&app, &format!("{BASE}/sessions?{query}")).await;
@@ -158,7 +158,7 @@ async fn sessions_and_requests_filter_by_assessment(db: TestDb) {
     let humans = get_from(&app, &format!("{BASE}/api/sessions?verdict=human"))
         .await
         .json();
-    assert_eq!(keys(&humans), [person.clone()]);
+    assert_eq!(keys(&humans), vec![person.clone()]);
     // The session's page lists the reasons with their evidence.
     let got = get_from(&app, &format!("{BASE}/sessions/{driven}")).await;
     let html = got.page("session");
