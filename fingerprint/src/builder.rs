@@ -429,6 +429,7 @@ impl FingerprintBuilder {
             return Err(BuildError::NoRuntime);
         }
         let enricher = Enricher::new(
+            self.count_automated,
             #[cfg(feature = "geoip")]
             self.geoip,
         );

@@ -240,6 +240,7 @@ pub mod __bench {
         #[allow(clippy::new_without_default)]
         pub fn new() -> Self {
             Self(crate::recorder::Enricher::new(
+                false,
                 #[cfg(feature = "geoip")]
                 None,
             ))
@@ -288,6 +289,7 @@ pub mod __bench {
                 ..RecorderConfig::default()
             };
             let enricher = crate::recorder::Enricher::new(
+                false,
                 #[cfg(feature = "geoip")]
                 None,
             );

@@ -180,6 +180,30 @@ async fn sessions_and_requests_filter_by_assessment(db: TestDb) {
     let items = bots["items"].as_array().unwrap();
     assert!(!items.is_empty());
     assert!(items.iter().all(|item| item["verdict"] == "declared_bot"));
+    // Sessions that never ran the collector over three or more pages: derived when read.
+    let silent = get_from(
+        &app,
+        &format!("{BASE}/api/sessions?reason=no_collector&limit=500"),
+    )
+    .await
+    .json();
+    let items = silent["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for item in items {
+        assert_eq!(item["browser_fingerprints"], 0, "{item}");
+        assert!(
+            item["request_fingerprints"].as_u64().unwrap() >= 3,
+            "{item}"
+        );
+        assert!(
+            item["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["reason"] == "no_collector"),
+            "{item}"
+        );
+    }
     // Unknown values: a 400 with the reason.
     for (path, reason) in [
         ("/sessions?verdict=robot", "unknown verdict"),

@@ -57,6 +57,8 @@
 //! | `timezone_not_country` | the browser's time zone is not used in the request's country (the configured country header); tzdata's `zone.tab` and `zone1970.tab` | weak | a person's clock follows where they are | travellers, VPN users, a country header from a CDN edge in another country |
 //! | `languages_not_accept_language` | the primary language of `navigator.languages[0]` is not that of `Accept-Language` | weak | both come from the same setting | extensions that change one of them |
 //! | `ua_claims_mobile_no_touch` | a mobile user agent and `navigator.maxTouchPoints` 0 | weak | every phone and tablet has touch | desktop browsers in device emulation without touch emulation |
+//! | `ua_claims_phone_desktop_screen` | a phone's user agent (`Mobile`, `iPhone`; not tablets) and a screen whose shorter side is over 600 CSS pixels | weak | phones are under 500 CSS pixels wide | "request desktop site" keeps a phone's screen, so none known |
+//! | `no_collector` | derived when sessions are read (not stored): three or more request fingerprints and no browser fingerprint | weak | a browser runs the collector on the pages that include it | pages without the collector, JavaScript off, privacy signals honoured (the collector does not run), no consent |
 //!
 //! The verdict and score follow the request rules (a strong reason, or two weak ones, make
 //! `automated`).
@@ -98,7 +100,7 @@ pub(crate) use behaviour::Behaviour;
 pub use behaviour::BehaviourLimits;
 pub(crate) use crawler::CrawlerVerifier;
 pub use crawler::{verify_crawler, CrawlerCheck, CrawlerResolver, ResolveError};
-pub(crate) use session::assess_session;
+pub(crate) use session::{assess_session, with_no_collector, NO_COLLECTOR_PAGES};
 pub use session::{Finding, SessionAssessment};
 
 /// What a request is, as far as its own signals tell.
@@ -215,6 +217,10 @@ pub enum Reason {
     /// Behaviour: more sessions from one address in a minute than people behind one address
     /// open.
     AddressSessionRate,
+    /// Session: a phone's user agent on a screen no phone has.
+    UaClaimsPhoneDesktopScreen,
+    /// Session (derived when read): several pages, and the collector never ran.
+    NoCollector,
 }
 
 impl Reason {
@@ -252,11 +258,13 @@ impl Reason {
             Self::SessionRequestRate => "session_request_rate",
             Self::SessionUrlSpread => "session_url_spread",
             Self::AddressSessionRate => "address_session_rate",
+            Self::UaClaimsPhoneDesktopScreen => "ua_claims_phone_desktop_screen",
+            Self::NoCollector => "no_collector",
         }
     }
 
     /// Every reason, request-level ones first.
-    pub const ALL: [Reason; 30] = [
+    pub const ALL: [Reason; 32] = [
         Self::KnownCrawlerUa,
         Self::ToolUa,
         Self::HeadlessUa,
@@ -287,6 +295,8 @@ impl Reason {
         Self::SessionRequestRate,
         Self::SessionUrlSpread,
         Self::AddressSessionRate,
+        Self::UaClaimsPhoneDesktopScreen,
+        Self::NoCollector,
     ];
 
     /// The reason of a code ([`as_str`](Self::as_str)); `None` for an unknown one.
@@ -337,6 +347,8 @@ impl Reason {
             Self::SessionRequestRate => "too many requests of the session in a minute",
             Self::SessionUrlSpread => "too many distinct URLs of the session in a minute",
             Self::AddressSessionRate => "too many sessions of the address in a minute",
+            Self::UaClaimsPhoneDesktopScreen => "a phone's user agent on a desktop's screen",
+            Self::NoCollector => "several pages, and the collector never ran",
         }
     }
 
@@ -365,6 +377,8 @@ impl Reason {
                 | Self::SessionRequestRate
                 | Self::SessionUrlSpread
                 | Self::AddressSessionRate
+                | Self::UaClaimsPhoneDesktopScreen
+                | Self::NoCollector
         )
     }
 }

@@ -114,6 +114,32 @@ impl SessionAssessment {
     }
 }
 
+/// Pages a session shows without a browser fingerprint before `no_collector` is derived.
+pub(crate) const NO_COLLECTOR_PAGES: u64 = 3;
+
+/// A session's assessment as read, with `no_collector` derived from its counts: three or more
+/// request fingerprints and no browser fingerprint.
+pub(crate) fn with_no_collector(
+    assessment: Option<SessionAssessment>,
+    requests: u64,
+    browsers: u64,
+) -> Option<SessionAssessment> {
+    if browsers > 0 || requests < NO_COLLECTOR_PAGES {
+        return assessment;
+    }
+    let finding = SessionAssessment::new(
+        Verdict::Unknown,
+        vec![Finding::new(
+            Reason::NoCollector,
+            format!("{requests} request fingerprints, no browser fingerprint"),
+        )],
+    );
+    Some(match assessment {
+        Some(stored) => stored.merge(&finding),
+        None => finding,
+    })
+}
+
 /// Time zone -> the countries that use it (tzdata's `zone.tab` and `zone1970.tab`, public
 /// domain).
 static ZONES: LazyLock<HashMap<&'static str, Vec<&'static str>>> = LazyLock::new(|| {
@@ -269,6 +295,21 @@ pub(crate) fn assess_session(
         .and_then(Value::as_array)
         .and_then(|touch| touch.first())
         .and_then(Value::as_u64);
+    let phone = (ua.contains("mobile") || ua.contains("iphone")) && !ua.contains("ipad");
+    let screen = components.get("screen").and_then(Value::as_array).map(|s| {
+        s.iter()
+            .take(2)
+            .filter_map(Value::as_u64)
+            .collect::<Vec<_>>()
+    });
+    if let Some([width, height]) = screen.as_deref() {
+        if phone && (*width).min(*height) > 600 {
+            findings.push(Finding::new(
+                Reason::UaClaimsPhoneDesktopScreen,
+                format!("a phone's user agent on a {width}x{height} screen"),
+            ));
+        }
+    }
     if mobile && touch_points == Some(0) {
         findings.push(Finding::new(
             Reason::UaClaimsMobileNoTouch,
@@ -392,7 +433,26 @@ mod tests {
         let mut touch = person(phone, "blink");
         touch.get_mut("automation").unwrap()["pointer"] = json!("none");
         touch.insert("touch".into(), json!([5, true]));
+        touch.insert("screen".into(), json!([412, 915, 24]));
         assert_eq!(assess(phone, None, &touch).verdict, Verdict::Human);
+        // A phone claim on a desktop's screen without touch: two weak reasons.
+        let mut emulated = person(phone, "blink");
+        emulated.insert("screen".into(), json!([1920, 1080, 24]));
+        let a = assess(phone, None, &emulated);
+        assert_eq!(
+            (a.verdict, codes(&a)),
+            (
+                Verdict::Automated,
+                vec![
+                    "ua_claims_mobile_no_touch",
+                    "ua_claims_phone_desktop_screen"
+                ]
+            )
+        );
+        assert_eq!(
+            a.findings[1].evidence,
+            "a phone's user agent on a 1920x1080 screen"
+        );
 
         let mut stealth = person(CHROME, "blink");
         stealth.get_mut("automation").unwrap()["tampered"] =

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::format;
 use super::params::{self, BadParam, Params};
 use super::DashState;
-use crate::assess::{Finding, SessionAssessment};
+use crate::assess::{with_no_collector, Finding, SessionAssessment};
 use crate::browser::components::COMPONENTS;
 use crate::device::Device;
 use crate::insight::{
@@ -613,6 +613,11 @@ pub(crate) async fn session(state: &DashState, key: &str) -> Loaded<SessionDetai
                 .with_limit(SESSION_ROWS),
         )
         .await?;
+    let assessment = with_no_collector(
+        session.assessment,
+        requests.len() as u64,
+        browsers.items.len() as u64,
+    );
     Ok(SessionDetail {
         session: SessionInfo {
             utm: UtmView::from(&session.utm),
@@ -620,9 +625,9 @@ pub(crate) async fn session(state: &DashState, key: &str) -> Loaded<SessionDetai
             user_id: session.user_id,
             created_at: session.created_at,
             referer: session.referer,
-            verdict: verdict_of(session.assessment.as_ref()),
-            score: session.assessment.as_ref().map_or(0, |a| a.score),
-            findings: session.assessment.map(|a| a.findings).unwrap_or_default(),
+            verdict: verdict_of(assessment.as_ref()),
+            score: assessment.as_ref().map_or(0, |a| a.score),
+            findings: assessment.map(|a| a.findings).unwrap_or_default(),
         },
         browsers: browsers.items.into_iter().map(BrowserRow::from).collect(),
         requests: requests.into_iter().map(RequestRow::from).collect(),

@@ -14,6 +14,7 @@ use super::rows::{
     TimelineRow, TotalsRow, UrlRow, UserRow, ValueRow, VisitorUserRow, BROWSER_SELECT, USER_SELECT,
 };
 use super::SqlStore;
+use crate::assess::{Reason, NO_COLLECTOR_PAGES};
 use crate::insight::{
     clamp_limit, BreakdownRow, BrowserQuery, BrowserSummary, DailyTraffic, Dimension, RequestQuery,
     SessionQuery, TimelineEvent, UrlHits, UrlQuery, UserPlace,
@@ -403,7 +404,16 @@ where
             sql.push(" AND s.verdict <> '' AND s.verdict = ")
                 .bind(verdict.as_str());
         }
-        if let Some(reason) = query.reason {
+        if query.reason == Some(Reason::NoCollector) {
+            // Derived when read, not stored: the counts it is derived from.
+            sql.push(
+                " AND NOT EXISTS (SELECT 1 FROM fingerprint_browser_fingerprints b \
+                 WHERE b.session_id = s.id) \
+                 AND (SELECT COUNT(*) FROM fingerprint_request_fingerprints r \
+                 WHERE r.session_id = s.id) >= ",
+            )
+            .bind(NO_COLLECTOR_PAGES as i64);
+        } else if let Some(reason) = query.reason {
             // Codes hold `_`, a LIKE wildcard: escaped.
             let code = reason.as_str().replace('_', "\\_");
             sql.push(" AND s.verdict <> '' AND s.findings LIKE ")

@@ -2,7 +2,7 @@
 //! into the public value. Column lists that several queries share are here too.
 
 use super::dialect::{Day, Dialect, Timestamp};
-use crate::assess::{SessionAssessment, Verdict};
+use crate::assess::{with_no_collector, SessionAssessment, Verdict};
 use crate::insight::{
     BreakdownRow, BrowserSummary, DailyTraffic, TimelineEvent, TimelineKind, UrlHits, UserPlace,
 };
@@ -291,7 +291,11 @@ impl SummaryRow {
             request_fingerprints: count(self.request_fingerprints),
             browser_fingerprints: count(self.browser_fingerprints),
             last_seen: self.last_request.max(self.last_browser).map(|at| at.0),
-            assessment: self.assessment.decode(),
+            assessment: with_no_collector(
+                self.assessment.decode(),
+                count(self.request_fingerprints),
+                count(self.browser_fingerprints),
+            ),
         };
         (summary, cursor)
     }
