@@ -528,6 +528,15 @@ async fn devices(
                 last => s.last_seen.map(day).unwrap_or_default(),
                 requests => s.request_fingerprints,
                 browsers => s.browser_fingerprints,
+                verdict => s.assessment.as_ref().map(|a| a.verdict.as_str()),
+                findings => s.assessment.as_ref().map(|a| {
+                    let lines: Vec<String> = a
+                        .findings
+                        .iter()
+                        .map(|f| format!("{}: {}", f.reason.as_str(), f.evidence))
+                        .collect();
+                    lines.join("\n")
+                }),
                 referer => s.referer.clone(),
             }
         })

@@ -203,6 +203,7 @@ impl UrlQuery {
 
 impl RequestQuery {
     /// Whether the query filters on the header profile (a search of a window of rows).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn filters_profiles(&self) -> bool {
         self.user_agent.as_ref().is_some_and(|t| !t.is_empty())
             || self.ja4.as_ref().is_some_and(|t| !t.is_empty())

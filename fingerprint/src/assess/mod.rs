@@ -100,7 +100,12 @@ pub(crate) use behaviour::Behaviour;
 pub use behaviour::BehaviourLimits;
 pub(crate) use crawler::CrawlerVerifier;
 pub use crawler::{verify_crawler, CrawlerCheck, CrawlerResolver, ResolveError};
-pub(crate) use session::{assess_session, with_no_collector, NO_COLLECTOR_PAGES};
+#[cfg(feature = "axum")]
+pub(crate) use session::assess_session;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "dashboard"))]
+pub(crate) use session::with_no_collector;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use session::NO_COLLECTOR_PAGES;
 pub use session::{Finding, SessionAssessment};
 
 /// What a request is, as far as its own signals tell.

@@ -115,10 +115,15 @@ impl SessionAssessment {
 }
 
 /// Pages a session shows without a browser fingerprint before `no_collector` is derived.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) const NO_COLLECTOR_PAGES: u64 = 3;
 
 /// A session's assessment as read, with `no_collector` derived from its counts: three or more
 /// request fingerprints and no browser fingerprint.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "dashboard")),
+    allow(dead_code)
+)]
 pub(crate) fn with_no_collector(
     assessment: Option<SessionAssessment>,
     requests: u64,
@@ -142,6 +147,7 @@ pub(crate) fn with_no_collector(
 
 /// Time zone -> the countries that use it (tzdata's `zone.tab` and `zone1970.tab`, public
 /// domain).
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 static ZONES: LazyLock<HashMap<&'static str, Vec<&'static str>>> = LazyLock::new(|| {
     include_str!("zones.tsv")
         .lines()
@@ -154,6 +160,7 @@ static ZONES: LazyLock<HashMap<&'static str, Vec<&'static str>>> = LazyLock::new
 
 /// Assesses a session from the collector's `components`, the headers of its POST, the
 /// request assessment of that POST, and the request's country (ISO code, when known).
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) fn assess_session(
     request: &Assessment,
     headers: &HeaderMap,
