@@ -260,8 +260,9 @@ impl SessionQuery {
         }
     }
 
-    /// Only sessions assessed `verdict` (sessions whose browser never ran the collector have
-    /// no assessment).
+    /// Only sessions assessed `verdict`, as stored (sessions that were never assessed have
+    /// none; `no_collector`, derived when sessions are read, is found with
+    /// [`with_reason`](Self::with_reason)).
     #[must_use]
     pub fn with_verdict(mut self, verdict: Verdict) -> Self {
         self.verdict = Some(verdict);
@@ -484,7 +485,9 @@ impl RequestQuery {
         self
     }
 
-    /// Only requests whose assessment gives `reason`.
+    /// Only requests whose own assessment gives `reason`: the request-level reasons, stored
+    /// with the header profile. Session-level reasons (the collector's, behaviour, a crawler's
+    /// verification) are on the session: [`SessionQuery::with_reason`].
     #[must_use]
     pub fn with_reason(mut self, reason: Reason) -> Self {
         self.reason = Some(reason);

@@ -428,8 +428,7 @@ async fn claimed_crawlers_are_verified_through_the_apps_resolver(db: TestDb) {
             },
             fp::Verdict::Automated,
             fp::Reason::CrawlerNotVerified,
-            "claims Googlebot; 127.0.0.1 is localhost, not in googlebot.com or google.com or \
-             googleusercontent.com",
+            "claims Googlebot; the address has a name, not in googlebot.com or google.com",
         ),
         (
             OneName {
@@ -438,8 +437,8 @@ async fn claimed_crawlers_are_verified_through_the_apps_resolver(db: TestDb) {
             },
             fp::Verdict::Automated,
             fp::Reason::CrawlerNotVerified,
-            "claims Googlebot; 127.0.0.1 is crawl-1.googlebot.com, which does not resolve back \
-             to it",
+            "claims Googlebot; the address's name is in googlebot.com or google.com, but does \
+             not resolve back to it",
         ),
         (
             OneName {

@@ -209,7 +209,7 @@ impl Behaviour {
                     findings.push(Finding::new(
                         Reason::AddressSessionRate,
                         format!(
-                            "{address} opened more than {} sessions in one minute",
+                            "the client address opened more than {} sessions in one minute",
                             limits.address_sessions
                         ),
                     ));
@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(codes(&third), ["address_session_rate"]);
         assert_eq!(
             third.findings[0].evidence,
-            "203.0.113.7 opened more than 2 sessions in one minute"
+            "the client address opened more than 2 sessions in one minute"
         );
         // Without an address, only the session's own limits.
         assert!(codes(&behaviour.observe("s4", "/a", None, later)).is_empty());

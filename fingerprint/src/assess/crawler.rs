@@ -15,16 +15,20 @@ use async_trait::async_trait;
 
 use super::{Finding, Reason, SessionAssessment, Verdict};
 
-/// A failed lookup (no answer, a timeout, a resolver error).
+/// A lookup that failed in a way trying again may fix (a timeout, SERVFAIL, no resolver).
 pub type ResolveError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The DNS lookups crawler verification needs, as the app does them (with hickory-resolver,
 /// its own cache, or a test double).
+///
+/// A name or address with no records (NXDOMAIN, or no records of the type) is an answer:
+/// return `Ok` with an empty list, so an impostor without a reverse name, or with a made-up
+/// one, is refuted. Return `Err` only when the lookup itself failed.
 #[async_trait]
 pub trait CrawlerResolver: Send + Sync + 'static {
-    /// The names of `ip` (its PTR records).
+    /// The names of `ip` (its PTR records); empty when it has none.
     async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, ResolveError>;
-    /// The addresses of `host` (its A and AAAA records).
+    /// The addresses of `host` (its A and AAAA records); empty when it has none.
     async fn forward(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError>;
 }
 
@@ -79,11 +83,9 @@ impl CrawlerCheck {
 /// Crawlers that publish how to verify them: a user-agent token (lowercase) and the domains
 /// their addresses' names end in.
 const CRAWLERS: &[(&str, &str, &[&str])] = &[
-    (
-        "googlebot",
-        "Googlebot",
-        &["googlebot.com", "google.com", "googleusercontent.com"],
-    ),
+    // Google documents googlebot.com and google.com for its crawlers; googleusercontent.com
+    // is every Google Cloud VM's, so it is not accepted.
+    ("googlebot", "Googlebot", &["googlebot.com", "google.com"]),
     (
         "google-inspectiontool",
         "Google",
@@ -139,14 +141,16 @@ pub async fn verify_crawler(
             .any(|domain| name.ends_with(&format!(".{domain}")))
     };
     let Some(host) = names.iter().find(|name| in_domain(name)) else {
+        // The evidence names neither the address nor its names: both may identify a person
+        // (and the app may anonymise addresses).
         let found = if names.is_empty() {
-            "no name".to_owned()
+            "has no name"
         } else {
-            names.join(", ")
+            "has a name"
         };
         return CrawlerCheck::Refuted {
             crawler,
-            evidence: format!("{ip} is {found}, not in {}", domains.join(" or ")),
+            evidence: format!("the address {found}, not in {}", domains.join(" or ")),
         };
     };
     let host = host.trim_end_matches('.').to_owned();
@@ -154,7 +158,10 @@ pub async fn verify_crawler(
         Ok(addresses) if addresses.contains(&ip) => CrawlerCheck::Verified { crawler, host },
         Ok(_) => CrawlerCheck::Refuted {
             crawler,
-            evidence: format!("{ip} is {host}, which does not resolve back to it"),
+            evidence: format!(
+                "the address's name is in {}, but does not resolve back to it",
+                domains.join(" or ")
+            ),
         },
         Err(error) => CrawlerCheck::Failed(error.to_string()),
     }
@@ -164,8 +171,11 @@ pub async fn verify_crawler(
 #[derive(Clone)]
 pub(crate) struct CrawlerVerifier {
     resolver: Arc<dyn CrawlerResolver>,
-    /// Finished checks (an hour), and `None` while one is in flight.
-    checks: moka::sync::Cache<IpAddr, Option<CrawlerCheck>>,
+    /// Finished checks per address and claimed crawler (an hour), and `None` while one is
+    /// in flight.
+    checks: moka::sync::Cache<(IpAddr, &'static str), Option<CrawlerCheck>>,
+    /// Checks that failed (a minute): not tried again before.
+    failed: moka::sync::Cache<(IpAddr, &'static str), ()>,
     lookups: Arc<tokio::sync::Semaphore>,
 }
 
@@ -186,6 +196,10 @@ impl CrawlerVerifier {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
+            failed: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             lookups: Arc::new(tokio::sync::Semaphore::new(16)),
         }
     }
@@ -194,9 +208,13 @@ impl CrawlerVerifier {
     /// most 16 at a time: beyond that, addresses wait for a later request) and returns
     /// `None`.
     pub(crate) fn check(&self, user_agent: &str, ip: IpAddr) -> Option<CrawlerCheck> {
-        claimed(user_agent)?;
-        if let Some(known) = self.checks.get(&ip) {
+        let (crawler, _) = claimed(user_agent)?;
+        let key = (ip, crawler);
+        if let Some(known) = self.checks.get(&key) {
             return known;
+        }
+        if self.failed.contains_key(&key) {
+            return None;
         }
         let Ok(permit) = Arc::clone(&self.lookups).try_acquire_owned() else {
             return None;
@@ -204,18 +222,22 @@ impl CrawlerVerifier {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return None;
         };
-        self.checks.insert(ip, None);
+        self.checks.insert(key, None);
         let (resolver, checks) = (Arc::clone(&self.resolver), self.checks.clone());
+        let failed = self.failed.clone();
         let user_agent = user_agent.to_owned();
         runtime.spawn(async move {
             let check =
                 tokio::time::timeout(LOOKUP_TIMEOUT, verify_crawler(&*resolver, &user_agent, ip))
                     .await
                     .unwrap_or_else(|_| CrawlerCheck::Failed("timed out".into()));
-            // A failed lookup is forgotten, so a later request tries again.
+            // A failed lookup is tried again by a request a minute later.
             match check {
-                CrawlerCheck::Failed(_) => checks.invalidate(&ip),
-                check => checks.insert(ip, Some(check)),
+                CrawlerCheck::Failed(_) => {
+                    checks.invalidate(&key);
+                    failed.insert(key, ());
+                }
+                check => checks.insert(key, Some(check)),
             }
             drop(permit);
         });
@@ -239,10 +261,10 @@ pub(crate) mod tests {
     #[async_trait]
     impl CrawlerResolver for FakeResolver {
         async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, ResolveError> {
-            self.names
-                .get(&ip)
-                .cloned()
-                .ok_or_else(|| "NXDOMAIN".into())
+            if ip == IpAddr::from([192, 0, 2, 254]) {
+                return Err("SERVFAIL".into());
+            }
+            Ok(self.names.get(&ip).cloned().unwrap_or_default())
         }
         async fn forward(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
             Ok(self.addresses.get(host).cloned().unwrap_or_default())
@@ -295,7 +317,7 @@ pub(crate) mod tests {
         };
         assert_eq!(
             evidence,
-            "198.51.100.7 is host.evil.example, not in googlebot.com or google.com or googleusercontent.com"
+            "the address has a name, not in googlebot.com or google.com"
         );
         let assessment = elsewhere.assessment().unwrap();
         assert_eq!(assessment.verdict, Verdict::Automated);
@@ -306,9 +328,25 @@ pub(crate) mod tests {
         let spoofed_ptr = verify_crawler(&fake, GOOGLEBOT, ip("203.0.113.9")).await;
         assert!(
             matches!(&spoofed_ptr, CrawlerCheck::Refuted { evidence, .. }
-                if evidence.ends_with("which does not resolve back to it")),
+                if evidence.ends_with("but does not resolve back to it")),
             "{spoofed_ptr:?}"
         );
+        // No reverse name at all (NXDOMAIN): refuted too.
+        let nameless = verify_crawler(&fake, GOOGLEBOT, ip("192.0.2.200")).await;
+        assert!(
+            matches!(&nameless, CrawlerCheck::Refuted { evidence, .. }
+                if evidence.starts_with("the address has no name")),
+            "{nameless:?}"
+        );
+        // A Google Cloud VM's name is not Googlebot's.
+        let mut cloud = google();
+        let vm = "7.113.0.203.bc.googleusercontent.com";
+        cloud.names.insert(ip("203.0.113.70"), vec![vm.into()]);
+        cloud.addresses.insert(vm.into(), vec![ip("203.0.113.70")]);
+        assert!(matches!(
+            verify_crawler(&cloud, GOOGLEBOT, ip("203.0.113.70")).await,
+            CrawlerCheck::Refuted { .. }
+        ));
         // "googlebot.com.evil.example" is not in googlebot.com.
         let mut fake = google();
         fake.names
@@ -322,8 +360,8 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn lookups_that_fail_and_unknown_crawlers_conclude_nothing() {
         let fake = google();
-        let failed = verify_crawler(&fake, GOOGLEBOT, ip("192.0.2.200")).await;
-        assert_eq!(failed, CrawlerCheck::Failed("NXDOMAIN".into()));
+        let failed = verify_crawler(&fake, GOOGLEBOT, ip("192.0.2.254")).await;
+        assert_eq!(failed, CrawlerCheck::Failed("SERVFAIL".into()));
         assert_eq!(failed.assessment(), None);
         let other = verify_crawler(&fake, "SomeBot/1.0", ip("66.249.66.1")).await;
         assert_eq!(other, CrawlerCheck::NotVerifiable);
@@ -352,10 +390,15 @@ pub(crate) mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         assert!(matches!(check, CrawlerCheck::Verified { .. }));
-        // A failed lookup is tried again by a later request.
-        let unknown = ip("192.0.2.200");
-        assert_eq!(verifier.check(GOOGLEBOT, unknown), None);
+        // Another crawler claimed from the same address is checked on its own.
+        let bing = "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)";
+        assert_eq!(verifier.check(bing, address), None, "a check of its own");
+        // A failed lookup is not tried again within the minute.
+        let failing = ip("192.0.2.254");
+        assert_eq!(verifier.check(GOOGLEBOT, failing), None);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(verifier.checks.get(&unknown), None, "forgotten");
+        let key = (failing, "Googlebot");
+        assert_eq!(verifier.checks.get(&key), None, "not cached as a result");
+        assert!(verifier.failed.contains_key(&key));
     }
 }

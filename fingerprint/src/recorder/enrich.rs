@@ -98,7 +98,17 @@ impl Enricher {
             (Verdict::Automated, Reason::ToolUa)
         };
         fingerprint.verdict = verdict.as_str().to_owned();
-        fingerprint.reasons = reason.as_str().to_owned();
+        // Added to the reasons the layer found, in the order of `Reason`.
+        let mut reasons: Vec<Reason> = fingerprint
+            .reasons
+            .split(',')
+            .filter_map(Reason::from_code)
+            .chain([reason])
+            .collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        let codes: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+        fingerprint.reasons = codes.join(",");
         visit.counted = visit.counted && self.count_automated;
     }
 }

@@ -286,15 +286,6 @@ impl<D: Dialect> Store for SqlStore<D> {
                 .ok_or_else(|| missing_id("session", key))
         };
         // Sessions a request assessed (a verified or refuted crawler).
-        let assessed = visits.iter().filter_map(|visit| {
-            let assessment = visit.assessment.as_ref()?;
-            Some((
-                visit.session_key.as_str(),
-                visit.fingerprint.created_at,
-                assessment,
-            ))
-        });
-        record_assessments::<D>(&mut tx, assessed, &sessions).await?;
 
         // Request fingerprints, except those inside the debounce window of a stored one.
         let window = window_micros(debounce);
@@ -389,6 +380,12 @@ impl<D: Dialect> Store for SqlStore<D> {
         }));
         record_seen::<D>(&mut tx, &seen).await?;
         tx.commit().await?;
+        let assessed = visits.iter().filter_map(|visit| {
+            let assessment = visit.assessment.as_ref()?;
+            let at = visit.fingerprint.created_at;
+            Some((visit.session_key.as_str(), at, assessment))
+        });
+        record_assessments(&self.pool, assessed, &sessions).await;
 
         let inserted = recorded.len() as u64;
         let considered = batch.rows.len() as u64;
@@ -483,11 +480,6 @@ impl<D: Dialect> Store for SqlStore<D> {
         )
         .execute(&mut *tx)
         .await?;
-        let assessed = visits.iter().filter_map(|visit| {
-            let assessment = visit.assessment.as_ref()?;
-            Some((visit.session_key.as_str(), visit.created_at, assessment))
-        });
-        record_assessments::<D>(&mut tx, assessed, &sessions).await?;
         let seen = fold_seen(visits.iter().filter_map(|visit| {
             let user = sessions.get(&visit.session_key)?.1.as_deref()?;
             Some((
@@ -499,6 +491,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         }));
         record_seen::<D>(&mut tx, &seen).await?;
         tx.commit().await?;
+        let assessed = visits.iter().filter_map(|visit| {
+            let assessment = visit.assessment.as_ref()?;
+            Some((visit.session_key.as_str(), visit.created_at, assessment))
+        });
+        record_assessments(&self.pool, assessed, &sessions).await;
         Ok(())
     }
 
@@ -519,16 +516,21 @@ impl<D: Dialect> Store for SqlStore<D> {
 /// Stores the batch's session assessments on their sessions, merged (in time order) with
 /// what each session already has (see [`SessionAssessment::merge`]): a session once
 /// `automated` keeps its reasons, so a later clean collector run does not launder it.
+///
+/// In a transaction of its own, after the batch's: the batch holds its sessions `FOR SHARE`
+/// on PostgreSQL, and upgrading that lock to change the row would deadlock with a concurrent
+/// writer of the same session. Here the rows are locked `FOR UPDATE` in id order, and
+/// nothing else is held. A failure is logged: the batch is stored, its assessments are not.
 async fn record_assessments<'a, D: Dialect>(
-    conn: &mut D::Connection,
+    pool: &sqlx::Pool<D>,
     assessed: impl Iterator<Item = (&'a str, DateTime<Utc>, &'a SessionAssessment)>,
     sessions: &HashMap<String, (i64, Option<String>)>,
-) -> Result<(), StoreError> {
+) {
     let mut items: Vec<(i64, DateTime<Utc>, &SessionAssessment)> = assessed
         .filter_map(|(key, at, assessment)| Some((sessions.get(key)?.0, at, assessment)))
         .collect();
     if items.is_empty() {
-        return Ok(());
+        return;
     }
     items.sort_by_key(|(session, at, _)| (*session, *at));
     let mut merged: BTreeMap<i64, SessionAssessment> = BTreeMap::new();
@@ -539,12 +541,23 @@ async fn record_assessments<'a, D: Dialect>(
         };
         merged.insert(session, next);
     }
+    if let Err(error) = store_assessments::<D>(pool, merged).await {
+        tracing::warn!(%error, "session assessments could not be stored");
+    }
+}
+
+async fn store_assessments<D: Dialect>(
+    pool: &sqlx::Pool<D>,
+    mut merged: BTreeMap<i64, SessionAssessment>,
+) -> Result<(), StoreError> {
+    let mut tx = D::begin_write(pool).await?;
     let ids: Vec<i64> = merged.keys().copied().collect();
     let stored: Vec<(i64, String, String)> =
         Sql::<D>::new("SELECT id, verdict, findings FROM fingerprint_sessions WHERE TRUE")
             .is_in("id", json(&ids)?, Col::Int)
+            .push(" ORDER BY id")
             .push(D::FOR_UPDATE)
-            .fetch_all_on(&mut *conn)
+            .fetch_all_on(&mut *tx)
             .await?;
     for (session, verdict, findings) in stored {
         let (Some(verdict), Some(batch)) = (Verdict::from_code(&verdict), merged.get(&session))
@@ -578,8 +591,9 @@ async fn record_assessments<'a, D: Dialect>(
         ],
     )
     .push(" WHERE fingerprint_sessions.id = v.session_id")
-    .execute(conn)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
