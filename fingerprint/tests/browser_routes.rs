@@ -19,6 +19,7 @@ suite!(
     next_is_escaped_where_it_appears,
     collector_posts_are_stored_with_a_server_side_id,
     collector_posts_assess_the_session,
+    concurrent_assessments_of_one_session_all_land,
     bad_collector_posts_are_refused_and_store_nothing,
     tokens_expire_and_belong_to_one_session,
     collector_script_is_versioned_and_cacheable,
@@ -306,6 +307,45 @@ async fn collector_posts_assess_the_session(db: TestDb) {
         requests(&db, RequestQuery::new().with_verdict(Verdict::Human)).await,
         0
     );
+}
+
+async fn concurrent_assessments_of_one_session_all_land(db: TestDb) {
+    use fp::{BrowserVisit, Finding, Reason, SessionAssessment, Verdict};
+    let store = db.store();
+    let key = "ab".repeat(16);
+    let at = chrono::Utc::now();
+    // The session exists first, as when its pages were recorded.
+    store
+        .record_browsers(&[BrowserVisit::new(&key, "0".repeat(32), "{}", at)])
+        .await
+        .unwrap();
+    let reasons = [
+        Reason::Webdriver,
+        Reason::AutomationGlobals,
+        Reason::NoPointingDevice,
+        Reason::ApiTampered,
+        Reason::TimezoneNotCountry,
+        Reason::LanguagesNotAcceptLanguage,
+        Reason::SessionRequestRate,
+        Reason::SessionUrlSpread,
+    ];
+    let writes = reasons.iter().map(|&reason| {
+        let store = db.store();
+        let visit = BrowserVisit::new(&key, "1".repeat(32), "{}", at).with_assessment(
+            SessionAssessment::new(Verdict::Unknown, vec![Finding::new(reason, "seen")]),
+        );
+        async move { store.record_browsers(&[visit]).await }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result.expect("no write of the session fails (no deadlock)");
+    }
+    let assessment = assessment_of(&db, &key).await;
+    let stored: Vec<Reason> = assessment.findings.iter().map(|f| f.reason).collect();
+    assert_eq!(
+        stored, reasons,
+        "every concurrent assessment merged, none lost"
+    );
+    assert_eq!(assessment.verdict, Verdict::Automated);
 }
 
 async fn collector_posts_are_stored_with_a_server_side_id(db: TestDb) {
