@@ -325,9 +325,10 @@ pub(crate) fn assess_session(
     }
     findings.sort_by_key(|finding| finding.reason);
     findings.dedup_by_key(|finding| finding.reason);
+    // A browser claim whose checks ran (a `human` request is one).
     let browser = claim(&ua).is_some() && request.verdict != Verdict::Unknown;
     let reasons: Vec<Reason> = findings.iter().map(|f| f.reason).collect();
-    let assessed = verdict(reasons, browser || request.verdict == Verdict::Human);
+    let assessed = verdict(reasons, browser);
     SessionAssessment {
         verdict: assessed.verdict,
         score: assessed.score,

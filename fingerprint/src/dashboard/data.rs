@@ -414,6 +414,7 @@ pub(crate) struct SessionRow {
 
 impl From<SessionSummary> for SessionRow {
     fn from(session: SessionSummary) -> Self {
+        let (verdict, score, findings) = assessment_fields(session.assessment);
         Self {
             utm: UtmView::from(&session.utm),
             key: session.key,
@@ -423,15 +424,19 @@ impl From<SessionSummary> for SessionRow {
             request_fingerprints: session.request_fingerprints,
             browser_fingerprints: session.browser_fingerprints,
             referer: session.referer,
-            verdict: verdict_of(session.assessment.as_ref()),
-            score: session.assessment.as_ref().map_or(0, |a| a.score),
-            findings: session.assessment.map(|a| a.findings).unwrap_or_default(),
+            verdict,
+            score,
+            findings,
         }
     }
 }
 
-fn verdict_of(assessment: Option<&SessionAssessment>) -> String {
-    assessment.map_or_else(String::new, |a| a.verdict.as_str().to_owned())
+/// A session's assessment as the pages show it: verdict (empty: not assessed), score,
+/// findings.
+fn assessment_fields(assessment: Option<SessionAssessment>) -> (String, u8, Vec<Finding>) {
+    assessment.map_or_else(Default::default, |a| {
+        (a.verdict.as_str().to_owned(), a.score, a.findings)
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -613,11 +618,11 @@ pub(crate) async fn session(state: &DashState, key: &str) -> Loaded<SessionDetai
                 .with_limit(SESSION_ROWS),
         )
         .await?;
-    let assessment = with_no_collector(
+    let (verdict, score, findings) = assessment_fields(with_no_collector(
         session.assessment,
         requests.len() as u64,
         browsers.items.len() as u64,
-    );
+    ));
     Ok(SessionDetail {
         session: SessionInfo {
             utm: UtmView::from(&session.utm),
@@ -625,9 +630,9 @@ pub(crate) async fn session(state: &DashState, key: &str) -> Loaded<SessionDetai
             user_id: session.user_id,
             created_at: session.created_at,
             referer: session.referer,
-            verdict: verdict_of(assessment.as_ref()),
-            score: assessment.as_ref().map_or(0, |a| a.score),
-            findings: assessment.map(|a| a.findings).unwrap_or_default(),
+            verdict,
+            score,
+            findings,
         },
         browsers: browsers.items.into_iter().map(BrowserRow::from).collect(),
         requests: requests.into_iter().map(RequestRow::from).collect(),

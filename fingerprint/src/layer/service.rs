@@ -104,11 +104,13 @@ async fn fingerprint_request(
     // assessment the handler sees, and stored on the session.
     let behaviour = shared.behaviour.observe(&session_key, &url, client_ip, now);
     let session_assessment = session_findings(crawler, &behaviour.findings);
-    let seen = {
+    // The handler's assessment: the profile's, with the minute's behaviour reasons (a copy
+    // only when there are some).
+    let seen = (!behaviour.over.is_empty()).then(|| {
         let mut seen = assessment.clone();
         seen.add_reasons(behaviour.over);
         seen
-    };
+    });
     // A request that crosses a behaviour limit goes to the store even inside the debounce
     // window, so its session keeps the finding (the store's debounce still keeps a second
     // row of the same page out).
@@ -131,7 +133,8 @@ async fn fingerprint_request(
             session_key: session_key.clone(),
             fingerprint: captured.fingerprint,
             utm: captured.utm,
-            counted: shared.count_automated || !seen.verdict.is_automated(),
+            counted: shared.count_automated
+                || !seen.as_ref().unwrap_or(&assessment).verdict.is_automated(),
             assessment: session_assessment,
         };
         let accepted = shared.recorder.offer(visit);
@@ -149,7 +152,7 @@ async fn fingerprint_request(
         client_ip,
         secure,
         connection,
-        assessment: seen,
+        assessment: seen.unwrap_or(assessment),
     });
     set_cookie
 }
@@ -164,10 +167,9 @@ fn session_findings(
         return crawler;
     }
     let behaviour = SessionAssessment::new(Verdict::Unknown, behaviour.to_vec());
-    Some(match crawler {
-        Some(crawler) => crawler.merge(&behaviour),
-        None => SessionAssessment::new(Verdict::Unknown, Vec::new()).merge(&behaviour),
-    })
+    // Merged, even onto nothing: the merge decides the verdict the findings make.
+    let earlier = crawler.unwrap_or_else(|| SessionAssessment::new(Verdict::Unknown, Vec::new()));
+    Some(earlier.merge(&behaviour))
 }
 
 /// For a declared crawler, when the app gave a resolver: the verification of its address,
