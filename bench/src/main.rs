@@ -10,6 +10,10 @@
 
 use std::time::Duration;
 
+/// mimalloc, not the system allocator: see the dependency's note in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 mod capacity;

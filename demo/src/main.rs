@@ -3,6 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// mimalloc, not the system allocator: see the dependency's note in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use fingerprint::v1 as fp;
 

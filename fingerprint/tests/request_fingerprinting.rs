@@ -681,6 +681,31 @@ async fn two_instances_give_exact_hit_counts(db: TestDb) {
         4 * 40 * 5
     );
     assert_eq!(db.count("fingerprint_url_visitors").await, 40 * 5);
+
+    // A third instance reads them: one URL at a time, first looked up by its text (its URL
+    // cache is empty), then by the cached id; and several at once.
+    let reader = fp::Fingerprint::builder(db.another_instance().await)
+        .build()
+        .unwrap();
+    let hits = reader.hits();
+    for _ in 0..2 {
+        for page in 0..5 {
+            let url = format!("http://shared.example/page/{page}");
+            assert_eq!(hits.for_url(&url).await.unwrap(), 40, "{url}");
+        }
+        assert_eq!(
+            hits.for_url("http://shared.example/never").await.unwrap(),
+            0
+        );
+    }
+    let urls: Vec<String> = (0..6)
+        .map(|page| format!("http://shared.example/page/{page}"))
+        .collect();
+    let many = hits.for_urls(&urls).await.unwrap();
+    assert_eq!(many.len(), 6);
+    assert!(urls[..5].iter().all(|url| many[url] == 40), "{many:?}");
+    assert_eq!(many[&urls[5]], 0);
+    reader.shutdown().await;
 }
 
 /// Sends a request to `addr` whatever host the URL names (so two servers share URLs).

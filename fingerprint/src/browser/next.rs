@@ -217,9 +217,15 @@ fn canonical(value: &str) -> String {
 }
 
 /// Escapes text for an HTML attribute value in double quotes (or element content).
-pub(crate) fn html_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
+/// Text without any of the five characters (most of it: URLs, tokens) is borrowed as it is.
+pub(crate) fn html_escape(value: &str) -> std::borrow::Cow<'_, str> {
+    let special = |b: u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    let Some(first) = value.bytes().position(special) else {
+        return std::borrow::Cow::Borrowed(value);
+    };
+    let mut out = String::with_capacity(value.len() + 16);
+    out.push_str(&value[..first]);
+    for c in value[first..].chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -229,7 +235,7 @@ pub(crate) fn html_escape(value: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

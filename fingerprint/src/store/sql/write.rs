@@ -397,19 +397,33 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn hit_counts(&self, urls: &[&str]) -> Result<HashMap<String, u64>, StoreError> {
         // URL ids from the cache (the recorder fills it), the others in one query; then the
-        // counters by id as one row of two JSON arrays: fixed statement texts, and no row per
-        // URL to decode.
+        // counters: of one URL by its key, of several by id as one row of two JSON arrays
+        // (fixed statement texts, and no row per URL to decode).
         let (mut known, unknown) = split_cached(&self.urls, urls);
         if !unknown.is_empty() {
-            let found: Vec<(i64, String)> =
-                Sql::<D>::new("SELECT id, url FROM fingerprint_urls WHERE TRUE")
-                    .is_in("url", json(&unknown)?, Col::Text)
-                    .fetch_all(&self.pool)
-                    .await?;
+            let mut lookup = Sql::<D>::new("SELECT id, url FROM fingerprint_urls WHERE ");
+            match unknown[..] {
+                [url] => lookup.push("url = ").bind(url.to_owned()),
+                _ => lookup.push("TRUE").is_in("url", json(&unknown)?, Col::Text),
+            };
+            let found: Vec<(i64, String)> = lookup.fetch_all(&self.pool).await?;
             add_found(&self.urls, &mut known, &unknown, found);
         }
         if known.is_empty() {
             return Ok(HashMap::new());
+        }
+        // One URL (a page showing its own count): a plain lookup by key is several times
+        // cheaper than building and reading the arrays.
+        if let (1, Some((&id, &url))) = (known.len(), known.iter().next()) {
+            let hits: Option<(i64,)> =
+                Sql::<D>::new("SELECT hits FROM fingerprint_hit_counts WHERE url_id = ")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            return Ok(hits
+                .map(|(hits,)| (url.to_owned(), u64::try_from(hits).unwrap_or(0)))
+                .into_iter()
+                .collect());
         }
         // Sorted: the lookups walk the counters' pages in order.
         let mut ids: Vec<i64> = known.keys().copied().collect();
