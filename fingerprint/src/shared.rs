@@ -85,13 +85,14 @@ impl Shared {
     /// Queues a link of `session_key` to `user_id` unless this process already queued the
     /// same one. False when the queue refused it.
     pub(crate) fn link(&self, session_key: &str, user_id: &str) -> bool {
-        if self.debounce.is_linked(session_key, user_id) {
+        let now = self.clock.now();
+        if self.debounce.is_linked(session_key, user_id, now) {
             return true;
         }
-        let link = SessionLink::new(session_key, user_id, self.clock.now());
+        let link = SessionLink::new(session_key, user_id, now);
         let accepted = self.recorder.offer_link(link);
         if accepted {
-            self.debounce.remember_link(session_key, user_id);
+            self.debounce.remember_link(session_key, user_id, now);
         }
         accepted
     }
