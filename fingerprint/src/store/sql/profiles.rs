@@ -136,26 +136,32 @@ pub(super) async fn profile_ids<D: Dialect>(
     store: &SqlStore<D>,
     rows: &[&Visit],
 ) -> Result<Vec<i64>, StoreError> {
-    // Each distinct profile of the batch hashed once.
-    let mut keys: HashMap<Values<'_>, String> = HashMap::new();
+    // Each row's values hashed once; each distinct profile keyed once; rows keep the index
+    // of their profile.
+    let mut index: HashMap<Values<'_>, usize> = HashMap::new();
+    let mut keys: Vec<String> = Vec::new();
     let mut profiles: BTreeMap<String, Values<'_>> = BTreeMap::new();
     let mut of_rows = Vec::with_capacity(rows.len());
     for visit in rows {
         let values = values(&visit.fingerprint);
-        let key = keys.entry(values).or_insert_with(|| profile_key(&values));
-        profiles.entry(key.clone()).or_insert(values);
-        of_rows.push(values);
+        let n = *index.entry(values).or_insert_with(|| {
+            let key = profile_key(&values);
+            profiles.entry(key.clone()).or_insert(values);
+            keys.push(key);
+            keys.len() - 1
+        });
+        of_rows.push(n);
     }
     let ids = ids(store, &profiles).await?;
-    of_rows
+    let ids: Vec<i64> = keys
         .iter()
-        .map(|values| {
-            let key = &keys[values];
+        .map(|key| {
             ids.get(key)
                 .copied()
                 .ok_or_else(|| missing_id("profile", key))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(of_rows.into_iter().map(|n| ids[n]).collect())
 }
 
 /// The statement of migration 5 that this step replaces.
