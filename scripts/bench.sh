@@ -27,6 +27,7 @@
 #   BROWSER_HEADERS=1   send a browser's User-Agent, Accept, Accept-Language and
 #                       Accept-Encoding (0: only what wrk sends, as the first tables did)
 #   OUT=target/bench    where results.md (the table) and the logs are written
+#   DEMO=               another build of the demo to measure (default: the release build)
 #
 # Only 127.0.0.1 is ever a target; every run is bounded by its duration or event count.
 set -euo pipefail
@@ -67,7 +68,7 @@ fi
 
 cargo build --release -p demo -p bench >&2
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-DEMO="$TARGET_DIR/release/demo"
+DEMO="${DEMO:-$TARGET_DIR/release/demo}"
 FP_BENCH="$TARGET_DIR/release/fp-bench"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
