@@ -151,6 +151,26 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    // The debounce: a returning pair (debounced), and new pairs in a full cache (each one
+    // remembered, evicting another).
+    let debounce = fingerprint::__bench::Debounce::default();
+    group.bench_function("debounce/returning", |b| {
+        b.iter(|| {
+            debounce.visit(
+                "0123456789abcdef0123456789abcdef",
+                black_box(&pages[0]),
+                now,
+            )
+        })
+    });
+    let many: Vec<String> = (0..1_000_000).map(|i| format!("{i:032x}")).collect();
+    let mut m = 0usize;
+    group.bench_function("debounce/new_pairs", |b| {
+        b.iter(|| {
+            m += 1;
+            debounce.visit(black_box(&many[m % many.len()]), &pages[m % 1000], now)
+        })
+    });
     group.finish();
 }
 

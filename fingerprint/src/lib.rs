@@ -196,6 +196,32 @@ pub mod __bench {
         }
     }
 
+    /// The layer's debounce of (session, URL) pairs, with the builder's defaults (a 60 s
+    /// window, 100,000 pairs).
+    #[derive(Debug)]
+    pub struct Debounce(crate::recorder::Debounce);
+
+    impl Default for Debounce {
+        fn default() -> Self {
+            Self(crate::recorder::Debounce::new(
+                Duration::from_secs(60),
+                100_000,
+            ))
+        }
+    }
+
+    impl Debounce {
+        /// What a request does: asks, and remembers the pair when it was not debounced.
+        /// Whether it was.
+        pub fn visit(&self, session: &str, url: &str, now: DateTime<Utc>) -> bool {
+            let debounced = self.0.is_debounced(session, url, now);
+            if !debounced {
+                self.0.remember(session, url, now);
+            }
+            debounced
+        }
+    }
+
     /// Capture settings, as the builder makes them.
     #[derive(Debug, Clone)]
     pub struct Capture(CaptureConfig);
