@@ -10,10 +10,6 @@
 
 use std::time::Duration;
 
-/// mimalloc, not the system allocator: see the dependency's note in Cargo.toml.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 
 mod capacity;
@@ -22,6 +18,10 @@ mod load;
 mod report;
 mod store;
 mod tls;
+
+/// mimalloc, not the system allocator: see the dependency's note in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The benchmark tool behind scripts/bench.sh. Every target must be on this machine
 /// (127.0.0.1); every run is bounded by its duration or event count.

@@ -3,12 +3,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use clap::Parser;
+use fingerprint::v1 as fp;
+
 /// mimalloc, not the system allocator: see the dependency's note in Cargo.toml.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::Parser;
-use fingerprint::v1 as fp;
 
 /// The fingerprint-rt demo: a small articles site, every page fingerprinted, with unique views.
 #[derive(Debug, Parser)]

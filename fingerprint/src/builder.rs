@@ -105,7 +105,7 @@ impl FingerprintBuilder {
             https: false,
             sessions: Sessions::default(),
             clock: Arc::new(SystemClock),
-            debounce_capacity: 100_000,
+            debounce_capacity: crate::recorder::DEFAULT_DEBOUNCE_CAPACITY,
             secret: None,
             token_ttl: Duration::from_secs(3600),
             redirect_delay: Duration::from_secs(3),

@@ -196,16 +196,16 @@ pub mod __bench {
         }
     }
 
-    /// The layer's debounce of (session, URL) pairs, with the builder's defaults (a 60 s
-    /// window, 100,000 pairs).
+    /// The layer's debounce of (session, URL) pairs, with the builder's defaults (window
+    /// and capacity).
     #[derive(Debug)]
     pub struct Debounce(crate::recorder::Debounce);
 
     impl Default for Debounce {
         fn default() -> Self {
             Self(crate::recorder::Debounce::new(
-                Duration::from_secs(60),
-                100_000,
+                RecorderConfig::default().debounce,
+                recorder::DEFAULT_DEBOUNCE_CAPACITY,
             ))
         }
     }

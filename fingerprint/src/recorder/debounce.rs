@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+/// Most (session, URL) pairs remembered unless the builder says otherwise.
+pub(crate) const DEFAULT_CAPACITY: u64 = 100_000;
+
 /// How long a queued link is remembered before it is queued again.
 const LINK_MEMORY: TimeDelta = TimeDelta::hours(1);
 

@@ -18,7 +18,7 @@ mod debounce;
 mod enrich;
 mod stats;
 
-pub(crate) use debounce::Debounce;
+pub(crate) use debounce::{Debounce, DEFAULT_CAPACITY as DEFAULT_DEBOUNCE_CAPACITY};
 pub(crate) use enrich::Enricher;
 use stats::Counters;
 pub use stats::RecorderStats;

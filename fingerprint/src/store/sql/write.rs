@@ -414,16 +414,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
         // One URL (a page showing its own count): a plain lookup by key is several times
         // cheaper than building and reading the arrays.
-        if let (1, Some((&id, &url))) = (known.len(), known.iter().next()) {
+        if let (1, Some(&id)) = (known.len(), known.keys().next()) {
             let hits: Option<(i64,)> =
                 Sql::<D>::new("SELECT hits FROM fingerprint_hit_counts WHERE url_id = ")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?;
-            return Ok(hits
-                .map(|(hits,)| (url.to_owned(), u64::try_from(hits).unwrap_or(0)))
-                .into_iter()
-                .collect());
+            let (ids, hits) = hits.map(|(hits,)| (id, hits)).into_iter().unzip();
+            return Ok(counts_by_url(&known, ids, hits));
         }
         // Sorted: the lookups walk the counters' pages in order.
         let mut ids: Vec<i64> = known.keys().copied().collect();
