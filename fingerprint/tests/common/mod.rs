@@ -55,12 +55,17 @@ pub enum TestDb {
     },
 }
 
+/// A name no other test of any process uses: the process id and a per-process counter (tests
+/// of one binary run on threads, and two of them can read the clock in the same tick), and the
+/// clock, against a reused process id meeting a schema a killed run left behind.
 fn random_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{}_{nanos}", std::process::id())
+    format!("{}_{n}_{nanos}", std::process::id())
 }
 
 impl TestDb {
