@@ -4,17 +4,19 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgConnection, PgTypeInfo, PgValueRef};
-use sqlx::{Database, Decode, Encode, Pool, Postgres, QueryBuilder, Transaction, Type};
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::{Database, Decode, Encode, Pool, Postgres, Transaction, Type};
 
 use crate::insight::{IpFilter, RequestQuery};
-use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
+use crate::store::sql::dialect::{date_of, sealed, Day, Dialect, Param, Sql, Timestamp};
 use crate::store::sql::dialect::{Access, Col};
 use crate::store::{Migrations, StoreError};
 
 impl sealed::Sealed for Postgres {}
 
 impl Dialect for Postgres {
+    crate::store::sql::dialect::run_queries!();
+
     const MIGRATIONS: Migrations = super::MIGRATIONS;
 
     const MIGRATIONS_TABLE: &'static str = "CREATE TABLE IF NOT EXISTS fingerprint_migrations (
@@ -85,20 +87,6 @@ impl Dialect for Postgres {
         Box::pin(pool.begin())
     }
 
-    fn execute_on<'e, 'q: 'e>(
-        conn: &'e mut PgConnection,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<u64, sqlx::Error>> {
-        Box::pin(async move { Ok(builder.build().execute(conn).await?.rows_affected()) })
-    }
-
-    fn fetch_all_on<'e, 'q: 'e, T: Decoded + 'e>(
-        conn: &'e mut PgConnection,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
-        Box::pin(async move { builder.build_query_as::<T>().fetch_all(conn).await })
-    }
-
     fn ip_text(column: &str) -> String {
         format!("host({column})")
     }
@@ -158,24 +146,6 @@ impl Dialect for Postgres {
             Access::Auto
         };
         Box::pin(std::future::ready(Ok(access)))
-    }
-
-    fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T) {
-        builder.push_bind(value);
-    }
-
-    fn fetch_all<'e, 'q: 'e, T: Decoded + 'e>(
-        pool: &'e Pool<Self>,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
-        Box::pin(async move { builder.build_query_as::<T>().fetch_all(pool).await })
-    }
-
-    fn fetch_optional<'e, 'q: 'e, T: Decoded + 'e>(
-        pool: &'e Pool<Self>,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
-        Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
     }
 }
 

@@ -150,6 +150,49 @@ pub trait Dialect: Database + sealed::Sealed {
     ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>>;
 }
 
+/// The methods of [`Dialect`] that run a built query: the same text for both databases, where
+/// generic code cannot name sqlx's bounds (a connection or pool of a known database is an
+/// executor; one of `D: Database` is not). Expanded inside each `impl Dialect`.
+macro_rules! run_queries {
+    () => {
+        fn execute_on<'e, 'q: 'e>(
+            conn: &'e mut <Self as sqlx::Database>::Connection,
+            builder: &'e mut sqlx::QueryBuilder<'q, Self>,
+        ) -> futures_util::future::BoxFuture<'e, Result<u64, sqlx::Error>> {
+            Box::pin(async move { Ok(builder.build().execute(conn).await?.rows_affected()) })
+        }
+
+        fn fetch_all_on<'e, 'q: 'e, T: $crate::store::sql::dialect::Decoded + 'e>(
+            conn: &'e mut <Self as sqlx::Database>::Connection,
+            builder: &'e mut sqlx::QueryBuilder<'q, Self>,
+        ) -> futures_util::future::BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
+            Box::pin(async move { builder.build_query_as::<T>().fetch_all(conn).await })
+        }
+
+        fn push_bind<'q, T: $crate::store::sql::dialect::Param<'q>>(
+            builder: &mut sqlx::QueryBuilder<'q, Self>,
+            value: T,
+        ) {
+            builder.push_bind(value);
+        }
+
+        fn fetch_all<'e, 'q: 'e, T: $crate::store::sql::dialect::Decoded + 'e>(
+            pool: &'e sqlx::Pool<Self>,
+            builder: &'e mut sqlx::QueryBuilder<'q, Self>,
+        ) -> futures_util::future::BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
+            Box::pin(async move { builder.build_query_as::<T>().fetch_all(pool).await })
+        }
+
+        fn fetch_optional<'e, 'q: 'e, T: $crate::store::sql::dialect::Decoded + 'e>(
+            pool: &'e sqlx::Pool<Self>,
+            builder: &'e mut sqlx::QueryBuilder<'q, Self>,
+        ) -> futures_util::future::BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
+            Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
+        }
+    };
+}
+pub(in crate::store) use run_queries;
+
 /// How a batch statement reads an item of its JSON rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {

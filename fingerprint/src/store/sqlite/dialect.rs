@@ -3,17 +3,19 @@
 
 use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
-use sqlx::sqlite::{SqliteConnection, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Database, Decode, Encode, Pool, QueryBuilder, Sqlite, Transaction, Type};
+use sqlx::sqlite::{SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Database, Decode, Encode, Pool, Sqlite, Transaction, Type};
 
 use crate::insight::{IpFilter, RequestQuery};
-use crate::store::sql::dialect::{date_of, sealed, Day, Decoded, Dialect, Param, Sql, Timestamp};
+use crate::store::sql::dialect::{date_of, sealed, Day, Dialect, Param, Sql, Timestamp};
 use crate::store::sql::dialect::{Access, Col};
 use crate::store::{Migrations, StoreError};
 
 impl sealed::Sealed for Sqlite {}
 
 impl Dialect for Sqlite {
+    crate::store::sql::dialect::run_queries!();
+
     const MIGRATIONS: Migrations = super::MIGRATIONS;
 
     const MIGRATIONS_TABLE: &'static str = "CREATE TABLE IF NOT EXISTS fingerprint_migrations (
@@ -72,20 +74,6 @@ impl Dialect for Sqlite {
         Box::pin(pool.begin_with("BEGIN IMMEDIATE"))
     }
 
-    fn execute_on<'e, 'q: 'e>(
-        conn: &'e mut SqliteConnection,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<u64, sqlx::Error>> {
-        Box::pin(async move { Ok(builder.build().execute(conn).await?.rows_affected()) })
-    }
-
-    fn fetch_all_on<'e, 'q: 'e, T: Decoded + 'e>(
-        conn: &'e mut SqliteConnection,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
-        Box::pin(async move { builder.build_query_as::<T>().fetch_all(conn).await })
-    }
-
     fn ip_text(column: &str) -> String {
         column.to_owned()
     }
@@ -135,24 +123,6 @@ impl Dialect for Sqlite {
         after: Option<(Timestamp, i64)>,
     ) -> BoxFuture<'a, Result<Access, StoreError>> {
         Box::pin(super::requests::plan(store, query, after))
-    }
-
-    fn push_bind<'q, T: Param<'q>>(builder: &mut QueryBuilder<'q, Self>, value: T) {
-        builder.push_bind(value);
-    }
-
-    fn fetch_all<'e, 'q: 'e, T: Decoded + 'e>(
-        pool: &'e Pool<Self>,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
-        Box::pin(async move { builder.build_query_as::<T>().fetch_all(pool).await })
-    }
-
-    fn fetch_optional<'e, 'q: 'e, T: Decoded + 'e>(
-        pool: &'e Pool<Self>,
-        builder: &'e mut QueryBuilder<'q, Self>,
-    ) -> BoxFuture<'e, Result<Option<T>, sqlx::Error>> {
-        Box::pin(async move { builder.build_query_as::<T>().fetch_optional(pool).await })
     }
 }
 
