@@ -85,9 +85,12 @@ impl Demo {
     }
 }
 
-/// New visitors on `ports` until `stop`; returns the session keys of every 200 response.
-async fn load(ports: Vec<u16>, stop: Arc<AtomicBool>, workers: usize) -> Vec<String> {
-    let keys = Arc::new(Mutex::new(Vec::new()));
+/// The session keys of the 200 responses so far.
+type Served = Arc<Mutex<Vec<String>>>;
+
+/// New visitors on `ports` until `stop` (or a server stops listening); returns the session
+/// keys of every 200 response, which `keys` holds while the load runs.
+async fn load(ports: Vec<u16>, stop: Arc<AtomicBool>, workers: usize, keys: Served) -> Vec<String> {
     let mut tasks = Vec::new();
     for worker in 0..workers {
         let (ports, stop, keys) = (ports.clone(), Arc::clone(&stop), Arc::clone(&keys));
@@ -107,7 +110,7 @@ async fn load(ports: Vec<u16>, stop: Arc<AtomicBool>, workers: usize) -> Vec<Str
                     .send()
                     .await
                 else {
-                    continue; // refused once the server stops listening
+                    break; // refused: the server stopped listening
                 };
                 if response.status() == 200 {
                     if let Some(key) = response
@@ -126,7 +129,8 @@ async fn load(ports: Vec<u16>, stop: Arc<AtomicBool>, workers: usize) -> Vec<Str
     for task in tasks {
         task.await.unwrap();
     }
-    Arc::try_unwrap(keys).unwrap().into_inner().unwrap()
+    let served = keys.lock().unwrap().clone();
+    served
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,9 +139,20 @@ async fn sigterm_under_load_loses_nothing_enqueued() {
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let demo = Demo::start(&url).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let traffic = tokio::spawn(load(vec![demo.port], Arc::clone(&stop), 8));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    demo.terminate(); // while requests are still arriving
+    let keys = Served::default();
+    let traffic = tokio::spawn(load(
+        vec![demo.port],
+        Arc::clone(&stop),
+        8,
+        Arc::clone(&keys),
+    ));
+    // Under load (200 visitors served, however slow the machine), then SIGTERM while
+    // requests are still arriving.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while keys.lock().unwrap().len() < 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    demo.terminate();
     let log = tokio::task::spawn_blocking(move || demo.wait(Duration::from_secs(15)))
         .await
         .unwrap();
@@ -161,7 +176,7 @@ async fn sigterm_under_load_loses_nothing_enqueued() {
         served.len()
     );
     eprintln!(
-        "SIGTERM after 1.5 s of load: {} visitors served, all stored",
+        "SIGTERM under load: {} visitors served, all stored",
         served.len()
     );
     let rows: i64 = sqlx_count(&store).await;
@@ -197,7 +212,12 @@ async fn two_processes_on_one_postgres_keep_exact_hit_counts() {
     let stop = Arc::new(AtomicBool::new(false));
     // The same URLs through both processes (same Host: 127.0.0.1 on two ports gives two
     // origins, so count per path below).
-    let traffic = tokio::spawn(load(vec![first.port, second.port], Arc::clone(&stop), 8));
+    let traffic = tokio::spawn(load(
+        vec![first.port, second.port],
+        Arc::clone(&stop),
+        8,
+        Served::default(),
+    ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     let served = traffic.await.unwrap();

@@ -36,12 +36,14 @@ impl Proxy {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
+                // Only cuts from now on; taken before the check, so a cut between the two
+                // either refuses this connection or cuts it.
+                let mut cut = watcher.clone();
+                cut.borrow_and_update();
                 if !is_up.load(Ordering::SeqCst) {
                     drop(client); // refused while down
                     continue;
                 }
-                let mut cut = watcher.clone();
-                cut.borrow_and_update(); // only cuts that happen from now on
                 tokio::spawn(async move {
                     let Ok(mut server) = TcpStream::connect(upstream).await else {
                         return;

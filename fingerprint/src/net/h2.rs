@@ -1366,7 +1366,9 @@ mod tests {
         let time = std::time::Instant::now();
         let bytes: Vec<u8> = [0x01, 0x80].repeat(30_000);
         assert!(matches!(headers_only(&bytes), TapState::Failed(_)));
-        assert!(time.elapsed() < std::time::Duration::from_millis(200));
+        // Stopped at the first blocks, not after 60,000 bytes of them (generous: a debug
+        // build on a loaded machine).
+        assert!(time.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]
