@@ -88,9 +88,9 @@ impl Demo {
 /// The session keys of the 200 responses so far.
 type Served = Arc<Mutex<Vec<String>>>;
 
-/// New visitors on `ports` until `stop` (or a server stops listening); returns the session
-/// keys of every 200 response, which `keys` holds while the load runs.
-async fn load(ports: Vec<u16>, stop: Arc<AtomicBool>, workers: usize, keys: Served) -> Vec<String> {
+/// New visitors on `ports` until `stop` (or a server stops listening); the session key of
+/// every 200 response goes into `keys` as it arrives.
+async fn load(ports: Vec<u16>, stop: Arc<AtomicBool>, workers: usize, keys: Served) {
     let mut tasks = Vec::new();
     for worker in 0..workers {
         let (ports, stop, keys) = (ports.clone(), Arc::clone(&stop), Arc::clone(&keys));
@@ -129,8 +129,6 @@ async fn load(ports: Vec<u16>, stop: Arc<AtomicBool>, workers: usize, keys: Serv
     for task in tasks {
         task.await.unwrap();
     }
-    let served = keys.lock().unwrap().clone();
-    served
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +155,8 @@ async fn sigterm_under_load_loses_nothing_enqueued() {
         .await
         .unwrap();
     stop.store(true, Ordering::Relaxed);
-    let served = traffic.await.unwrap();
+    traffic.await.unwrap();
+    let served = keys.lock().unwrap().clone();
     assert!(served.len() > 100, "load ran: {} responses", served.len());
     assert!(log.contains("stopped"), "{log}");
 
@@ -212,15 +211,17 @@ async fn two_processes_on_one_postgres_keep_exact_hit_counts() {
     let stop = Arc::new(AtomicBool::new(false));
     // The same URLs through both processes (same Host: 127.0.0.1 on two ports gives two
     // origins, so count per path below).
+    let keys = Served::default();
     let traffic = tokio::spawn(load(
         vec![first.port, second.port],
         Arc::clone(&stop),
         8,
-        Served::default(),
+        Arc::clone(&keys),
     ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
-    let served = traffic.await.unwrap();
+    traffic.await.unwrap();
+    let served = keys.lock().unwrap().clone();
     first.terminate();
     second.terminate();
     tokio::task::spawn_blocking(move || {
