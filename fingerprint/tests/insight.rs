@@ -20,6 +20,7 @@ use sqlx::Row;
 suite!(
     the_daily_rollup_matches_the_raw_fingerprints,
     the_migration_backfills_the_same_rollup,
+    sessions_stored_before_migration_9_count_once,
     debounced_rows_are_not_counted,
     concurrent_writers_count_each_visitor_once,
     every_list_pages_through_every_row_once,
@@ -180,6 +181,7 @@ async fn check_rollup(db: &TestDb) {
         .map(|t| (t.day, (t.visits, t.visitors)))
         .collect();
     assert_eq!(stored, days, "visits and unique visitors per day");
+    assert_eq!(db.rollup_mismatches().await, 0, "the (day, session) pairs");
     for (n, dimension) in fp::Dimension::ALL.into_iter().enumerate() {
         let rows = store.breakdown(dimension, first, last, 1000).await.unwrap();
         let stored: HashMap<(usize, String), (u64, u64)> = rows
@@ -246,6 +248,7 @@ async fn downgrade_to_version_3(db: &TestDb) {
         "DROP INDEX fingerprint_sessions_verdict",
         "ALTER TABLE fingerprint_sessions DROP COLUMN verdict",
         "ALTER TABLE fingerprint_sessions DROP COLUMN findings",
+        "ALTER TABLE fingerprint_sessions DROP COLUMN first_day",
         "DROP TABLE fingerprint_request_fingerprints",
         "ALTER TABLE fingerprint_old_requests RENAME TO fingerprint_request_fingerprints",
         "DROP TABLE fingerprint_profiles",
@@ -372,6 +375,64 @@ async fn the_migration_backfills_the_same_rollup(db: TestDb) {
     seeded_more(&db).await;
     check_rollup(&db).await;
     assert_eq!(db.recount_hits().await, db.counters().await);
+}
+
+/// Migration 9 on a database of version 8, with rows: the (day, session) pairs of the
+/// sessions stored before are rows, those of sessions created after come with the session,
+/// and each visitor counts once a day either way.
+async fn sessions_stored_before_migration_9_count_once(db: TestDb) {
+    let store = db.store();
+    let day = now() - TimeDelta::days(3);
+    let visit = |session: u32, url: &str, at: DateTime<Utc>| {
+        fp::Visit::new(
+            format!("{session:032x}"),
+            fp::RequestFingerprint::new(format!("https://shop.example{url}"), at),
+        )
+    };
+    let before = [visit(1, "/a", day), visit(2, "/a", day)];
+    store.record(&before, Duration::ZERO).await.unwrap();
+    assert_eq!(db.count("fingerprint_daily_sessions").await, 0, "implied");
+    // Version 8 kept every pair as a row and had no column for it.
+    db.execute_all(&[
+        "INSERT INTO fingerprint_daily_sessions (day, session_id) \
+         SELECT first_day, id FROM fingerprint_sessions WHERE first_day IS NOT NULL",
+        "ALTER TABLE fingerprint_sessions DROP COLUMN first_day",
+        "DELETE FROM fingerprint_migrations WHERE version >= 9",
+    ])
+    .await;
+    assert!(store.check_schema().await.is_err());
+    store.migrate().await.unwrap();
+    store.check_schema().await.unwrap();
+    assert_eq!(db.count("fingerprint_daily_sessions").await, 2);
+    check_rollup(&db).await;
+
+    // Session 1 again the same day (not a new visitor), and the next day (a new one);
+    // session 3 is new (its pair comes with it), and comes back the next day.
+    let next = day + TimeDelta::days(1);
+    let after = [
+        visit(1, "/b", day + TimeDelta::minutes(5)),
+        visit(1, "/a", next),
+        visit(3, "/a", day + TimeDelta::minutes(6)),
+        visit(3, "/c", next + TimeDelta::minutes(1)),
+    ];
+    store.record(&after, Duration::ZERO).await.unwrap();
+    // And again, in a batch of its own: nothing new.
+    store
+        .record(
+            &[visit(3, "/d", day + TimeDelta::minutes(7))],
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    check_rollup(&db).await;
+    let traffic = store
+        .daily_traffic(day.date_naive(), next.date_naive())
+        .await
+        .unwrap();
+    let counted: Vec<(u64, u64)> = traffic.iter().map(|t| (t.visits, t.visitors)).collect();
+    assert_eq!(counted, vec![(5, 3), (2, 2)]);
+    // Rows: the two pairs stored before, and the second day's pairs of sessions 1 and 3.
+    assert_eq!(db.count("fingerprint_daily_sessions").await, 4);
 }
 
 async fn seeded_more(db: &TestDb) {

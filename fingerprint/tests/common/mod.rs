@@ -216,8 +216,9 @@ impl TestDb {
         rows.into_iter().map(|(url, n)| (url, n as u64)).collect()
     }
 
-    /// Rows of the dashboard's (IP, session) and (day, session) tables that differ from a
-    /// recount from the request fingerprints, in either direction (0 when consistent).
+    /// Rows of the dashboard's (IP, session) and (day, session) pairs that differ from a
+    /// recount from the request fingerprints, in either direction, and (day, session) pairs
+    /// stored both as a row and on their session (0 when consistent).
     pub async fn rollup_mismatches(&self) -> i64 {
         let day = if self.is_postgres() {
             "(created_at AT TIME ZONE 'UTC')::date"
@@ -233,13 +234,25 @@ impl TestDb {
                 "SELECT ip, session_id FROM fingerprint_ip_sessions",
                 ips.to_owned(),
             ),
+            // A session created by a request carries its first (day, session) pair.
+            (
+                "SELECT day, session_id FROM fingerprint_daily_sessions UNION \
+                 SELECT first_day, id FROM fingerprint_sessions WHERE first_day IS NOT NULL",
+                days,
+            ),
+            // A pair is a row or implied by its session, never both (it would count twice).
             (
                 "SELECT day, session_id FROM fingerprint_daily_sessions",
-                days,
+                "SELECT day, session_id FROM fingerprint_daily_sessions EXCEPT \
+                 SELECT first_day, id FROM fingerprint_sessions WHERE first_day IS NOT NULL"
+                    .to_owned(),
             ),
         ] {
             for (a, b) in [(table, recount.as_str()), (recount.as_str(), table)] {
-                let sql = format!("SELECT COUNT(*) FROM ({a} EXCEPT {b}) AS d");
+                let sql = format!(
+                    "SELECT COUNT(*) FROM (SELECT * FROM ({a}) AS a \
+                     EXCEPT SELECT * FROM ({b}) AS b) AS d"
+                );
                 mismatches += match self {
                     Self::Sqlite { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
                         .fetch_one(store.pool())

@@ -34,6 +34,10 @@ impl Dialect for Postgres {
     const LOCK_VISITORS: &'static str =
         "LOCK TABLE fingerprint_url_visitors IN SHARE ROW EXCLUSIVE MODE";
 
+    // Held by concurrent batches together; it waits for LOCK_VISITORS (a purge clears implied
+    // (day, session) pairs on sessions a batch would otherwise lock first).
+    const RECORD_LOCK: &'static str = "LOCK TABLE fingerprint_url_visitors IN ROW EXCLUSIVE MODE";
+
     const FOR_UPDATE: &'static str = " FOR UPDATE";
 
     fn least(a: &str, b: &str) -> String {

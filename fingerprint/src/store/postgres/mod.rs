@@ -50,6 +50,11 @@ const MIGRATIONS: Migrations = &[
         "session assessment",
         include_str!("../../../migrations/postgres/0008_session_assessment.sql"),
     ),
+    (
+        9,
+        "implied visits",
+        include_str!("../../../migrations/postgres/0009_implied_visits.sql"),
+    ),
 ];
 
 // "fprtmigr"

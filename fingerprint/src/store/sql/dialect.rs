@@ -48,6 +48,11 @@ pub trait Dialect: Database + sealed::Sealed {
     /// transaction already holds the database).
     const LOCK_VISITORS: &'static str;
 
+    /// The first statement of a recording transaction (empty: the write transaction already
+    /// holds the database): a lock that conflicts with [`Self::LOCK_VISITORS`], so a purge or
+    /// a rebuild and a batch wait for each other before either holds a row the other needs.
+    const RECORD_LOCK: &'static str;
+
     /// Appended to a `SELECT` of a row a transaction is about to change: ` FOR UPDATE` where
     /// rows are locked (PostgreSQL); empty where the write transaction holds the database.
     const FOR_UPDATE: &'static str;

@@ -212,26 +212,30 @@ async fn purge_requests<D: Dialect>(
             ))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    Sql::<D>::new(
-        "DELETE FROM fingerprint_daily_sessions WHERE (day, session_id) IN \
-         (SELECT v.day, v.session_id FROM ",
-    )
-    .rows(
-        json(&bounds)?,
-        &[
-            ("day", Col::Day),
-            ("session_id", Col::Int),
-            ("day_start", Col::Time),
-            ("day_end", Col::Time),
-        ],
-    )
-    .push(
-        " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
-         WHERE r.session_id = v.session_id \
-         AND r.created_at >= v.day_start AND r.created_at < v.day_end))",
-    )
-    .execute(conn)
-    .await?;
+    let bounds = json(&bounds)?;
+    // The pairs whose last request went: rows, or implied by their session (migration 9).
+    for statement in [
+        "DELETE FROM fingerprint_daily_sessions WHERE (day, session_id) IN",
+        "UPDATE fingerprint_sessions SET first_day = NULL WHERE (first_day, id) IN",
+    ] {
+        Sql::<D>::new(format!("{statement} (SELECT v.day, v.session_id FROM "))
+            .rows(
+                bounds.clone(),
+                &[
+                    ("day", Col::Day),
+                    ("session_id", Col::Int),
+                    ("day_start", Col::Time),
+                    ("day_end", Col::Time),
+                ],
+            )
+            .push(
+                " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                 WHERE r.session_id = v.session_id \
+                 AND r.created_at >= v.day_start AND r.created_at < v.day_end))",
+            )
+            .execute(conn)
+            .await?;
+    }
     Ok(true)
 }
 

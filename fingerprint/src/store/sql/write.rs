@@ -22,7 +22,7 @@ use super::{migrate, profiles, users, SqlStore};
 use crate::assess::{SessionAssessment, Verdict};
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
 use crate::store::batch::{missing_id, window_micros, PreparedBatch};
-use crate::store::insight::{ip_sessions, DailyDelta, RecordedRow};
+use crate::store::insight::{day_of_micros, ip_sessions, DailyDelta, RecordedRow};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached, UrlCache};
 use crate::store::users::{fold_seen, users_of, DeviceSeen, KIND_AGENT, KIND_BROWSER};
 use crate::store::{ProgressFn, RecordOutcome, Store, StoreError};
@@ -133,24 +133,29 @@ impl<D: Dialect> SqlStore<D> {
             .collect()
     }
 
-    /// Session ids and users of `keys` (sorted, distinct), creating the missing sessions
-    /// from `new_rows` (JSON, in `columns` order, the key first); existing sessions are
-    /// locked shared until the transaction ends (PostgreSQL).
+    /// The sessions of `keys` (sorted, distinct), creating the missing ones from `new_rows`
+    /// (JSON, in `columns` order, the key first); existing sessions are locked shared until
+    /// the transaction ends (PostgreSQL).
     async fn session_ids(
         tx: &mut D::Connection,
         columns: &[(&str, Col)],
         new_rows: String,
         keys: &[&str],
-    ) -> Result<HashMap<String, (i64, Option<String>)>, StoreError> {
-        let created: Vec<(i64, String)> =
+    ) -> Result<HashMap<String, SessionRef>, StoreError> {
+        let created: Vec<(i64, String, Option<Day>)> =
             Sql::<D>::insert_rows("fingerprint_sessions", new_rows, columns)
-                .push(" WHERE TRUE ON CONFLICT (key) DO NOTHING RETURNING id, key")
+                .push(" WHERE TRUE ON CONFLICT (key) DO NOTHING RETURNING id, key, first_day")
                 .fetch_all_on(&mut *tx)
                 .await?;
-        let mut sessions: HashMap<String, (i64, Option<String>)> =
-            HashMap::with_capacity(keys.len());
-        for (id, key) in created {
-            sessions.insert(key, (id, None));
+        let mut sessions: HashMap<String, SessionRef> = HashMap::with_capacity(keys.len());
+        for (id, key, first_day) in created {
+            let session = SessionRef {
+                id,
+                user: None,
+                first_day: first_day.map(|day| day.0),
+                created: true,
+            };
+            sessions.insert(key, session);
         }
         let existing: Vec<&str> = keys
             .iter()
@@ -158,18 +163,36 @@ impl<D: Dialect> SqlStore<D> {
             .filter(|key| !sessions.contains_key(*key))
             .collect();
         if !existing.is_empty() {
-            let rows: Vec<(i64, String, Option<String>)> =
-                Sql::<D>::new("SELECT id, key, user_id FROM fingerprint_sessions WHERE TRUE")
-                    .is_in("key", json(&existing)?, Col::Text)
-                    .push(format!(" ORDER BY key{}", D::FOR_SHARE))
-                    .fetch_all_on(&mut *tx)
-                    .await?;
-            for (id, key, user) in rows {
-                sessions.insert(key, (id, user));
+            let rows: Vec<(i64, String, Option<String>, Option<Day>)> = Sql::<D>::new(
+                "SELECT id, key, user_id, first_day FROM fingerprint_sessions WHERE TRUE",
+            )
+            .is_in("key", json(&existing)?, Col::Text)
+            .push(format!(" ORDER BY key{}", D::FOR_SHARE))
+            .fetch_all_on(&mut *tx)
+            .await?;
+            for (id, key, user, first_day) in rows {
+                let session = SessionRef {
+                    id,
+                    user,
+                    first_day: first_day.map(|day| day.0),
+                    created: false,
+                };
+                sessions.insert(key, session);
             }
         }
         Ok(sessions)
     }
+}
+
+/// A session a batch writes to.
+struct SessionRef {
+    id: i64,
+    user: Option<String>,
+    /// The day of the session's implied (day, session) pair: the day of the request that
+    /// created it (migration 9), unless purged since.
+    first_day: Option<i64>,
+    /// Created by this transaction.
+    created: bool,
 }
 
 /// A request fingerprint row as [`REQUEST_COLUMNS`] reads it: the stored columns, then the
@@ -209,6 +232,7 @@ const SESSION_COLUMNS: &[(&str, Col)] = &[
     ("utm_campaign", Col::Text),
     ("utm_content", Col::Text),
     ("utm_term", Col::Text),
+    ("first_day", Col::Day),
 ];
 
 #[async_trait]
@@ -255,6 +279,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         let referer_id = |referer: &str| referers.get(referer).copied();
 
         let mut tx = D::begin_write(&self.pool).await?;
+        if !D::RECORD_LOCK.is_empty() {
+            Sql::<D>::new(D::RECORD_LOCK).execute(&mut *tx).await?;
+        }
         let keys: Vec<&str> = batch
             .sessions
             .iter()
@@ -265,15 +292,19 @@ impl<D: Dialect> Store for SqlStore<D> {
             .iter()
             .map(|v| {
                 let utm = &v.utm;
+                let at = v.fingerprint.created_at.timestamp_micros();
                 (
                     &v.session_key,
-                    v.fingerprint.created_at.timestamp_micros(),
+                    at,
                     referer_id(&v.fingerprint.referer),
                     &utm.source,
                     &utm.medium,
                     &utm.campaign,
                     &utm.content,
                     &utm.term,
+                    // The session's first request is stored (nothing of a new session can
+                    // debounce it): its (day, session) pair comes with the session.
+                    day_of_micros(at),
                 )
             })
             .collect();
@@ -282,7 +313,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         let session_id = |key: &str| {
             sessions
                 .get(key)
-                .map(|(id, _)| *id)
+                .map(|session| session.id)
                 .ok_or_else(|| missing_id("session", key))
         };
         // Sessions a request assessed (a verified or refuted crawler).
@@ -370,11 +401,15 @@ impl<D: Dialect> Store for SqlStore<D> {
 
         // The dashboard's IP index and daily rollup (after the counters: the same lock order
         // in every writer).
-        record_rollups::<D>(&mut tx, &recorded).await?;
+        let implied: HashMap<i64, (i64, bool)> = sessions
+            .values()
+            .filter_map(|s| Some((s.id, (s.first_day?, s.created))))
+            .collect();
+        record_rollups::<D>(&mut tx, &recorded, &implied).await?;
 
         // What linked users were seen with (every visit counts, debounced or not).
         let seen = fold_seen(visits.iter().filter_map(|visit| {
-            let user = sessions.get(&visit.session_key)?.1.as_deref()?;
+            let user = sessions.get(&visit.session_key)?.user.as_deref()?;
             let fp = &visit.fingerprint;
             Some((user, KIND_AGENT, fp.user_agent.as_str(), fp.created_at))
         }));
@@ -466,11 +501,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         let sessions = Self::session_ids(&mut tx, &columns, json(&new_sessions)?, &keys).await?;
         let mut rows = Vec::with_capacity(visits.len());
         for visit in visits {
-            let (session, _) = sessions
+            let session = sessions
                 .get(&visit.session_key)
                 .ok_or_else(|| missing_id("session", &visit.session_key))?;
             rows.push((
-                *session,
+                session.id,
                 visit.url.as_ref().and_then(|url| url_ids.get(url).copied()),
                 &visit.visitor_id,
                 &visit.components,
@@ -493,7 +528,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .execute(&mut *tx)
         .await?;
         let seen = fold_seen(visits.iter().filter_map(|visit| {
-            let user = sessions.get(&visit.session_key)?.1.as_deref()?;
+            let user = sessions.get(&visit.session_key)?.user.as_deref()?;
             Some((
                 user,
                 KIND_BROWSER,
@@ -536,10 +571,10 @@ impl<D: Dialect> Store for SqlStore<D> {
 async fn record_assessments<'a, D: Dialect>(
     pool: &sqlx::Pool<D>,
     assessed: impl Iterator<Item = (&'a str, DateTime<Utc>, &'a SessionAssessment)>,
-    sessions: &HashMap<String, (i64, Option<String>)>,
+    sessions: &HashMap<String, SessionRef>,
 ) {
     let mut items: Vec<(i64, DateTime<Utc>, &SessionAssessment)> = assessed
-        .filter_map(|(key, at, assessment)| Some((sessions.get(key)?.0, at, assessment)))
+        .filter_map(|(key, at, assessment)| Some((sessions.get(key)?.id, at, assessment)))
         .collect();
     if items.is_empty() {
         return;
@@ -611,10 +646,13 @@ async fn store_assessments<D: Dialect>(
 
 /// What a batch's stored request fingerprints add to the dashboard's tables, in the batch's
 /// transaction: the (IP address, session) pairs, and the daily rollup (new (day, session)
-/// pairs are the day's new unique visitors).
+/// pairs are the day's new unique visitors). `implied` has the sessions' implied pairs
+/// (session id: its day, and whether this transaction created the session): those are not
+/// rows, and are new only with their session.
 async fn record_rollups<D: Dialect>(
     conn: &mut D::Connection,
     rows: &[RecordedRow<'_>],
+    implied: &HashMap<i64, (i64, bool)>,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -631,15 +669,30 @@ async fn record_rollups<D: Dialect>(
         .await?;
     }
     let delta = DailyDelta::new(rows);
-    let new_pairs: Vec<(Day, i64)> = Sql::<D>::insert_rows(
-        "fingerprint_daily_sessions",
-        json(&delta.pairs)?,
-        &[("day", Col::Day), ("session_id", Col::Int)],
-    )
-    .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING day, session_id")
-    .fetch_all_on(&mut *conn)
-    .await?;
-    let increments = delta.increments(new_pairs.into_iter().map(|(day, session)| (day.0, session)));
+    let mut new_pairs = Vec::new();
+    let mut stored = Vec::with_capacity(delta.pairs.len());
+    for &(day, session) in &delta.pairs {
+        match implied.get(&session) {
+            Some(&(first, created)) if first == day => {
+                if created {
+                    new_pairs.push((day, session));
+                }
+            }
+            _ => stored.push((day, session)),
+        }
+    }
+    if !stored.is_empty() {
+        let inserted: Vec<(Day, i64)> = Sql::<D>::insert_rows(
+            "fingerprint_daily_sessions",
+            json(&stored)?,
+            &[("day", Col::Day), ("session_id", Col::Int)],
+        )
+        .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING day, session_id")
+        .fetch_all_on(&mut *conn)
+        .await?;
+        new_pairs.extend(inserted.into_iter().map(|(day, session)| (day.0, session)));
+    }
+    let increments = delta.increments(new_pairs);
     let increments: Vec<_> = increments
         .iter()
         .map(|i| (i.dimension, i.day, &i.value, i.visits, i.visitors))

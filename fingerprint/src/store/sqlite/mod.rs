@@ -53,6 +53,11 @@ const MIGRATIONS: Migrations = &[
         "session assessment",
         include_str!("../../../migrations/sqlite/0008_session_assessment.sql"),
     ),
+    (
+        9,
+        "implied visits",
+        include_str!("../../../migrations/sqlite/0009_implied_visits.sql"),
+    ),
 ];
 
 impl SqliteStore {
