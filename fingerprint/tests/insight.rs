@@ -249,6 +249,7 @@ async fn downgrade_to_version_3(db: &TestDb) {
         "ALTER TABLE fingerprint_sessions DROP COLUMN verdict",
         "ALTER TABLE fingerprint_sessions DROP COLUMN findings",
         "ALTER TABLE fingerprint_sessions DROP COLUMN first_day",
+        "ALTER TABLE fingerprint_sessions DROP COLUMN first_url_id",
         "DROP TABLE fingerprint_request_fingerprints",
         "ALTER TABLE fingerprint_old_requests RENAME TO fingerprint_request_fingerprints",
         "DROP TABLE fingerprint_profiles",
@@ -377,9 +378,9 @@ async fn the_migration_backfills_the_same_rollup(db: TestDb) {
     assert_eq!(db.recount_hits().await, db.counters().await);
 }
 
-/// Migration 9 on a database of version 8, with rows: the (day, session) pairs of the
-/// sessions stored before are rows, those of sessions created after come with the session,
-/// and each visitor counts once a day either way.
+/// Migration 9 on a database of version 8, with rows: the (day, session) and (URL, session)
+/// pairs of the sessions stored before are rows, those of sessions created after come with
+/// the session, and each visitor counts once a day, and once a URL, either way.
 async fn sessions_stored_before_migration_9_count_once(db: TestDb) {
     let store = db.store();
     let day = now() - TimeDelta::days(3);
@@ -392,11 +393,15 @@ async fn sessions_stored_before_migration_9_count_once(db: TestDb) {
     let before = [visit(1, "/a", day), visit(2, "/a", day)];
     store.record(&before, Duration::ZERO).await.unwrap();
     assert_eq!(db.count("fingerprint_daily_sessions").await, 0, "implied");
-    // Version 8 kept every pair as a row and had no column for it.
+    assert_eq!(db.count("fingerprint_url_visitors").await, 0, "implied");
+    // Version 8 kept every pair as a row and had no columns for them.
     db.execute_all(&[
         "INSERT INTO fingerprint_daily_sessions (day, session_id) \
          SELECT first_day, id FROM fingerprint_sessions WHERE first_day IS NOT NULL",
+        "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
+         SELECT first_url_id, id FROM fingerprint_sessions WHERE first_url_id IS NOT NULL",
         "ALTER TABLE fingerprint_sessions DROP COLUMN first_day",
+        "ALTER TABLE fingerprint_sessions DROP COLUMN first_url_id",
         "DELETE FROM fingerprint_migrations WHERE version >= 9",
     ])
     .await;
@@ -404,6 +409,7 @@ async fn sessions_stored_before_migration_9_count_once(db: TestDb) {
     store.migrate().await.unwrap();
     store.check_schema().await.unwrap();
     assert_eq!(db.count("fingerprint_daily_sessions").await, 2);
+    assert_eq!(db.visitor_pairs().await, 2);
     check_rollup(&db).await;
 
     // Session 1 again the same day (not a new visitor), and the next day (a new one);
@@ -433,6 +439,20 @@ async fn sessions_stored_before_migration_9_count_once(db: TestDb) {
     assert_eq!(counted, vec![(5, 3), (2, 2)]);
     // Rows: the two pairs stored before, and the second day's pairs of sessions 1 and 3.
     assert_eq!(db.count("fingerprint_daily_sessions").await, 4);
+    // Unique visits: /a by 1, 2, 3; /b by 1; /c and /d by 3. Rows: the two stored before,
+    // and those of sessions 1 and 3 other than the URL each session came with.
+    assert_eq!(db.count("fingerprint_url_visitors").await, 5);
+    assert_eq!(db.visitor_pairs().await, 6);
+    let counters = db.counters().await;
+    assert_eq!(counters, db.recount_hits().await);
+    assert_eq!(counters["https://shop.example/a"], 3);
+
+    // A rebuild keeps each pair where it is and the counts as they were.
+    let report = store.rebuild_hit_counts(2, false).await.unwrap();
+    assert_eq!((report.urls, report.visitors), (4, 6));
+    assert_eq!(db.count("fingerprint_url_visitors").await, 5);
+    assert_eq!(db.visitor_pairs().await, 6);
+    assert_eq!(db.counters().await, counters);
 }
 
 async fn seeded_more(db: &TestDb) {

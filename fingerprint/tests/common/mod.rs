@@ -268,6 +268,33 @@ impl TestDb {
         mismatches
     }
 
+    /// The unique visits stored: (URL, session) rows and the pairs sessions imply. Panics if
+    /// a pair is both (it would count twice).
+    pub async fn visitor_pairs(&self) -> i64 {
+        let implied = "SELECT first_url_id, id FROM fingerprint_sessions \
+                       WHERE first_url_id IS NOT NULL";
+        let both = format!(
+            "SELECT COUNT(*) FROM (SELECT * FROM (SELECT url_id, session_id \
+             FROM fingerprint_url_visitors) AS a INTERSECT SELECT * FROM ({implied}) AS b) AS d"
+        );
+        let count = format!("SELECT COUNT(*) FROM ({implied}) AS i");
+        let mut counts = Vec::new();
+        for sql in [both, count] {
+            counts.push(match self {
+                Self::Sqlite { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap(),
+                Self::Postgres { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap(),
+            });
+        }
+        assert_eq!(counts[0], 0, "pairs stored as rows and implied");
+        self.count("fingerprint_url_visitors").await + counts[1]
+    }
+
     /// The stored hit counters.
     pub async fn counters(&self) -> HashMap<String, u64> {
         let sql = "SELECT u.url, h.hits FROM fingerprint_hit_counts h \

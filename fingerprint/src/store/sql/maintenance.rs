@@ -67,14 +67,32 @@ async fn uncount<D: Dialect>(
     if pairs.is_empty() {
         return Ok(0);
     }
-    let removed: Vec<(i64,)> = Sql::<D>::new(
+    let pairs = json(pairs)?;
+    let mut removed: Vec<(i64,)> = Sql::<D>::new(
         "DELETE FROM fingerprint_url_visitors WHERE (url_id, session_id) IN \
          (SELECT url_id, session_id FROM ",
     )
-    .rows(json(pairs)?, PAIR)
+    .rows(pairs.clone(), PAIR)
     .push(") RETURNING url_id")
-    .fetch_all_on(conn)
+    .fetch_all_on(&mut *conn)
     .await?;
+    // The pairs sessions imply (migration 9): found, then cleared.
+    let implied = |statement: &str| {
+        let mut sql = Sql::<D>::new(format!(
+            "{statement} WHERE (first_url_id, id) IN (SELECT url_id, session_id FROM "
+        ));
+        sql.rows(pairs.clone(), PAIR).push(")");
+        sql
+    };
+    let cleared: Vec<(i64,)> = implied("SELECT first_url_id FROM fingerprint_sessions")
+        .fetch_all_on(&mut *conn)
+        .await?;
+    if !cleared.is_empty() {
+        implied("UPDATE fingerprint_sessions SET first_url_id = NULL")
+            .execute(&mut *conn)
+            .await?;
+        removed.extend(cleared);
+    }
     let mut per_url: BTreeMap<i64, i64> = BTreeMap::new();
     for (url,) in removed {
         *per_url.entry(url).or_default() += 1;
@@ -280,26 +298,63 @@ where
                     .push(suffix);
                 statement
             };
+            // The sessions of the chunk's requests (on the requests' URL index), among them
+            // those whose implied pair (migration 9) is in the chunk.
+            let sessions = |sql: &mut Sql<'_, D>| {
+                sql.push(
+                    " AND id IN (SELECT r.session_id FROM fingerprint_request_fingerprints r \
+                     WHERE r.url_id BETWEEN ",
+                )
+                .bind(low)
+                .push(" AND ")
+                .bind(high)
+                .push(")");
+            };
+            // An implied pair without a request that counts goes.
+            let mut clear = Sql::<D>::new(
+                "UPDATE fingerprint_sessions SET first_url_id = NULL WHERE first_url_id BETWEEN ",
+            );
+            clear.bind(low).push(" AND ").bind(high);
+            sessions(&mut clear);
+            clear.push(format!(
+                " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                 WHERE r.session_id = fingerprint_sessions.id \
+                 AND r.url_id = fingerprint_sessions.first_url_id{people_only})"
+            ));
+            clear.execute(&mut *tx).await?;
             range("DELETE FROM fingerprint_url_visitors", "")
                 .execute(&mut *tx)
                 .await?;
-            report.visitors += range(
+            range(
                 "INSERT INTO fingerprint_url_visitors (url_id, session_id) \
                  SELECT DISTINCT r.url_id, r.session_id FROM fingerprint_request_fingerprints r",
-                people_only,
+                &format!(
+                    "{people_only} AND NOT EXISTS (SELECT 1 FROM fingerprint_sessions i \
+                     WHERE i.id = r.session_id AND i.first_url_id = r.url_id)"
+                ),
             )
             .execute(&mut *tx)
             .await?;
             range("DELETE FROM fingerprint_hit_counts", "")
                 .execute(&mut *tx)
                 .await?;
-            report.urls += range(
+            let mut count = range(
                 "INSERT INTO fingerprint_hit_counts (url_id, hits) \
-                 SELECT url_id, COUNT(*) FROM fingerprint_url_visitors",
-                " GROUP BY url_id",
-            )
-            .execute(&mut *tx)
-            .await?;
+                 SELECT url_id, COUNT(*) FROM (SELECT url_id FROM fingerprint_url_visitors",
+                " UNION ALL SELECT first_url_id FROM fingerprint_sessions WHERE first_url_id \
+                 BETWEEN ",
+            );
+            count.bind(low).push(" AND ").bind(high);
+            sessions(&mut count);
+            let counted: Vec<(i64,)> = count
+                .push(") AS v GROUP BY url_id RETURNING hits")
+                .fetch_all_on(&mut *tx)
+                .await?;
+            report.urls += counted.len() as u64;
+            report.visitors += counted
+                .iter()
+                .map(|(hits,)| u64::try_from(*hits).unwrap_or(0))
+                .sum::<u64>();
             tx.commit().await?;
             report.chunks += 1;
             progress(Progress::new(

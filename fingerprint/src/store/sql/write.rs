@@ -142,20 +142,16 @@ impl<D: Dialect> SqlStore<D> {
         new_rows: String,
         keys: &[&str],
     ) -> Result<HashMap<String, SessionRef>, StoreError> {
-        let created: Vec<(i64, String, Option<Day>)> =
+        let created: Vec<SessionRow> =
             Sql::<D>::insert_rows("fingerprint_sessions", new_rows, columns)
-                .push(" WHERE TRUE ON CONFLICT (key) DO NOTHING RETURNING id, key, first_day")
+                .push(format!(
+                    " WHERE TRUE ON CONFLICT (key) DO NOTHING RETURNING {SESSION_ROW}"
+                ))
                 .fetch_all_on(&mut *tx)
                 .await?;
         let mut sessions: HashMap<String, SessionRef> = HashMap::with_capacity(keys.len());
-        for (id, key, first_day) in created {
-            let session = SessionRef {
-                id,
-                user: None,
-                first_day: first_day.map(|day| day.0),
-                created: true,
-            };
-            sessions.insert(key, session);
+        for row in created {
+            sessions.insert(row.key.clone(), SessionRef::of(row, true));
         }
         let existing: Vec<&str> = keys
             .iter()
@@ -163,24 +159,42 @@ impl<D: Dialect> SqlStore<D> {
             .filter(|key| !sessions.contains_key(*key))
             .collect();
         if !existing.is_empty() {
-            let rows: Vec<(i64, String, Option<String>, Option<Day>)> = Sql::<D>::new(
-                "SELECT id, key, user_id, first_day FROM fingerprint_sessions WHERE TRUE",
-            )
+            let rows: Vec<SessionRow> = Sql::<D>::new(format!(
+                "SELECT {SESSION_ROW} FROM fingerprint_sessions WHERE TRUE"
+            ))
             .is_in("key", json(&existing)?, Col::Text)
             .push(format!(" ORDER BY key{}", D::FOR_SHARE))
             .fetch_all_on(&mut *tx)
             .await?;
-            for (id, key, user, first_day) in rows {
-                let session = SessionRef {
-                    id,
-                    user,
-                    first_day: first_day.map(|day| day.0),
-                    created: false,
-                };
-                sessions.insert(key, session);
+            for row in rows {
+                sessions.insert(row.key.clone(), SessionRef::of(row, false));
             }
         }
         Ok(sessions)
+    }
+}
+
+/// The columns of [`SessionRow`].
+const SESSION_ROW: &str = "id, key, user_id, first_day, first_url_id";
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: i64,
+    key: String,
+    user_id: Option<String>,
+    first_day: Option<Day>,
+    first_url_id: Option<i64>,
+}
+
+impl SessionRef {
+    fn of(row: SessionRow, created: bool) -> Self {
+        Self {
+            id: row.id,
+            user: row.user_id,
+            first_day: row.first_day.map(|day| day.0),
+            first_url: row.first_url_id,
+            created,
+        }
     }
 }
 
@@ -191,6 +205,9 @@ struct SessionRef {
     /// The day of the session's implied (day, session) pair: the day of the request that
     /// created it (migration 9), unless purged since.
     first_day: Option<i64>,
+    /// The URL of the session's implied unique visit (URL, session): of the request that
+    /// created it, when that visit counted (migration 9), unless purged since.
+    first_url: Option<i64>,
     /// Created by this transaction.
     created: bool,
 }
@@ -233,6 +250,7 @@ const SESSION_COLUMNS: &[(&str, Col)] = &[
     ("utm_content", Col::Text),
     ("utm_term", Col::Text),
     ("first_day", Col::Day),
+    ("first_url_id", Col::Int),
 ];
 
 #[async_trait]
@@ -287,13 +305,22 @@ impl<D: Dialect> Store for SqlStore<D> {
             .iter()
             .map(|v| v.session_key.as_str())
             .collect();
-        let new_sessions: Vec<_> = batch
+        let new_sessions = batch
             .sessions
             .iter()
             .map(|v| {
                 let utm = &v.utm;
-                let at = v.fingerprint.created_at.timestamp_micros();
-                (
+                let fp = &v.fingerprint;
+                let at = fp.created_at.timestamp_micros();
+                // The session's first request is stored (nothing of a new session can
+                // debounce it): its (day, session) pair comes with the session, and so does
+                // its (URL, session) pair when it counts.
+                let pair = (fp.url.as_str(), v.session_key.as_str());
+                let first_url = match batch.pairs.binary_search(&pair) {
+                    Ok(_) => Some(url_id(&fp.url)?),
+                    Err(_) => None,
+                };
+                Ok((
                     &v.session_key,
                     at,
                     referer_id(&v.fingerprint.referer),
@@ -302,20 +329,15 @@ impl<D: Dialect> Store for SqlStore<D> {
                     &utm.campaign,
                     &utm.content,
                     &utm.term,
-                    // The session's first request is stored (nothing of a new session can
-                    // debounce it): its (day, session) pair comes with the session.
                     day_of_micros(at),
-                )
+                    first_url,
+                ))
             })
-            .collect();
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let sessions =
             Self::session_ids(&mut tx, SESSION_COLUMNS, json(&new_sessions)?, &keys).await?;
-        let session_id = |key: &str| {
-            sessions
-                .get(key)
-                .map(|session| session.id)
-                .ok_or_else(|| missing_id("session", key))
-        };
+        let session = |key: &str| sessions.get(key).ok_or_else(|| missing_id("session", key));
+        let session_id = |key: &str| session(key).map(|session| session.id);
         // Sessions a request assessed (a verified or refuted crawler).
 
         // Request fingerprints, except those inside the debounce window of a stored one.
@@ -367,22 +389,30 @@ impl<D: Dialect> Store for SqlStore<D> {
             })
             .collect::<Vec<_>>();
 
-        // Unique visitors, then their counters, both in (URL, session) order.
+        // Unique visitors, then their counters, both in (URL, session) order. A session's
+        // implied pair is no row, and new only with its session.
         let mut pairs = Vec::with_capacity(batch.pairs.len());
-        for (url, session) in &batch.pairs {
-            pairs.push((url_id(url)?, session_id(session)?));
-        }
-        let new_pairs: Vec<(i64,)> = Sql::<D>::insert_rows(
-            "fingerprint_url_visitors",
-            json(&pairs)?,
-            &[("url_id", Col::Int), ("session_id", Col::Int)],
-        )
-        .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING url_id")
-        .fetch_all_on(&mut *tx)
-        .await?;
         let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
-        for (url,) in new_pairs {
-            *counts.entry(url).or_default() += 1;
+        for (url, key) in &batch.pairs {
+            let (url, session) = (url_id(url)?, session(key)?);
+            if session.first_url != Some(url) {
+                pairs.push((url, session.id));
+            } else if session.created {
+                *counts.entry(url).or_default() += 1;
+            }
+        }
+        if !pairs.is_empty() {
+            let new_pairs: Vec<(i64,)> = Sql::<D>::insert_rows(
+                "fingerprint_url_visitors",
+                json(&pairs)?,
+                &[("url_id", Col::Int), ("session_id", Col::Int)],
+            )
+            .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING url_id")
+            .fetch_all_on(&mut *tx)
+            .await?;
+            for (url,) in new_pairs {
+                *counts.entry(url).or_default() += 1;
+            }
         }
         if !counts.is_empty() {
             let counts: Vec<(i64, i64)> = counts.into_iter().collect();
