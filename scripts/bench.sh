@@ -207,7 +207,7 @@ bench_overhead() {  # store db_url base_port
             m1="$(median "${rps1[@]}")"; t1="$(median_time "${p991[@]}")"
             if [ "$scenario" = new ]; then
                 local json; json="$(drained "$fingerprinted")"
-                note="; recorder: enqueued $(fmt "$(counter "$json" enqueued)"), stored $(fmt "$(counter "$json" stored)"), dropped $(counter "$json" dropped)"
+                note="; recorder: enqueued $(fmt "$(counter "$json" enqueued)"), stored $(fmt "$(counter "$json" stored)"), debounced by the store $(counter "$json" "debounced by the store"), dropped $(counter "$json" dropped)"
             fi
             ratio="$(awk -v a="$m1" -v b="$m0" 'BEGIN { printf "%.0f", 100 * a / b }')"
             row "| 1 | $store | layer overhead, $label (wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS alternating runs) | $(fmt "$m1") req/s, p99 $t1$note | $(fmt "$m0") req/s, p99 $t0 (without the layer) | $ratio % | >= $target % | $(verdict "$ratio" "$target" " points") |"

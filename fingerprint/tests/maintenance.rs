@@ -16,6 +16,7 @@ suite!(
     forget_user_erases_the_user_and_their_visits,
     exports_page_through_everything_once,
     rebuild_reports_progress,
+    a_batch_and_maintenance_on_its_sessions_both_finish,
 );
 
 fn key(n: u32) -> String {
@@ -292,4 +293,66 @@ async fn rebuild_reports_progress(db: TestDb) {
         .collect();
     assert_eq!(steps, [(3, 7), (6, 7), (7, 7)]);
     assert_eq!(db.counters().await, db.recount_hits().await);
+}
+
+/// A recorder batch of an existing session, and a maintenance transaction that locks the
+/// unique visitors, then that session (as `forget_user` does): both finish. On PostgreSQL the
+/// batch took its session `FOR SHARE` and then waited for the locked table, while the
+/// maintenance waited for the session: a deadlock, and one of them failed. SQLite's write
+/// transaction holds the whole database: the batch waits for the other to commit.
+async fn a_batch_and_maintenance_on_its_sessions_both_finish(db: TestDb) {
+    let store = db.store();
+    let at = Utc::now() - TimeDelta::hours(1);
+    store
+        .record(&[visit(1, "/a", at, "agent")], Duration::ZERO)
+        .await
+        .unwrap();
+    let batch = |store: Box<dyn fp::FullStore>| {
+        tokio::spawn(async move {
+            let later = visit(1, "/b", at + TimeDelta::minutes(1), "agent");
+            store.record(&[later], Duration::ZERO).await
+        })
+    };
+    // The batch has time to reach its wait; the test holds however far it got.
+    let settle = Duration::from_millis(500);
+    match &db {
+        TestDb::Postgres { store: pg, .. } => {
+            let mut tx = pg.pool().begin().await.unwrap();
+            sqlx::query("LOCK TABLE fingerprint_url_visitors IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let batch = batch(db.store());
+            tokio::time::sleep(settle).await;
+            let locked: Vec<(i64,)> =
+                sqlx::query_as("SELECT id FROM fingerprint_sessions WHERE key = $1 FOR UPDATE")
+                    .bind(key(1))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap();
+            assert_eq!(locked.len(), 1);
+            tx.commit().await.unwrap();
+            batch.await.unwrap().unwrap();
+        }
+        TestDb::Sqlite { store: lite, .. } => {
+            let mut conn = lite.pool().acquire().await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let batch = batch(db.store());
+            tokio::time::sleep(settle).await;
+            let locked: Vec<(i64,)> =
+                sqlx::query_as("SELECT id FROM fingerprint_sessions WHERE key = ?")
+                    .bind(key(1))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            assert_eq!(locked.len(), 1);
+            sqlx::query("COMMIT").execute(&mut *conn).await.unwrap();
+            batch.await.unwrap().unwrap();
+        }
+    }
+    assert_eq!(db.counters().await, db.recount_hits().await);
+    assert_eq!(db.visitor_pairs().await, 2);
 }

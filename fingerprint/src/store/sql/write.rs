@@ -186,18 +186,6 @@ struct SessionRow {
     first_url_id: Option<i64>,
 }
 
-impl SessionRef {
-    fn of(row: SessionRow, created: bool) -> Self {
-        Self {
-            id: row.id,
-            user: row.user_id,
-            first_day: row.first_day.map(|day| day.0),
-            first_url: row.first_url_id,
-            created,
-        }
-    }
-}
-
 /// A session a batch writes to.
 struct SessionRef {
     id: i64,
@@ -210,6 +198,18 @@ struct SessionRef {
     first_url: Option<i64>,
     /// Created by this transaction.
     created: bool,
+}
+
+impl SessionRef {
+    fn of(row: SessionRow, created: bool) -> Self {
+        Self {
+            id: row.id,
+            user: row.user_id,
+            first_day: row.first_day.map(|day| day.0),
+            first_url: row.first_url_id,
+            created,
+        }
+    }
 }
 
 /// A request fingerprint row as [`REQUEST_COLUMNS`] reads it: the stored columns, then the
@@ -338,8 +338,6 @@ impl<D: Dialect> Store for SqlStore<D> {
             Self::session_ids(&mut tx, SESSION_COLUMNS, json(&new_sessions)?, &keys).await?;
         let session = |key: &str| sessions.get(key).ok_or_else(|| missing_id("session", key));
         let session_id = |key: &str| session(key).map(|session| session.id);
-        // Sessions a request assessed (a verified or refuted crawler).
-
         // Request fingerprints, except those inside the debounce window of a stored one.
         let window = window_micros(debounce);
         let mut rows: Vec<RequestRow<'_>> = Vec::with_capacity(batch.rows.len());
