@@ -133,13 +133,17 @@ impl TestDb {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    /// The one integer `sql` selects.
+    pub async fn scalar(&self, sql: &str) -> i64 {
         match self {
-            Self::Sqlite { store, .. } => sqlx::query_scalar(&sql)
+            Self::Sqlite { store, .. } => sqlx::query_scalar(sql)
                 .fetch_one(store.pool())
                 .await
                 .unwrap(),
-            Self::Postgres { store, .. } => sqlx::query_scalar(&sql)
+            Self::Postgres { store, .. } => sqlx::query_scalar(sql)
                 .fetch_one(store.pool())
                 .await
                 .unwrap(),
@@ -253,16 +257,7 @@ impl TestDb {
                     "SELECT COUNT(*) FROM (SELECT * FROM ({a}) AS a \
                      EXCEPT SELECT * FROM ({b}) AS b) AS d"
                 );
-                mismatches += match self {
-                    Self::Sqlite { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
-                        .fetch_one(store.pool())
-                        .await
-                        .unwrap(),
-                    Self::Postgres { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
-                        .fetch_one(store.pool())
-                        .await
-                        .unwrap(),
-                };
+                mismatches += self.scalar(&sql).await;
             }
         }
         mismatches
@@ -277,22 +272,15 @@ impl TestDb {
             "SELECT COUNT(*) FROM (SELECT * FROM (SELECT url_id, session_id \
              FROM fingerprint_url_visitors) AS a INTERSECT SELECT * FROM ({implied}) AS b) AS d"
         );
-        let count = format!("SELECT COUNT(*) FROM ({implied}) AS i");
-        let mut counts = Vec::new();
-        for sql in [both, count] {
-            counts.push(match self {
-                Self::Sqlite { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
-                    .fetch_one(store.pool())
-                    .await
-                    .unwrap(),
-                Self::Postgres { store, .. } => sqlx::query_scalar::<_, i64>(&sql)
-                    .fetch_one(store.pool())
-                    .await
-                    .unwrap(),
-            });
-        }
-        assert_eq!(counts[0], 0, "pairs stored as rows and implied");
-        self.count("fingerprint_url_visitors").await + counts[1]
+        assert_eq!(
+            self.scalar(&both).await,
+            0,
+            "pairs stored as rows and implied"
+        );
+        let implied = self
+            .scalar(&format!("SELECT COUNT(*) FROM ({implied}) AS i"))
+            .await;
+        self.count("fingerprint_url_visitors").await + implied
     }
 
     /// The stored hit counters.
