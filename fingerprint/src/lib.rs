@@ -211,14 +211,10 @@ pub mod __bench {
     }
 
     impl Debounce {
-        /// What a request does: asks, and remembers the pair when it was not debounced.
-        /// Whether it was.
+        /// What a request does: claims the pair (marking it when it was not debounced).
+        /// Whether it was debounced.
         pub fn visit(&self, session: &str, url: &str, now: DateTime<Utc>) -> bool {
-            let debounced = self.0.is_debounced(session, url, now);
-            if !debounced {
-                self.0.remember(session, url, now);
-            }
-            debounced
+            self.0.claim(session, url, now).is_none()
         }
     }
 

@@ -21,6 +21,7 @@ suite!(
     headers_are_stored_as_sent_and_truncated,
     utm_and_referer_stay_with_the_first_record,
     debounce_follows_the_clock,
+    concurrent_requests_of_a_page_enqueue_it_once,
     hit_counts_count_unique_sessions,
     hit_counts_for_objects_and_rebuild,
     automated_clients_are_stored_but_not_counted,
@@ -243,6 +244,33 @@ async fn debounce_follows_the_clock(db: TestDb) {
     let stats = fingerprint.stats();
     assert_eq!(stats.skipped, 3);
     assert_eq!(stats.stored, 4);
+}
+
+/// Requests of one session and page at the same moment: one is enqueued, the others are
+/// debounced in the layer (none left for the store to debounce).
+async fn concurrent_requests_of_a_page_enqueue_it_once(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_clock(fp::ManualClock::new())
+        .with_debounce(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    for round in 0..5 {
+        let key = format!("{round:032x}");
+        let requests = (0..16).map(|_| {
+            client()
+                .get(format!("http://{addr}/page"))
+                .header("cookie", format!("fingerprint_session={key}"))
+                .send()
+        });
+        for response in futures_util::future::join_all(requests).await {
+            assert_eq!(response.unwrap().status(), 200);
+        }
+    }
+    fingerprint.flush().await.unwrap();
+    let stats = fingerprint.stats();
+    assert_eq!((stats.enqueued, stats.skipped), (5, 75), "{stats:?}");
+    assert_eq!((stats.stored, stats.debounced), (5, 0), "{stats:?}");
 }
 
 async fn hit_counts_count_unique_sessions(db: TestDb) {

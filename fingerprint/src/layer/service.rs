@@ -114,8 +114,12 @@ async fn fingerprint_request(
     // A request that crosses a behaviour limit goes to the store even inside the debounce
     // window, so its session keeps the finding (the store's debounce still keeps a second
     // row of the same page out).
-    let debounced =
-        behaviour.findings.is_empty() && shared.debounce.is_debounced(&session_key, &url, now);
+    // Of concurrent requests of one pair, one claims it; a claim not enqueued is given back.
+    let claim = behaviour
+        .findings
+        .is_empty()
+        .then(|| shared.debounce.claim(&session_key, &url, now));
+    let debounced = matches!(claim, Some(None));
     let recorded = if debounced {
         shared.recorder.count_skipped();
         false
@@ -138,8 +142,10 @@ async fn fingerprint_request(
             assessment: session_assessment,
         };
         let accepted = shared.recorder.offer(visit);
-        if accepted {
-            shared.debounce.remember(&session_key, &url, now);
+        match claim {
+            Some(Some(claim)) if !accepted => shared.debounce.release(claim),
+            None if accepted => shared.debounce.remember(&session_key, &url, now),
+            _ => {}
         }
         accepted
     };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use quick_cache::sync::{EntryAction, EntryResult};
 
 /// Most (session, URL) pairs remembered unless the builder says otherwise.
 pub(crate) const DEFAULT_CAPACITY: u64 = 100_000;
@@ -51,14 +52,67 @@ impl Debounce {
         }
     }
 
-    /// Whether a visit of `url` in `session_key` was enqueued less than a window before `now`.
-    pub(crate) fn is_debounced(&self, session_key: &str, url: &str, now: DateTime<Utc>) -> bool {
+    /// Claims the visit of `url` in `session_key` at `now`: `None` when one was enqueued
+    /// less than a window before, or another request is claiming it at this moment; else the
+    /// pair is marked as enqueued at `now` (give it back with [`Self::release`] if the visit
+    /// is not enqueued after all). Of concurrent requests of one pair, one claims it.
+    pub(crate) fn claim(&self, session_key: &str, url: &str, now: DateTime<Utc>) -> Option<Claim> {
         let Some(cache) = &self.visits else {
-            return false;
+            return Some(Claim::default());
         };
-        cache
-            .get(&self.pair_hash(session_key, url))
-            .is_some_and(|last| now.signed_duration_since(last) < self.window)
+        let key = self.pair_hash(session_key, url);
+        let inside = |last: DateTime<Utc>| now.signed_duration_since(last) < self.window;
+        // A returning visit inside its window takes the shard's read lock only.
+        if cache.get(&key).is_some_and(inside) {
+            return None;
+        }
+        let claimed = |previous| {
+            Some(Claim {
+                key,
+                at: now,
+                previous,
+            })
+        };
+        match cache.entry(&key, Some(Duration::ZERO), |_, last| {
+            if inside(*last) {
+                EntryAction::Retain(None)
+            } else {
+                let previous = *last;
+                *last = now;
+                EntryAction::Retain(Some(previous))
+            }
+        }) {
+            EntryResult::Retained(previous) => {
+                previous.and_then(|previous| claimed(Some(previous)))
+            }
+            EntryResult::Vacant(guard) => {
+                // Not admitted (a full cache that keeps its entries): the store debounces.
+                let _ = guard.insert(now);
+                claimed(None)
+            }
+            // Another request is inserting this pair now; the callback removes nothing.
+            EntryResult::Timeout | EntryResult::Removed(..) | EntryResult::Replaced(..) => None,
+        }
+    }
+
+    /// Gives back a claim whose visit was not enqueued: the pair's earlier time (or none),
+    /// unless a later claim replaced it.
+    pub(crate) fn release(&self, claim: Claim) {
+        let Some(cache) = &self.visits else {
+            return;
+        };
+        let _ = cache.entry(&claim.key, Some(Duration::ZERO), |_, last| {
+            if *last != claim.at {
+                return EntryAction::Retain(());
+            }
+            match claim.previous {
+                Some(previous) => {
+                    *last = previous;
+                    EntryAction::Retain(())
+                }
+                None => EntryAction::Remove,
+            }
+        });
     }
 
     /// Notes that a visit of `url` in `session_key` was enqueued at `now`.
@@ -92,6 +146,14 @@ impl Debounce {
     }
 }
 
+/// A (session, URL) pair claimed by one request (see [`Debounce::claim`]).
+#[derive(Debug, Default)]
+pub(crate) struct Claim {
+    key: u64,
+    at: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,16 +162,67 @@ mod tests {
     fn visits_are_debounced_within_the_window() {
         let debounce = Debounce::new(Duration::from_secs(10), 100);
         let t0 = Utc::now();
-        assert!(!debounce.is_debounced("s", "u", t0));
-        debounce.remember("s", "u", t0);
-        assert!(debounce.is_debounced("s", "u", t0 + TimeDelta::seconds(9)));
-        assert!(!debounce.is_debounced("s", "u", t0 + TimeDelta::seconds(10)));
-        assert!(!debounce.is_debounced("s", "v", t0));
-        assert!(!debounce.is_debounced("t", "u", t0));
+        let s = |secs| t0 + TimeDelta::seconds(secs);
+        assert!(debounce.claim("s", "u", t0).is_some());
+        assert!(debounce.claim("s", "u", s(9)).is_none());
+        assert!(debounce.claim("s", "v", t0).is_some());
+        assert!(debounce.claim("t", "u", t0).is_some());
+        // The window is half-open, and opens again from the new claim.
+        assert!(debounce.claim("s", "u", s(10)).is_some());
+        assert!(debounce.claim("s", "u", s(19)).is_none());
+        // A request that skips the debounce (a behaviour finding) marks the pair too.
+        debounce.remember("w", "u", t0);
+        assert!(debounce.claim("w", "u", s(1)).is_none());
 
         let off = Debounce::new(Duration::ZERO, 100);
         off.remember("s", "u", t0);
-        assert!(!off.is_debounced("s", "u", t0));
+        assert!(off.claim("s", "u", t0).is_some());
+        assert!(off.claim("s", "u", t0).is_some());
+    }
+
+    #[test]
+    fn a_released_claim_gives_the_pair_back() {
+        let debounce = Debounce::new(Duration::from_secs(10), 100);
+        let t0 = Utc::now();
+        let s = |secs| t0 + TimeDelta::seconds(secs);
+        // A new pair: released, it is new again.
+        let claim = debounce.claim("s", "u", t0).unwrap();
+        debounce.release(claim);
+        assert!(debounce.claim("s", "u", s(1)).is_some());
+        // A pair claimed at 1, claimed again at 12 and released: its time is 1 again (so a
+        // request stamped 5 is inside that window), not gone.
+        let claim = debounce.claim("s", "u", s(12)).unwrap();
+        debounce.release(claim);
+        assert!(debounce.claim("s", "u", s(5)).is_none());
+        assert!(debounce.claim("s", "u", s(13)).is_some());
+        // A release does not undo a later claim.
+        let early = debounce.claim("s", "u", s(30)).unwrap();
+        let later = debounce.claim("s", "u", s(45)).unwrap();
+        debounce.release(early);
+        assert!(debounce.claim("s", "u", s(50)).is_none());
+        debounce.release(later);
+    }
+
+    #[test]
+    fn one_of_concurrent_requests_claims_a_pair() {
+        let debounce = Debounce::new(Duration::from_secs(10), 1_000);
+        let now = Utc::now();
+        for round in 0..200 {
+            let url = format!("/{round}");
+            let barrier = std::sync::Barrier::new(8);
+            let claimed = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                for _ in 0..8 {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        if debounce.claim("s", &url, now).is_some() {
+                            claimed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(claimed.into_inner(), 1, "round {round}");
+        }
     }
 
     #[test]
@@ -132,7 +245,7 @@ mod tests {
             debounce.remember(&format!("{i:032x}"), "u", t0);
         }
         let remembered = (0..10_000)
-            .filter(|i| debounce.is_debounced(&format!("{i:032x}"), "u", t0))
+            .filter(|i| debounce.claim(&format!("{i:032x}"), "u", t0).is_none())
             .count();
         assert!((1..=200).contains(&remembered), "{remembered}");
     }
