@@ -116,6 +116,11 @@ pub trait Dialect: Database + sealed::Sealed {
     /// that makes it the condition "`column` is one of them", served by `column`'s index.
     fn json_in(column: &str, col: Col) -> [String; 2];
 
+    /// The text before and after a subquery that makes it the condition "`column` (a
+    /// primary key) is one of its rows", read by the key's index for each of them (not a scan
+    /// of the table hashed against the subquery).
+    fn key_in_subquery(column: &str) -> [String; 2];
+
     /// The values of `expression` in a group as one JSON array (text; NULL for no rows).
     fn json_agg(expression: &str) -> String;
 

@@ -301,14 +301,15 @@ where
             // The sessions of the chunk's requests (on the requests' URL index), among them
             // those whose implied pair (migration 9) is in the chunk.
             let sessions = |sql: &mut Sql<'_, D>| {
-                sql.push(
-                    " AND id IN (SELECT r.session_id FROM fingerprint_request_fingerprints r \
-                     WHERE r.url_id BETWEEN ",
-                )
+                let [open, close] = D::key_in_subquery("id");
+                sql.push(format!(
+                    " AND {open}SELECT r.session_id FROM fingerprint_request_fingerprints r \
+                     WHERE r.url_id BETWEEN "
+                ))
                 .bind(low)
                 .push(" AND ")
                 .bind(high)
-                .push(")");
+                .push(close);
             };
             // An implied pair without a request that counts goes.
             let mut clear = Sql::<D>::new(

@@ -59,6 +59,10 @@ impl Dialect for Sqlite {
         ]
     }
 
+    fn key_in_subquery(column: &str) -> [String; 2] {
+        [format!("{column} IN ("), ")".to_owned()]
+    }
+
     fn json_in(column: &str, _col: Col) -> [String; 2] {
         [
             format!("{column} IN (SELECT value FROM json_each("),
