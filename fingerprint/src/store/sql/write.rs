@@ -210,6 +210,13 @@ impl SessionRef {
             created,
         }
     }
+
+    /// How this session holds its pair with `value` (a URL id or a day) given `first`, its
+    /// implied one of that kind: `None`, the pair is a row; `Some(new)`, the session implies
+    /// it, and it is new only in the transaction that created the session.
+    fn implied(&self, first: Option<i64>, value: i64) -> Option<bool> {
+        (first == Some(value)).then_some(self.created)
+    }
 }
 
 /// A request fingerprint row as [`REQUEST_COLUMNS`] reads it: the stored columns, then the
@@ -393,10 +400,10 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
         for (url, key) in &batch.pairs {
             let (url, session) = (url_id(url)?, session(key)?);
-            if session.first_url != Some(url) {
-                pairs.push((url, session.id));
-            } else if session.created {
-                *counts.entry(url).or_default() += 1;
+            match session.implied(session.first_url, url) {
+                None => pairs.push((url, session.id)),
+                Some(true) => *counts.entry(url).or_default() += 1,
+                Some(false) => {}
             }
         }
         if !pairs.is_empty() {
@@ -429,11 +436,8 @@ impl<D: Dialect> Store for SqlStore<D> {
 
         // The dashboard's IP index and daily rollup (after the counters: the same lock order
         // in every writer).
-        let implied: HashMap<i64, (i64, bool)> = sessions
-            .values()
-            .filter_map(|s| Some((s.id, (s.first_day?, s.created))))
-            .collect();
-        record_rollups::<D>(&mut tx, &recorded, &implied).await?;
+        let by_id: HashMap<i64, &SessionRef> = sessions.values().map(|s| (s.id, s)).collect();
+        record_rollups::<D>(&mut tx, &recorded, &by_id).await?;
 
         // What linked users were seen with (every visit counts, debounced or not).
         let seen = fold_seen(visits.iter().filter_map(|visit| {
@@ -674,13 +678,12 @@ async fn store_assessments<D: Dialect>(
 
 /// What a batch's stored request fingerprints add to the dashboard's tables, in the batch's
 /// transaction: the (IP address, session) pairs, and the daily rollup (new (day, session)
-/// pairs are the day's new unique visitors). `implied` has the sessions' implied pairs
-/// (session id: its day, and whether this transaction created the session): those are not
-/// rows, and are new only with their session.
+/// pairs are the day's new unique visitors). `sessions` (by id) are the rows' sessions: a
+/// pair a session implies is no row (see [`SessionRef::implied`]).
 async fn record_rollups<D: Dialect>(
     conn: &mut D::Connection,
     rows: &[RecordedRow<'_>],
-    implied: &HashMap<i64, (i64, bool)>,
+    sessions: &HashMap<i64, &SessionRef>,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -700,13 +703,13 @@ async fn record_rollups<D: Dialect>(
     let mut new_pairs = Vec::new();
     let mut stored = Vec::with_capacity(delta.pairs.len());
     for &(day, session) in &delta.pairs {
-        match implied.get(&session) {
-            Some(&(first, created)) if first == day => {
-                if created {
-                    new_pairs.push((day, session));
-                }
-            }
-            _ => stored.push((day, session)),
+        let implied = sessions
+            .get(&session)
+            .and_then(|s| s.implied(s.first_day, day));
+        match implied {
+            None => stored.push((day, session)),
+            Some(true) => new_pairs.push((day, session)),
+            Some(false) => {}
         }
     }
     if !stored.is_empty() {
