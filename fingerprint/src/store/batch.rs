@@ -1,7 +1,7 @@
 //! Backend-neutral preparation of a batch: in-batch debounce, distinct URLs and sessions,
 //! and a stable order (sorted keys) so concurrent writers lock rows in the same order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -78,6 +78,10 @@ impl<'a> PreparedBatch<'a> {
         }
     }
 }
+
+/// A map local to one batch: keys are hashed with a fast hasher keyed at random per process
+/// (client-chosen header values are among the keys).
+pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
 /// The error for a row a write needs but did not find after inserting it.
 pub(crate) fn missing_id(what: &str, key: &str) -> StoreError {

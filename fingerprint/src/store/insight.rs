@@ -2,7 +2,7 @@
 //! cursors, prefix bounds and the text ranges of an IP network.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use chrono::{NaiveDate, TimeDelta};
@@ -11,6 +11,7 @@ use chrono::{NaiveDate, TimeDelta};
 use crate::insight::IpFilter;
 use crate::model::Page;
 use crate::model::RequestFingerprint;
+use crate::store::batch::FastMap;
 use crate::store::StoreError;
 
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -39,6 +40,8 @@ pub(crate) fn date_of_day(day: i64) -> Result<NaiveDate, StoreError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RecordedRow<'a> {
     pub(crate) session_id: i64,
+    /// The row's header profile: it holds every dimension's value but the country's.
+    pub(crate) profile_id: i64,
     /// Microseconds since the epoch.
     pub(crate) at: i64,
     /// The client address, as text.
@@ -54,10 +57,16 @@ pub(crate) struct RecordedRow<'a> {
 }
 
 impl<'a> RecordedRow<'a> {
-    /// The row stored for `fingerprint` in session `session_id`.
-    pub(crate) fn of(session_id: i64, fingerprint: &'a RequestFingerprint) -> Self {
+    /// The row stored for `fingerprint` in session `session_id`, with header profile
+    /// `profile_id`.
+    pub(crate) fn of(
+        session_id: i64,
+        profile_id: i64,
+        fingerprint: &'a RequestFingerprint,
+    ) -> Self {
         Self {
             session_id,
+            profile_id,
             at: fingerprint.created_at.timestamp_micros(),
             ip: fingerprint.ip.map(|ip| Cow::Owned(ip.to_string())),
             browser: Cow::Borrowed(&fingerprint.device.browser),
@@ -109,19 +118,29 @@ pub(crate) struct DailyIncrement {
 }
 
 /// What a batch adds to the daily rollup: the (day, session) pairs it saw, each with the row
-/// it saw first, and the visits per (dimension, day, value).
-#[derive(Debug)]
+/// it saw first, and the visits of each group of rows with the same dimension values.
+///
+/// A row's values are those of its header profile and its country, so rows are grouped by
+/// (day, profile, country) with integer keys, and each group's values are counted once.
 pub(crate) struct DailyDelta<'a> {
     /// Distinct (day, session id) pairs, sorted (the lock order on PostgreSQL).
     pub(crate) pairs: Vec<(i64, i64)>,
-    firsts: HashMap<(i64, i64), &'a RecordedRow<'a>>,
-    visits: BTreeMap<(&'static str, i64, &'a str), i64>,
+    firsts: FastMap<(i64, i64), &'a RecordedRow<'a>>,
+    /// The visits of each group, and a row of it (its values).
+    groups: FastMap<Group<'a>, (i64, &'a RecordedRow<'a>)>,
+}
+
+/// Rows of one day with the same dimension values: (day, header profile, country).
+type Group<'a> = (i64, i64, &'a str);
+
+fn group<'a>(day: i64, row: &'a RecordedRow<'a>) -> Group<'a> {
+    (day, row.profile_id, &row.country_code)
 }
 
 impl<'a> DailyDelta<'a> {
     pub(crate) fn new(rows: &'a [RecordedRow<'a>]) -> Self {
-        let mut firsts: HashMap<(i64, i64), &RecordedRow<'a>> = HashMap::new();
-        let mut visits = BTreeMap::new();
+        let mut firsts: FastMap<(i64, i64), &RecordedRow<'a>> = FastMap::default();
+        let mut groups: FastMap<Group<'a>, (i64, &RecordedRow<'a>)> = FastMap::default();
         for row in rows {
             let day = day_of_micros(row.at);
             firsts
@@ -132,16 +151,14 @@ impl<'a> DailyDelta<'a> {
                     }
                 })
                 .or_insert(row);
-            for (dimension, value) in row.values() {
-                *visits.entry((dimension, day, value)).or_insert(0) += 1;
-            }
+            groups.entry(group(day, row)).or_insert((0, row)).0 += 1;
         }
         let mut pairs: Vec<(i64, i64)> = firsts.keys().copied().collect();
         pairs.sort_unstable();
         Self {
             pairs,
             firsts,
-            visits,
+            groups,
         }
     }
 
@@ -151,17 +168,19 @@ impl<'a> DailyDelta<'a> {
         &self,
         new_pairs: impl IntoIterator<Item = (i64, i64)>,
     ) -> Vec<DailyIncrement> {
-        let mut counts: BTreeMap<(&'static str, i64, &str), (i64, i64)> = self
-            .visits
-            .iter()
-            .map(|(key, visits)| (*key, (*visits, 0)))
-            .collect();
+        let mut visitors: FastMap<Group<'_>, i64> = FastMap::default();
         for pair in new_pairs {
-            let Some(first) = self.firsts.get(&pair) else {
-                continue;
-            };
-            for (dimension, value) in first.values() {
-                counts.entry((dimension, pair.0, value)).or_insert((0, 0)).1 += 1;
+            if let Some(first) = self.firsts.get(&pair) {
+                *visitors.entry(group(pair.0, first)).or_insert(0) += 1;
+            }
+        }
+        let mut counts: BTreeMap<(&'static str, i64, &str), (i64, i64)> = BTreeMap::new();
+        for (key, (visits, row)) in &self.groups {
+            let new = visitors.get(key).copied().unwrap_or(0);
+            for (dimension, value) in row.values() {
+                let count = counts.entry((dimension, key.0, value)).or_insert((0, 0));
+                count.0 += visits;
+                count.1 += new;
             }
         }
         counts
@@ -388,6 +407,8 @@ mod tests {
     fn row(session_id: i64, at: i64, browser: &str, country: &str) -> RecordedRow<'static> {
         RecordedRow {
             session_id,
+            // A profile per browser: the test's rows differ in nothing else of the profile.
+            profile_id: if browser == "Chrome" { 1 } else { 2 },
             at,
             ip: Some(Cow::Borrowed(if session_id == 1 {
                 "10.0.0.1"
@@ -407,6 +428,30 @@ mod tests {
             headers: Cow::Borrowed(""),
             verdict: Cow::Borrowed("human"),
         }
+    }
+
+    #[test]
+    fn rows_count_for_their_own_profile_and_country() {
+        let day = MICROS_PER_DAY;
+        let rows = vec![
+            row(1, 10 * day + 10, "Chrome", "PL"),
+            row(2, 10 * day + 20, "Firefox", "PL"),
+            row(3, 10 * day + 30, "Firefox", "PL"),
+            row(3, 10 * day + 40, "Firefox", "DE"),
+        ];
+        let delta = DailyDelta::new(&rows);
+        let increments = delta.increments(delta.pairs.clone());
+        let get = |dimension: &str, value: &str| {
+            increments
+                .iter()
+                .find(|i| i.dimension == dimension && i.day == 10 && i.value == value)
+                .map(|i| (i.visits, i.visitors))
+        };
+        assert_eq!(get("all", ""), Some((4, 3)));
+        assert_eq!(get("browser", "Chrome"), Some((1, 1)));
+        assert_eq!(get("browser", "Firefox"), Some((3, 2)));
+        assert_eq!(get("country", "PL"), Some((3, 3)));
+        assert_eq!(get("country", "DE"), Some((1, 0)));
     }
 
     #[test]

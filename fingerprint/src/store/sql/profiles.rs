@@ -9,7 +9,7 @@
 //! instance of the app agree on it without comparing the texts in an index. Profiles are
 //! never deleted: cached ids stay valid.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
@@ -17,7 +17,7 @@ use super::dialect::{column_names, Col, Dialect, Sql};
 use super::write::{intern, json};
 use super::SqlStore;
 use crate::model::{RequestFingerprint, Visit};
-use crate::store::batch::missing_id;
+use crate::store::batch::{missing_id, FastMap};
 use crate::store::{Progress, ProgressFn, StoreError};
 
 /// The profile's values, in [`COLUMNS`] order after the key.
@@ -111,7 +111,7 @@ fn row<'a>(key: &'a str, values: &[&'a str]) -> Vec<&'a str> {
 async fn ids<D: Dialect>(
     store: &SqlStore<D>,
     profiles: &BTreeMap<String, Values<'_>>,
-) -> Result<HashMap<String, i64>, StoreError> {
+) -> Result<FastMap<String, i64>, StoreError> {
     let keys: Vec<&str> = profiles.keys().map(String::as_str).collect();
     intern(
         store,
@@ -138,7 +138,7 @@ pub(super) async fn profile_ids<D: Dialect>(
 ) -> Result<Vec<i64>, StoreError> {
     // Each row's values hashed once; each distinct profile keyed once; rows keep the index
     // of their profile.
-    let mut index: HashMap<Values<'_>, usize> = HashMap::new();
+    let mut index: FastMap<Values<'_>, usize> = FastMap::default();
     let mut keys: Vec<String> = Vec::new();
     let mut profiles: BTreeMap<String, Values<'_>> = BTreeMap::new();
     let mut of_rows = Vec::with_capacity(rows.len());

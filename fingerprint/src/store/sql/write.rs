@@ -21,7 +21,7 @@ use super::dialect::{column_names, Col, Day, Dialect, Sql, Timestamp};
 use super::{migrate, profiles, users, SqlStore};
 use crate::assess::{SessionAssessment, Verdict};
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
-use crate::store::batch::{missing_id, window_micros, PreparedBatch};
+use crate::store::batch::{missing_id, window_micros, FastMap, PreparedBatch};
 use crate::store::insight::{day_of_micros, ip_sessions, DailyDelta, RecordedRow};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached, UrlCache};
 use crate::store::users::{fold_seen, users_of, DeviceSeen, KIND_AGENT, KIND_BROWSER};
@@ -43,8 +43,8 @@ pub(super) async fn intern<D: Dialect>(
     columns: &[(&str, Col)],
     keys: &[&str],
     rows: impl Fn(&[usize]) -> Result<String, StoreError>,
-) -> Result<HashMap<String, i64>, StoreError> {
-    let mut ids = HashMap::with_capacity(keys.len());
+) -> Result<FastMap<String, i64>, StoreError> {
+    let mut ids = FastMap::with_capacity_and_hasher(keys.len(), Default::default());
     let mut missing = Vec::new();
     for (n, &key) in keys.iter().enumerate() {
         match cache.get(key) {
@@ -81,7 +81,7 @@ pub(super) async fn intern<D: Dialect>(
 
 impl<D: Dialect> SqlStore<D> {
     /// Ids of `urls` (sorted, distinct), inserting the new ones.
-    async fn url_ids(&self, urls: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+    async fn url_ids(&self, urls: &[&str]) -> Result<FastMap<String, i64>, StoreError> {
         intern(
             self,
             &self.urls,
@@ -141,7 +141,7 @@ impl<D: Dialect> SqlStore<D> {
         columns: &[(&str, Col)],
         new_rows: String,
         keys: &[&str],
-    ) -> Result<HashMap<String, SessionRef>, StoreError> {
+    ) -> Result<FastMap<String, SessionRef>, StoreError> {
         let created: Vec<SessionRow> =
             Sql::<D>::insert_rows("fingerprint_sessions", new_rows, columns)
                 .push(format!(
@@ -149,10 +149,9 @@ impl<D: Dialect> SqlStore<D> {
                 ))
                 .fetch_all_on(&mut *tx)
                 .await?;
-        let mut sessions: HashMap<String, SessionRef> = HashMap::with_capacity(keys.len());
-        for row in created {
-            sessions.insert(row.key.clone(), SessionRef::of(row, true));
-        }
+        let mut sessions: FastMap<String, SessionRef> =
+            FastMap::with_capacity_and_hasher(keys.len(), Default::default());
+        sessions.extend(created.into_iter().map(|row| SessionRef::of(row, true)));
         let existing: Vec<&str> = keys
             .iter()
             .copied()
@@ -166,9 +165,7 @@ impl<D: Dialect> SqlStore<D> {
             .push(format!(" ORDER BY key{}", D::FOR_SHARE))
             .fetch_all_on(&mut *tx)
             .await?;
-            for row in rows {
-                sessions.insert(row.key.clone(), SessionRef::of(row, false));
-            }
+            sessions.extend(rows.into_iter().map(|row| SessionRef::of(row, false)));
         }
         Ok(sessions)
     }
@@ -201,14 +198,16 @@ struct SessionRef {
 }
 
 impl SessionRef {
-    fn of(row: SessionRow, created: bool) -> Self {
-        Self {
+    /// The session's key, and the session.
+    fn of(row: SessionRow, created: bool) -> (String, Self) {
+        let session = Self {
             id: row.id,
             user: row.user_id,
             first_day: row.first_day.map(|day| day.0),
             first_url: row.first_url_id,
             created,
-        }
+        };
+        (row.key, session)
     }
 
     /// How this session holds its pair with `value` (a URL id or a day) given `first`, its
@@ -344,18 +343,19 @@ impl<D: Dialect> Store for SqlStore<D> {
         let sessions =
             Self::session_ids(&mut tx, SESSION_COLUMNS, json(&new_sessions)?, &keys).await?;
         let session = |key: &str| sessions.get(key).ok_or_else(|| missing_id("session", key));
-        let session_id = |key: &str| session(key).map(|session| session.id);
-        // Request fingerprints, except those inside the debounce window of a stored one.
+        // Request fingerprints, except those inside the debounce window of a stored one. A
+        // session this transaction created has no stored one: its rows go in unchecked.
         let window = window_micros(debounce);
-        let mut rows: Vec<RequestRow<'_>> = Vec::with_capacity(batch.rows.len());
-        let mut stored_as: HashMap<(i64, i64, i64), &Visit> =
-            HashMap::with_capacity(batch.rows.len());
+        let mut fresh: Vec<RequestRow<'_>> = Vec::with_capacity(batch.rows.len());
+        let mut checked: Vec<RequestRow<'_>> = Vec::new();
+        let mut recorded = Vec::with_capacity(batch.rows.len());
+        let mut stored_as: FastMap<(i64, i64, i64), (&Visit, i64)> = FastMap::default();
         for (visit, profile) in batch.rows.iter().zip(&profiles) {
             let fp = &visit.fingerprint;
             let at = fp.created_at.timestamp_micros();
-            let (session, url) = (session_id(&visit.session_key)?, url_id(&fp.url)?);
-            rows.push((
-                session,
+            let (session, url) = (session(&visit.session_key)?, url_id(&fp.url)?);
+            let row: RequestRow<'_> = (
+                session.id,
                 url,
                 *profile,
                 fp.ip.map(|ip| ip.to_string()),
@@ -366,33 +366,42 @@ impl<D: Dialect> Store for SqlStore<D> {
                 at,
                 // The window's start, not before the epoch (a window of centuries is "ever").
                 at.saturating_sub(window).max(0),
-            ));
-            stored_as.insert((session, url, at), visit);
+            );
+            if session.created || window == 0 {
+                fresh.push(row);
+                recorded.push(RecordedRow::of(session.id, *profile, fp));
+            } else {
+                checked.push(row);
+                stored_as.insert((session.id, url, at), (visit, *profile));
+            }
         }
         // Every column but the last, the window's start.
         let names = column_names(&REQUEST_COLUMNS[..REQUEST_COLUMNS.len() - 1]);
-        let mut insert = Sql::<D>::new(format!(
-            "INSERT INTO fingerprint_request_fingerprints ({names}) SELECT {names} FROM "
-        ));
-        insert.rows(json(&rows)?, REQUEST_COLUMNS);
-        if window > 0 {
-            insert.push(
-                " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
-                 WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
-                 AND r.created_at > v.since)",
-            );
+        let insert = |rows: &[RequestRow<'_>]| -> Result<Sql<'_, D>, StoreError> {
+            let mut insert = Sql::<D>::new(format!(
+                "INSERT INTO fingerprint_request_fingerprints ({names}) SELECT {names} FROM "
+            ));
+            insert.rows(json(rows)?, REQUEST_COLUMNS);
+            Ok(insert)
+        };
+        if !fresh.is_empty() {
+            insert(&fresh)?.execute(&mut *tx).await?;
         }
-        let inserted: Vec<(i64, i64, Timestamp)> = insert
-            .push(" RETURNING session_id, url_id, created_at")
-            .fetch_all_on(&mut *tx)
-            .await?;
-        let recorded = inserted
-            .iter()
-            .filter_map(|(session, url, at)| {
-                let visit = stored_as.get(&(*session, *url, at.micros()))?;
-                Some(RecordedRow::of(*session, &visit.fingerprint))
-            })
-            .collect::<Vec<_>>();
+        if !checked.is_empty() {
+            let inserted: Vec<(i64, i64, Timestamp)> = insert(&checked)?
+                .push(
+                    " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                     WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
+                     AND r.created_at > v.since) \
+                     RETURNING session_id, url_id, created_at",
+                )
+                .fetch_all_on(&mut *tx)
+                .await?;
+            recorded.extend(inserted.iter().filter_map(|(session, url, at)| {
+                let (visit, profile) = stored_as.get(&(*session, *url, at.micros()))?;
+                Some(RecordedRow::of(*session, *profile, &visit.fingerprint))
+            }));
+        }
 
         // Unique visitors, then their counters, both in (URL, session) order. A session's
         // implied pair is no row, and new only with its session.
@@ -436,7 +445,7 @@ impl<D: Dialect> Store for SqlStore<D> {
 
         // The dashboard's IP index and daily rollup (after the counters: the same lock order
         // in every writer).
-        let by_id: HashMap<i64, &SessionRef> = sessions.values().map(|s| (s.id, s)).collect();
+        let by_id: FastMap<i64, &SessionRef> = sessions.values().map(|s| (s.id, s)).collect();
         record_rollups::<D>(&mut tx, &recorded, &by_id).await?;
 
         // What linked users were seen with (every visit counts, debounced or not).
@@ -603,7 +612,7 @@ impl<D: Dialect> Store for SqlStore<D> {
 async fn record_assessments<'a, D: Dialect>(
     pool: &sqlx::Pool<D>,
     assessed: impl Iterator<Item = (&'a str, DateTime<Utc>, &'a SessionAssessment)>,
-    sessions: &HashMap<String, SessionRef>,
+    sessions: &FastMap<String, SessionRef>,
 ) {
     let mut items: Vec<(i64, DateTime<Utc>, &SessionAssessment)> = assessed
         .filter_map(|(key, at, assessment)| Some((sessions.get(key)?.id, at, assessment)))
@@ -683,7 +692,7 @@ async fn store_assessments<D: Dialect>(
 async fn record_rollups<D: Dialect>(
     conn: &mut D::Connection,
     rows: &[RecordedRow<'_>],
-    sessions: &HashMap<i64, &SessionRef>,
+    sessions: &FastMap<i64, &SessionRef>,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
