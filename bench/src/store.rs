@@ -60,6 +60,9 @@ pub(crate) struct StoreArgs {
     /// The recorder's batch delay in milliseconds (the library's default is 50).
     #[arg(long, default_value_t = 50)]
     batch_delay_ms: u64,
+    /// The recorder's batches written at the same time (the library's default is 1).
+    #[arg(long, default_value_t = 1)]
+    writers: usize,
     /// The recorder's queue capacity (the library's default is 16,384). The producer keeps
     /// at most this minus two batches queued, so nothing is dropped: it must hold more than
     /// two batches.
@@ -283,6 +286,7 @@ async fn ingest(
         batch,
         Duration::from_millis(args.batch_delay_ms),
         Duration::from_secs(10),
+        args.writers,
     );
     let nonce = nonce();
     let start_time = Utc::now();
@@ -551,9 +555,13 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
     let postgres = args.postgres_url.as_deref();
     let mut rows = Vec::new();
 
-    // Batch-size sweep, each on a fresh store.
+    // Batch-size sweep, each on a fresh store (none with `--sweep-events 0`: the first size).
     let mut best: Option<(usize, f64)> = None;
-    for &batch in &args.batch_sizes {
+    let sweep: &[usize] = match args.sweep_events {
+        0 => &[],
+        _ => &args.batch_sizes,
+    };
+    for &batch in sweep {
         scratches.push(Scratch::create(kind, &dir, postgres, &format!("sweep{batch}")).await?);
         let store = AnyStore::open(scratches[scratches.len() - 1].url(), args).await?;
         let result = ingest(store.dynamic(), args, args.keys, args.sweep_events, batch).await?;
@@ -573,7 +581,8 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
         }
         rows.push(result);
     }
-    let batch = best.map_or(2048, |(batch, _)| batch);
+    let first = args.batch_sizes.first().copied().unwrap_or(2048);
+    let batch = best.map_or(first, |(batch, _)| batch);
 
     // The full run on a fresh store, kept for the hit counts.
     scratches.push(Scratch::create(kind, &dir, postgres, "ingest").await?);
@@ -634,10 +643,13 @@ async fn measure(args: &StoreArgs, scratches: &mut Vec<Scratch>) -> anyhow::Resu
         item: "3",
         store: name,
         figure: format!(
-            "ingest, {} events, batch {} (fastest above), delay {} ms",
+            "ingest, {} events, batch {} ({}), delay {} ms, {} writer{}",
             thousands(full.events as f64),
             thousands(batch as f64),
-            args.batch_delay_ms
+            if sweep.is_empty() { "chosen" } else { "fastest above" },
+            args.batch_delay_ms,
+            args.writers,
+            if args.writers == 1 { "" } else { "s" }
         ),
         value: format!(
             "{} events/s ({:.1} ms a batch, {} µs CPU an event in this process; rows {}, hit counters sum {}, retries {})",

@@ -35,6 +35,8 @@ pub struct Config {
     pub accounts: bool,
     /// The recorder's queue capacity (`None`: the library's default).
     pub queue_capacity: Option<usize>,
+    /// The recorder's batches written at the same time (`None`: the library's default, 1).
+    pub writers: Option<usize>,
 }
 
 /// An article of the demo.
@@ -127,6 +129,9 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
     let mut builder = fp::Fingerprint::builder(store);
     if let Some(capacity) = config.queue_capacity {
         builder = builder.with_queue_capacity(capacity);
+    }
+    if let Some(writers) = config.writers {
+        builder = builder.with_writers(writers);
     }
     let fingerprint = builder.build()?;
     let state = Arc::new(AppState {

@@ -37,6 +37,10 @@ struct Args {
     /// Capacity of the fingerprint recorder's queue (default: the library's, 16,384).
     #[arg(long)]
     queue_capacity: Option<usize>,
+    /// Batches the fingerprint recorder writes at the same time (default: the library's, 1;
+    /// 2-4 help PostgreSQL keep up with many new visitors).
+    #[arg(long)]
+    writers: Option<usize>,
     /// Serve over HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate made at start
     /// for localhost, so "My devices" shows your browser's JA4. Browsers warn about the
     /// certificate: accept it for this address.
@@ -57,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
         fingerprint: !args.without_fingerprint,
         accounts: !args.without_accounts,
         queue_capacity: args.queue_capacity,
+        writers: args.writers,
     };
     let (app, fingerprint) = demo::build(&config).await?;
     let addr = SocketAddr::new(args.host, args.port);

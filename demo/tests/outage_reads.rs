@@ -39,6 +39,7 @@ async fn killed_connections_give_no_5xx_and_lose_nothing() {
         fingerprint: true,
         accounts: false,
         queue_capacity: None,
+        writers: None,
     };
     let demo = common::Demo::serve(&config, None).await;
     let (addr, fingerprint) = (demo.addr, demo.fingerprint.clone());

@@ -339,6 +339,17 @@ impl FingerprintBuilder {
         self
     }
 
+    /// Batches written at the same time, each in its own transaction. Default 1.
+    ///
+    /// On PostgreSQL, 2-4 let the database use more of its cores for a heavy stream of new
+    /// visitors (counts stay exact: concurrent batches are written like those of several
+    /// instances of the app). On SQLite keep 1: it has one writer at a time, so more batches
+    /// only wait for its lock.
+    pub fn with_writers(mut self, writers: usize) -> Self {
+        self.recorder.writers = writers;
+        self
+    }
+
     /// Longest wait for a batch to fill once its first visit arrived. Default 50 ms.
     pub fn with_batch_delay(mut self, delay: Duration) -> Self {
         self.recorder.batch_delay = delay;
@@ -405,6 +416,9 @@ impl FingerprintBuilder {
         }
         if self.recorder.batch_size == 0 {
             return Err(BuildError::Zero("batch size"));
+        }
+        if self.recorder.writers == 0 {
+            return Err(BuildError::Zero("writers"));
         }
         let prefix_ok = self.prefix.starts_with('/')
             && !self.prefix.ends_with('/')

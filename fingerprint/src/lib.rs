@@ -302,12 +302,14 @@ pub mod __bench {
             batch_size: usize,
             batch_delay: Duration,
             debounce: Duration,
+            writers: usize,
         ) -> Self {
             let config = RecorderConfig {
                 queue_capacity,
                 batch_size,
                 batch_delay,
                 debounce,
+                writers,
                 ..RecorderConfig::default()
             };
             let enricher = crate::recorder::Enricher::new(

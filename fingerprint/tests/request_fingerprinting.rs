@@ -28,6 +28,7 @@ suite!(
     claimed_crawlers_are_verified_through_the_apps_resolver,
     behaviour_limits_flag_the_request_and_the_session,
     two_instances_give_exact_hit_counts,
+    concurrent_batches_of_one_instance_count_exactly,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
@@ -738,6 +739,91 @@ async fn two_instances_give_exact_hit_counts(db: TestDb) {
     reader.shutdown().await;
 }
 
+/// One instance writing batches at once (`with_writers`): the batches overlap, a flush
+/// waits for all of them, and counts stay exact.
+async fn concurrent_batches_of_one_instance_count_exactly(db: TestDb) {
+    // Overlap: with the store holding every write, three batches are in `record` at once.
+    let gate = Arc::new(Semaphore::new(0));
+    let gated = Gated::new(db.store(), &gate);
+    let recording = Arc::clone(&gated.recording);
+    let fingerprint = fp::Fingerprint::builder(gated)
+        .with_batch_size(1)
+        .with_writers(3)
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    for i in 0..6 {
+        client()
+            .get(format!("http://{addr}/held/{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let overlapping = async {
+        while recording.1.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), overlapping)
+        .await
+        .expect("three batches in the store at once");
+    assert_eq!(recording.1.load(Ordering::SeqCst), 3, "never more than 3");
+    gate.add_permits(1_000);
+    fingerprint.flush().await.unwrap();
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 6);
+    fingerprint.shutdown().await;
+
+    // Exactness: 40 sessions on 5 pages from many connections, batches of 16, four writers.
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_debounce(Duration::ZERO)
+        .with_batch_size(16)
+        .with_writers(4)
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    let mut tasks = Vec::new();
+    for round in 0..4 {
+        for i in 0..40 {
+            tasks.push(tokio::spawn(async move {
+                for page in 0..5 {
+                    client()
+                        .get(format!("http://{addr}/shared/{}", (page + round) % 5))
+                        .header("cookie", format!("fingerprint_session={i:032x}"))
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // A flush returns once every batch before it is written, whichever writer has it.
+    fingerprint.flush().await.unwrap();
+    let stats = fingerprint.stats();
+    assert_eq!(stats.stored, 4 * 40 * 5, "{stats:?}");
+    assert_eq!(
+        db.count("fingerprint_request_fingerprints").await,
+        6 + 4 * 40 * 5
+    );
+    let counters = db.counters().await;
+    assert_eq!(counters, db.recount_hits().await);
+    let shared: Vec<u64> = counters
+        .iter()
+        .filter(|(url, _)| url.contains("/shared/"))
+        .map(|(_, &n)| n)
+        .collect();
+    assert_eq!(shared, vec![40; 5], "{counters:?}");
+    assert_eq!(db.rollup_mismatches().await, 0);
+    fingerprint.shutdown().await;
+
+    assert!(matches!(
+        fp::Fingerprint::builder(db.store()).with_writers(0).build(),
+        Err(fp::BuildError::Zero("writers"))
+    ));
+}
+
 /// Sends a request to `addr` whatever host the URL names (so two servers share URLs).
 trait SendTo {
     async fn send_to(self, addr: std::net::SocketAddr);
@@ -810,6 +896,18 @@ async fn shutdown_under_load_loses_nothing(db: TestDb) {
 struct Gated {
     inner: Box<dyn fp::FullStore>,
     gate: Arc<Semaphore>,
+    /// Batches inside `record` now, and the most there were at once.
+    recording: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+impl Gated {
+    fn new(inner: Box<dyn fp::FullStore>, gate: &Arc<Semaphore>) -> Self {
+        Self {
+            inner,
+            gate: Arc::clone(gate),
+            recording: Arc::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -825,8 +923,13 @@ impl fp::Store for Gated {
         visits: &[fp::Visit],
         debounce: Duration,
     ) -> Result<fp::RecordOutcome, fp::StoreError> {
-        let _permit = self.gate.acquire().await.unwrap();
-        self.inner.record(visits, debounce).await
+        let (now, most) = &*self.recording;
+        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+        let permit = self.gate.acquire().await.unwrap();
+        let outcome = self.inner.record(visits, debounce).await;
+        drop(permit);
+        now.fetch_sub(1, Ordering::SeqCst);
+        outcome
     }
     async fn record_browsers(&self, visits: &[fp::BrowserVisit]) -> Result<(), fp::StoreError> {
         let _permit = self.gate.acquire().await.unwrap();
@@ -993,10 +1096,7 @@ impl fp::Reports for Gated {
 
 async fn full_queue_drops_and_counts_without_blocking(db: TestDb) {
     let gate = Arc::new(Semaphore::new(0));
-    let store = Gated {
-        inner: db.store(),
-        gate: Arc::clone(&gate),
-    };
+    let store = Gated::new(db.store(), &gate);
     let fingerprint = fp::Fingerprint::builder(store)
         .with_queue_capacity(8)
         .with_batch_size(4)

@@ -24,6 +24,7 @@ impl Demo {
             fingerprint,
             accounts,
             queue_capacity: None,
+            writers: None,
         };
         Self::serve(&config, Some(dir)).await
     }

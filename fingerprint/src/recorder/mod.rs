@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,6 +30,8 @@ pub(crate) struct RecorderConfig {
     pub(crate) queue_capacity: usize,
     pub(crate) batch_size: usize,
     pub(crate) batch_delay: Duration,
+    /// Batches written at the same time, each in its own transaction.
+    pub(crate) writers: usize,
     pub(crate) debounce: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) retry_initial: Duration,
@@ -41,6 +44,7 @@ impl Default for RecorderConfig {
             queue_capacity: 16_384,
             batch_size: 2_048,
             batch_delay: Duration::from_millis(50),
+            writers: 1,
             debounce: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             retry_initial: Duration::from_millis(50),
@@ -76,10 +80,12 @@ impl Recorder {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let writer = Writer {
-            store,
-            enricher,
-            config,
-            counters: Arc::clone(&counters),
+            batches: Arc::new(Batches {
+                store,
+                enricher,
+                config,
+                counters: Arc::clone(&counters),
+            }),
             receiver,
         };
         tracker.spawn(writer.run(cancel.clone()));
@@ -161,34 +167,49 @@ impl Drop for Recorder {
     }
 }
 
+/// The background task: takes batches off the queue and writes them, up to
+/// `config.writers` at a time.
 struct Writer {
+    batches: Arc<Batches>,
+    receiver: mpsc::Receiver<Message>,
+}
+
+/// What writing a batch needs, shared by the batches in flight.
+struct Batches {
     store: Arc<dyn Store>,
     enricher: Enricher,
     config: RecorderConfig,
     counters: Arc<Counters>,
-    receiver: mpsc::Receiver<Message>,
 }
 
 impl Writer {
     async fn run(mut self, cancel: CancellationToken) {
         // Load the user-agent rules off the runtime's threads before the first batch.
         let _ = tokio::task::spawn_blocking(Enricher::warm_up).await;
-        let mut messages = Vec::with_capacity(self.config.batch_size);
+        let config = &self.batches.config;
+        let (batch_size, batch_delay) = (config.batch_size, config.batch_delay);
+        let writers = config.writers.max(1);
+        let mut in_flight = JoinSet::new();
+        let mut messages = Vec::with_capacity(batch_size);
         loop {
+            // A free writer first: while all are busy, what arrives waits in the queue (whose
+            // capacity bounds it), not here.
+            while in_flight.len() >= writers {
+                in_flight.join_next().await;
+            }
             let received = tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
-                n = self.receiver.recv_many(&mut messages, self.config.batch_size) => n,
+                n = self.receiver.recv_many(&mut messages, batch_size) => n,
             };
             if received == 0 {
                 break;
             }
             // Collect more until the batch is full or its delay has passed.
-            let deadline = Instant::now() + self.config.batch_delay;
-            while messages.len() < self.config.batch_size
-                && !matches!(messages.last(), Some(Message::Flush(_)))
+            let deadline = Instant::now() + batch_delay;
+            while messages.len() < batch_size && !matches!(messages.last(), Some(Message::Flush(_)))
             {
-                let room = self.config.batch_size - messages.len();
+                let room = batch_size - messages.len();
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => break,
@@ -196,21 +217,30 @@ impl Writer {
                     n = self.receiver.recv_many(&mut messages, room) => if n == 0 { break },
                 }
             }
-            self.process(&mut messages, None).await;
+            let (visits, links, flushes) = split(&mut messages);
+            let batches = Arc::clone(&self.batches);
+            in_flight.spawn(async move { batches.write(visits, links, None).await });
+            // A flush is answered once every batch before it is written.
+            if !flushes.is_empty() {
+                while in_flight.join_next().await.is_some() {}
+                for done in flushes {
+                    let _ = done.send(());
+                }
+            }
         }
+        while in_flight.join_next().await.is_some() {}
 
         // Shutdown: refuse new visits, then write everything still queued.
         self.receiver.close();
-        let deadline = Instant::now() + self.config.shutdown_timeout;
-        while self
-            .receiver
-            .recv_many(&mut messages, self.config.batch_size)
-            .await
-            > 0
-        {
-            self.process(&mut messages, Some(deadline)).await;
+        let deadline = Instant::now() + self.batches.config.shutdown_timeout;
+        while self.receiver.recv_many(&mut messages, batch_size).await > 0 {
+            let (visits, links, flushes) = split(&mut messages);
+            self.batches.write(visits, links, Some(deadline)).await;
+            for done in flushes {
+                let _ = done.send(());
+            }
         }
-        let stats = self.counters.snapshot();
+        let stats = self.batches.counters.snapshot();
         tracing::info!(
             stored = stats.stored,
             dropped = stats.dropped,
@@ -218,37 +248,35 @@ impl Writer {
             "fingerprint recorder stopped"
         );
     }
+}
 
-    /// Writes the visits and links of `messages`, answering flushes once everything before
-    /// them is written. Within a batch, visits are written before links: a link takes in
-    /// whatever its session already has, so the order does not change the result.
-    async fn process(&self, messages: &mut Vec<Message>, deadline: Option<Instant>) {
-        let mut visits = Vec::with_capacity(messages.len());
-        let mut links = Vec::new();
-        for message in messages.drain(..) {
-            match message {
-                Message::Visit(visit) => visits.push(*visit),
-                Message::Link(link) => links.push(link),
-                Message::Flush(done) => {
-                    self.write(&mut visits, &mut links, deadline).await;
-                    let _ = done.send(());
-                }
-            }
+/// The visits, links and flushes of `messages` (emptied). Visits are written before links:
+/// a link takes in whatever its session already has, so the order does not change the result.
+fn split(messages: &mut Vec<Message>) -> (Vec<Visit>, Vec<SessionLink>, Vec<oneshot::Sender<()>>) {
+    let mut visits = Vec::with_capacity(messages.len());
+    let (mut links, mut flushes) = (Vec::new(), Vec::new());
+    for message in messages.drain(..) {
+        match message {
+            Message::Visit(visit) => visits.push(*visit),
+            Message::Link(link) => links.push(link),
+            Message::Flush(done) => flushes.push(done),
         }
-        self.write(&mut visits, &mut links, deadline).await;
     }
+    (visits, links, flushes)
+}
 
+impl Batches {
     /// Writes (and empties) one batch of visits, then one of links.
     async fn write(
         &self,
-        visits: &mut Vec<Visit>,
-        links: &mut Vec<SessionLink>,
+        mut visits: Vec<Visit>,
+        links: Vec<SessionLink>,
         deadline: Option<Instant>,
     ) {
         if !visits.is_empty() {
-            self.enricher.enrich(visits);
+            self.enricher.enrich(&mut visits);
             let debounce = self.config.debounce;
-            let batch: &[Visit] = visits;
+            let batch: &[Visit] = &visits;
             let written = self
                 .retrying("fingerprints", batch.len(), deadline, move || {
                     self.store.record(batch, debounce)
@@ -269,10 +297,9 @@ impl Writer {
                         .fetch_add(visits.len() as u64, Ordering::Relaxed);
                 }
             }
-            visits.clear();
         }
         if !links.is_empty() {
-            let batch: &[SessionLink] = links;
+            let batch: &[SessionLink] = &links;
             let written = self
                 .retrying("session links", batch.len(), deadline, move || {
                     self.store.link_sessions(batch)
@@ -283,7 +310,6 @@ impl Writer {
                 None => &self.counters.links_dropped,
             };
             counter.fetch_add(links.len() as u64, Ordering::Relaxed);
-            links.clear();
         }
     }
 
