@@ -430,6 +430,19 @@ mod tests {
         }
     }
 
+    /// (visits, visitors) of one counter among `increments`.
+    fn counts(
+        increments: &[DailyIncrement],
+        dimension: &str,
+        day: i64,
+        value: &str,
+    ) -> Option<(i64, i64)> {
+        increments
+            .iter()
+            .find(|i| i.dimension == dimension && i.day == day && i.value == value)
+            .map(|i| (i.visits, i.visitors))
+    }
+
     #[test]
     fn rows_count_for_their_own_profile_and_country() {
         let day = MICROS_PER_DAY;
@@ -441,12 +454,7 @@ mod tests {
         ];
         let delta = DailyDelta::new(&rows);
         let increments = delta.increments(delta.pairs.clone());
-        let get = |dimension: &str, value: &str| {
-            increments
-                .iter()
-                .find(|i| i.dimension == dimension && i.day == 10 && i.value == value)
-                .map(|i| (i.visits, i.visitors))
-        };
+        let get = |dimension: &str, value: &str| counts(&increments, dimension, 10, value);
         assert_eq!(get("all", ""), Some((4, 3)));
         assert_eq!(get("browser", "Chrome"), Some((1, 1)));
         assert_eq!(get("browser", "Firefox"), Some((3, 2)));
@@ -467,12 +475,8 @@ mod tests {
         assert_eq!(delta.pairs, vec![(10, 1), (10, 2), (11, 1)]);
         // Session 1 was already counted on day 10 by an earlier batch.
         let increments = delta.increments([(10, 2), (11, 1)]);
-        let get = |dimension: &str, day: i64, value: &str| {
-            increments
-                .iter()
-                .find(|i| i.dimension == dimension && i.day == day && i.value == value)
-                .map(|i| (i.visits, i.visitors))
-        };
+        let get =
+            |dimension: &str, day: i64, value: &str| counts(&increments, dimension, day, value);
         assert_eq!(get("all", 10, ""), Some((3, 1)));
         assert_eq!(get("all", 11, ""), Some((1, 1)));
         assert_eq!(get("browser", 10, "Chrome"), Some((2, 1)));
