@@ -86,6 +86,18 @@ fn postgres_addr(url: &str) -> SocketAddr {
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], options.get_port())))
 }
 
+/// A pool to PostgreSQL through `proxy`, giving up on a connection after 500 ms.
+async fn pool_through(proxy: &Proxy, url: &str) -> sqlx::PgPool {
+    let mut options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    options = options.host("127.0.0.1").port(proxy.addr.port());
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
 /// Sends `count` requests, each a new visitor, `per_second` at a time; all must succeed.
 async fn steady_load(addr: SocketAddr, count: usize, per_second: usize) {
     let client = reqwest::Client::new();
@@ -118,14 +130,7 @@ async fn outage(queue_capacity: usize) -> Option<(fp::RecorderStats, i64)> {
         unreachable!()
     };
     let proxy = Proxy::start(postgres_addr(url)).await;
-    let mut options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    options = options.host("127.0.0.1").port(proxy.addr.port());
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_millis(500))
-        .connect_with(options)
-        .await
-        .unwrap();
+    let pool = pool_through(&proxy, url).await;
     let fingerprint = fp::Fingerprint::builder(fp::PostgresStore::new(pool))
         .with_queue_capacity(queue_capacity)
         .with_batch_size(100)
@@ -189,4 +194,51 @@ async fn outage_beyond_the_queue_counts_every_drop() {
         1_000,
         "stored + dropped = sent"
     );
+}
+
+/// Shut down while the database is away: batches already retrying, and those still queued,
+/// give up at the shutdown timeout and are counted as failed; `shutdown` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_an_outage_ends_at_its_timeout() {
+    let Some(db) = TestDb::postgres("outage_shutdown").await else {
+        return;
+    };
+    let TestDb::Postgres { url, .. } = &db else {
+        unreachable!()
+    };
+    let proxy = Proxy::start(postgres_addr(url)).await;
+    let pool = pool_through(&proxy, url).await;
+    let fingerprint = fp::Fingerprint::builder(fp::PostgresStore::new(pool))
+        .with_batch_size(25)
+        .with_writers(2)
+        .with_retry_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .with_shutdown_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/visit/{n}", get(|| async { "ok" }))
+        .route_layer(fingerprint.layer());
+    let addr = serve(app).await;
+    proxy.cut();
+    steady_load(addr, 100, 200).await;
+    // The writers are retrying their batches by now; the rest is queued.
+    let retrying = async {
+        while fingerprint.stats().retries < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), retrying)
+        .await
+        .expect("writes retried while the database is away");
+    let started = std::time::Instant::now();
+    let stats = tokio::time::timeout(Duration::from_secs(20), fingerprint.shutdown())
+        .await
+        .unwrap_or_else(|_| panic!("shutdown stuck: {:?}", fingerprint.stats()));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(stats.enqueued, 100, "{stats:?}");
+    assert_eq!(stats.stored, 0, "{stats:?}");
+    assert_eq!(stats.failed, 100, "every visit accounted for: {stats:?}");
+    proxy.restore();
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 0);
 }

@@ -2,7 +2,7 @@
 //! it in batches. The request path only ever calls [`Recorder::offer`], which never waits.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -85,6 +85,8 @@ impl Recorder {
                 enricher,
                 config,
                 counters: Arc::clone(&counters),
+                cancel: cancel.clone(),
+                stopping: OnceLock::new(),
             }),
             receiver,
         };
@@ -180,6 +182,10 @@ struct Batches {
     enricher: Enricher,
     config: RecorderConfig,
     counters: Arc<Counters>,
+    /// Cancelled when the recorder shuts down.
+    cancel: CancellationToken,
+    /// When retries give up once shutting down: the shutdown timeout after it was first seen.
+    stopping: OnceLock<Instant>,
 }
 
 impl Writer {
@@ -219,7 +225,7 @@ impl Writer {
             }
             let (visits, links, flushes) = split(&mut messages);
             let batches = Arc::clone(&self.batches);
-            in_flight.spawn(async move { batches.write(visits, links, None).await });
+            in_flight.spawn(async move { batches.write(visits, links).await });
             // A flush is answered once every batch before it is written.
             if !flushes.is_empty() {
                 while in_flight.join_next().await.is_some() {}
@@ -232,10 +238,10 @@ impl Writer {
 
         // Shutdown: refuse new visits, then write everything still queued.
         self.receiver.close();
-        let deadline = Instant::now() + self.batches.config.shutdown_timeout;
+        self.batches.stopping();
         while self.receiver.recv_many(&mut messages, batch_size).await > 0 {
             let (visits, links, flushes) = split(&mut messages);
-            self.batches.write(visits, links, Some(deadline)).await;
+            self.batches.write(visits, links).await;
             for done in flushes {
                 let _ = done.send(());
             }
@@ -266,19 +272,21 @@ fn split(messages: &mut Vec<Message>) -> (Vec<Visit>, Vec<SessionLink>, Vec<ones
 }
 
 impl Batches {
+    /// The shutdown's deadline (set the first time it is asked for).
+    fn stopping(&self) -> Instant {
+        *self
+            .stopping
+            .get_or_init(|| Instant::now() + self.config.shutdown_timeout)
+    }
+
     /// Writes (and empties) one batch of visits, then one of links.
-    async fn write(
-        &self,
-        mut visits: Vec<Visit>,
-        links: Vec<SessionLink>,
-        deadline: Option<Instant>,
-    ) {
+    async fn write(&self, mut visits: Vec<Visit>, links: Vec<SessionLink>) {
         if !visits.is_empty() {
             self.enricher.enrich(&mut visits);
             let debounce = self.config.debounce;
             let batch: &[Visit] = &visits;
             let written = self
-                .retrying("fingerprints", batch.len(), deadline, move || {
+                .retrying("fingerprints", batch.len(), move || {
                     self.store.record(batch, debounce)
                 })
                 .await;
@@ -301,7 +309,7 @@ impl Batches {
         if !links.is_empty() {
             let batch: &[SessionLink] = &links;
             let written = self
-                .retrying("session links", batch.len(), deadline, move || {
+                .retrying("session links", batch.len(), move || {
                     self.store.link_sessions(batch)
                 })
                 .await;
@@ -314,15 +322,9 @@ impl Batches {
     }
 
     /// Runs `operation`, retrying transient failures with exponential backoff: forever while
-    /// running, until `deadline` during shutdown. A permanent failure is retried a few times,
+    /// running, until the shutdown timeout once the recorder shuts down. A permanent failure is retried a few times,
     /// then given up (logged; `None`).
-    async fn retrying<T, F, Fut>(
-        &self,
-        what: &str,
-        items: usize,
-        deadline: Option<Instant>,
-        mut operation: F,
-    ) -> Option<T>
+    async fn retrying<T, F, Fut>(&self, what: &str, items: usize, mut operation: F) -> Option<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -338,6 +340,9 @@ impl Batches {
             if !transient {
                 permanent_failures += 1;
             }
+            // Forever while running; once shutting down, until the shutdown's deadline (a
+            // batch already retrying when the shutdown began included).
+            let deadline = self.cancel.is_cancelled().then(|| self.stopping());
             let out_of_time = deadline.is_some_and(|d| Instant::now() + delay > d);
             if permanent_failures > 3 || out_of_time {
                 tracing::error!(%error, lost = items, what, "could not be stored");
@@ -345,7 +350,10 @@ impl Batches {
             }
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%error, transient, retry_in = ?delay, what, "storing failed; retrying");
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.cancel.cancelled(), if deadline.is_none() => {}
+            }
             delay = (delay * 2).min(self.config.retry_max);
         }
     }
