@@ -201,7 +201,7 @@ impl Writer {
             // A free writer first: while all are busy, what arrives waits in the queue (whose
             // capacity bounds it), not here.
             while in_flight.len() >= writers {
-                in_flight.join_next().await;
+                finished(in_flight.join_next().await);
             }
             let received = tokio::select! {
                 biased;
@@ -228,13 +228,13 @@ impl Writer {
             in_flight.spawn(async move { batches.write(visits, links).await });
             // A flush is answered once every batch before it is written.
             if !flushes.is_empty() {
-                while in_flight.join_next().await.is_some() {}
+                while finished(in_flight.join_next().await) {}
                 for done in flushes {
                     let _ = done.send(());
                 }
             }
         }
-        while in_flight.join_next().await.is_some() {}
+        while finished(in_flight.join_next().await) {}
 
         // Shutdown: refuse new visits, then write everything still queued.
         self.receiver.close();
@@ -254,6 +254,14 @@ impl Writer {
             "fingerprint recorder stopped"
         );
     }
+}
+
+/// Whether a batch task had finished (`join_next` found one); logs one that panicked.
+fn finished(joined: Option<Result<(), tokio::task::JoinError>>) -> bool {
+    if let Some(Err(error)) = &joined {
+        tracing::error!(%error, "a fingerprint batch was not written");
+    }
+    joined.is_some()
 }
 
 /// The visits, links and flushes of `messages` (emptied). Visits are written before links:
