@@ -234,11 +234,11 @@ impl Writer {
                 }
             }
         }
-        while finished(in_flight.join_next().await) {}
-
-        // Shutdown: refuse new visits, then write everything still queued.
+        // Shutdown: refuse new visits; the timeout starts now, for the batches in flight too;
+        // then write everything still queued.
         self.receiver.close();
         self.batches.stopping();
+        while finished(in_flight.join_next().await) {}
         while self.receiver.recv_many(&mut messages, batch_size).await > 0 {
             let (visits, links, flushes) = split(&mut messages);
             self.batches.write(visits, links).await;
