@@ -98,6 +98,14 @@ async fn pool_through(proxy: &Proxy, url: &str) -> sqlx::PgPool {
         .unwrap()
 }
 
+/// Serves `/visit/{n}` behind the fingerprint layer.
+async fn serve_visits(fingerprint: &fp::Fingerprint) -> SocketAddr {
+    let app = Router::new()
+        .route("/visit/{n}", get(|| async { "ok" }))
+        .route_layer(fingerprint.layer());
+    serve(app).await
+}
+
 /// Sends `count` requests, each a new visitor, `per_second` at a time; all must succeed.
 async fn steady_load(addr: SocketAddr, count: usize, per_second: usize) {
     let client = reqwest::Client::new();
@@ -137,10 +145,7 @@ async fn outage(queue_capacity: usize) -> Option<(fp::RecorderStats, i64)> {
         .with_retry_backoff(Duration::from_millis(20), Duration::from_millis(200))
         .build()
         .unwrap();
-    let app = Router::new()
-        .route("/visit/{n}", get(|| async { "ok" }))
-        .route_layer(fingerprint.layer());
-    let addr = serve(app).await;
+    let addr = serve_visits(&fingerprint).await;
 
     // 1,000 requests over ~5 s; the database is away from ~1 s to ~4 s.
     let run = async {
@@ -215,10 +220,7 @@ async fn shutdown_during_an_outage_ends_at_its_timeout() {
         .with_shutdown_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
-    let app = Router::new()
-        .route("/visit/{n}", get(|| async { "ok" }))
-        .route_layer(fingerprint.layer());
-    let addr = serve(app).await;
+    let addr = serve_visits(&fingerprint).await;
     proxy.cut();
     steady_load(addr, 100, 200).await;
     // The writers are retrying their batches by now; the rest is queued.
