@@ -356,3 +356,28 @@ async fn a_batch_and_maintenance_on_its_sessions_both_finish(db: TestDb) {
     assert_eq!(db.counters().await, db.recount_hits().await);
     assert_eq!(db.visitor_pairs().await, 2);
 }
+
+/// PostgreSQL checks a request fingerprint's key to its session (a purge deletes sessions,
+/// and their rows with them) but not its keys to URLs, header profiles and referers, which the
+/// store inserts itself and never deletes (migration 10: those checks were a third of a batch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_keys_to_deleted_rows_are_checked() {
+    let Some(db) = TestDb::postgres("kept_ids").await else {
+        return;
+    };
+    let keys = |table: &'static str| {
+        format!(
+            "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' \
+             AND conrelid = '{table}'::regclass"
+        )
+    };
+    assert_eq!(
+        db.scalar(&keys("fingerprint_request_fingerprints")).await,
+        1
+    );
+    assert_eq!(db.scalar(&keys("fingerprint_sessions")).await, 0);
+    let session_key = "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' \
+         AND conrelid = 'fingerprint_request_fingerprints'::regclass \
+         AND confrelid = 'fingerprint_sessions'::regclass AND confdeltype = 'c'";
+    assert_eq!(db.scalar(session_key).await, 1, "cascades from its session");
+}

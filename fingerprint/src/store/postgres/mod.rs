@@ -55,6 +55,11 @@ const MIGRATIONS: Migrations = &[
         "implied visits",
         include_str!("../../../migrations/postgres/0009_implied_visits.sql"),
     ),
+    (
+        10,
+        "no key checks on kept ids",
+        include_str!("../../../migrations/postgres/0010_no_checks_on_kept_ids.sql"),
+    ),
 ];
 
 // "fprtmigr"
