@@ -357,9 +357,10 @@ async fn a_batch_and_maintenance_on_its_sessions_both_finish(db: TestDb) {
     assert_eq!(db.visitor_pairs().await, 2);
 }
 
-/// PostgreSQL checks a request fingerprint's key to its session (a purge deletes sessions,
-/// and their rows with them) but not its keys to URLs, header profiles and referers, which the
-/// store inserts itself and never deletes (migration 10: those checks were a third of a batch).
+/// PostgreSQL checks a request fingerprint's key to its session (sessions are deleted, and the
+/// key keeps a row from outliving its session) but not its keys to URLs, header profiles and
+/// referers, which the store inserts itself and never deletes (migration 10: those checks
+/// were a third of a batch).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_keys_to_deleted_rows_are_checked() {
     let Some(db) = TestDb::postgres("kept_ids").await else {
@@ -380,4 +381,53 @@ async fn only_keys_to_deleted_rows_are_checked() {
          AND conrelid = 'fingerprint_request_fingerprints'::regclass \
          AND confrelid = 'fingerprint_sessions'::regclass AND confdeltype = 'c'";
     assert_eq!(db.scalar(session_key).await, 1, "cascades from its session");
+}
+
+/// A purge that finds an old session empty keeps it when a batch is writing a visit to it at
+/// that moment (PostgreSQL: the batch holds the session `FOR SHARE`; the purge waits for it,
+/// then checks again). Before, it deleted the session, and the new visit with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_keeps_an_old_session_a_batch_is_writing_to() {
+    let Some(db) = TestDb::postgres("purge_race").await else {
+        return;
+    };
+    let TestDb::Postgres { store: pg, .. } = &db else {
+        unreachable!()
+    };
+    sqlx::query(
+        "INSERT INTO fingerprint_sessions (key, created_at) \
+         VALUES ('returning', now() - interval '400 days')",
+    )
+    .execute(pg.pool())
+    .await
+    .unwrap();
+    // A batch's transaction, as the store writes one: the existing session held `FOR SHARE`,
+    // then its new row.
+    let mut batch = pg.pool().begin().await.unwrap();
+    let (id,): (i64,) =
+        sqlx::query_as("SELECT id FROM fingerprint_sessions WHERE key = 'returning' FOR SHARE")
+            .fetch_one(&mut *batch)
+            .await
+            .unwrap();
+    sqlx::query(
+        "INSERT INTO fingerprint_browser_fingerprints (session_id, visitor_id, components, \
+         created_at) VALUES ($1, 'visitor', '{}', now())",
+    )
+    .bind(id)
+    .execute(&mut *batch)
+    .await
+    .unwrap();
+    let store = db.store();
+    let purge = tokio::spawn(async move {
+        store
+            .purge(Utc::now() - TimeDelta::days(90), 100, &|_| {})
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!purge.is_finished(), "the purge waits for the batch");
+    batch.commit().await.unwrap();
+    let report = purge.await.unwrap().unwrap();
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(db.count("fingerprint_sessions").await, 1);
+    assert_eq!(db.count("fingerprint_browser_fingerprints").await, 1);
 }

@@ -430,28 +430,36 @@ where
             tell(&report);
         }
 
-        // Sessions older than the cutoff with nothing left.
+        // Sessions older than the cutoff with nothing left: locked first, then deleted by a
+        // statement that checks again. A batch writing to such a session holds it `FOR SHARE`
+        // until it commits; the lock waits for it, and the second check (a new snapshot on
+        // PostgreSQL) sees its rows, so a session that just got a visit stays.
+        let empty = " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                 WHERE r.session_id = s.id) \
+             AND NOT EXISTS (SELECT 1 FROM fingerprint_browser_fingerprints b \
+                 WHERE b.session_id = s.id)";
         loop {
             let mut tx = D::begin_write(&self.pool).await?;
-            let deleted: Vec<(Option<String>,)> = Sql::<D>::new(
-                "DELETE FROM fingerprint_sessions WHERE id IN ( \
-                 SELECT s.id FROM fingerprint_sessions s WHERE s.created_at < ",
-            )
-            .bind(Timestamp(before))
-            .push(
-                " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
-                     WHERE r.session_id = s.id) \
-                 AND NOT EXISTS (SELECT 1 FROM fingerprint_browser_fingerprints b \
-                     WHERE b.session_id = s.id) \
-                 ORDER BY s.id LIMIT ",
-            )
-            .bind(chunk)
-            .push(") RETURNING user_id")
-            .fetch_all_on(&mut *tx)
-            .await?;
-            if deleted.is_empty() {
+            let locked: Vec<(i64,)> =
+                Sql::<D>::new("SELECT s.id FROM fingerprint_sessions s WHERE s.created_at < ")
+                    .bind(Timestamp(before))
+                    .push(empty)
+                    .push(" ORDER BY s.id LIMIT ")
+                    .bind(chunk)
+                    .push(D::FOR_UPDATE)
+                    .fetch_all_on(&mut *tx)
+                    .await?;
+            if locked.is_empty() {
                 break;
             }
+            let ids: Vec<i64> = locked.into_iter().map(|(id,)| id).collect();
+            let deleted: Vec<(Option<String>,)> =
+                Sql::<D>::new("DELETE FROM fingerprint_sessions AS s WHERE TRUE")
+                    .is_in("s.id", json(&ids)?, Col::Int)
+                    .push(empty)
+                    .push(" RETURNING user_id")
+                    .fetch_all_on(&mut *tx)
+                    .await?;
             report.sessions += deleted.len() as u64;
             users.extend(deleted.into_iter().filter_map(|(user,)| user));
             tx.commit().await?;
