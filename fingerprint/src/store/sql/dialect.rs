@@ -385,6 +385,12 @@ pub(crate) fn time_cursor(cursor: &str) -> Result<(Timestamp, i64), StoreError> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Day(pub i64);
 
+impl From<Day> for i64 {
+    fn from(day: Day) -> Self {
+        day.0
+    }
+}
+
 impl Day {
     /// The day of `date`.
     pub fn of(date: NaiveDate) -> Self {

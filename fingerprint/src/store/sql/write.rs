@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::dialect::{column_names, Col, Day, Dialect, Sql, Timestamp};
+use super::dialect::{column_names, Col, Day, Decoded, Dialect, Sql, Timestamp};
 use super::{migrate, profiles, users, SqlStore};
 use crate::assess::{SessionAssessment, Verdict};
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
@@ -403,30 +403,20 @@ impl<D: Dialect> Store for SqlStore<D> {
             }));
         }
 
-        // Unique visitors, then their counters, both in (URL, session) order. A session's
-        // implied pair is no row, and new only with its session.
-        let mut pairs = Vec::with_capacity(batch.pairs.len());
+        // Unique visitors, then their counters, both in (URL, session) order.
+        let pairs = batch
+            .pairs
+            .iter()
+            .map(|(url, key)| {
+                let (url, session) = (url_id(url)?, session(key)?);
+                Ok(((url, session.id), session.implied(session.first_url, url)))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let url = ("url_id", Col::Int);
+        let new = new_pairs::<D, i64>(&mut tx, "fingerprint_url_visitors", url, pairs).await?;
         let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
-        for (url, key) in &batch.pairs {
-            let (url, session) = (url_id(url)?, session(key)?);
-            match session.implied(session.first_url, url) {
-                None => pairs.push((url, session.id)),
-                Some(true) => *counts.entry(url).or_default() += 1,
-                Some(false) => {}
-            }
-        }
-        if !pairs.is_empty() {
-            let new_pairs: Vec<(i64,)> = Sql::<D>::insert_rows(
-                "fingerprint_url_visitors",
-                json(&pairs)?,
-                &[("url_id", Col::Int), ("session_id", Col::Int)],
-            )
-            .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING url_id")
-            .fetch_all_on(&mut *tx)
-            .await?;
-            for (url,) in new_pairs {
-                *counts.entry(url).or_default() += 1;
-            }
+        for (url, _) in new {
+            *counts.entry(url).or_default() += 1;
         }
         if !counts.is_empty() {
             let counts: Vec<(i64, i64)> = counts.into_iter().collect();
@@ -709,30 +699,15 @@ async fn record_rollups<D: Dialect>(
         .await?;
     }
     let delta = DailyDelta::new(rows);
-    let mut new_pairs = Vec::new();
-    let mut stored = Vec::with_capacity(delta.pairs.len());
-    for &(day, session) in &delta.pairs {
+    let pairs = delta.pairs.iter().map(|&(day, session)| {
         let implied = sessions
             .get(&session)
             .and_then(|s| s.implied(s.first_day, day));
-        match implied {
-            None => stored.push((day, session)),
-            Some(true) => new_pairs.push((day, session)),
-            Some(false) => {}
-        }
-    }
-    if !stored.is_empty() {
-        let inserted: Vec<(Day, i64)> = Sql::<D>::insert_rows(
-            "fingerprint_daily_sessions",
-            json(&stored)?,
-            &[("day", Col::Day), ("session_id", Col::Int)],
-        )
-        .push(" WHERE TRUE ON CONFLICT DO NOTHING RETURNING day, session_id")
-        .fetch_all_on(&mut *conn)
-        .await?;
-        new_pairs.extend(inserted.into_iter().map(|(day, session)| (day.0, session)));
-    }
-    let increments = delta.increments(new_pairs);
+        ((day, session), implied)
+    });
+    let day = ("day", Col::Day);
+    let new = new_pairs::<D, Day>(conn, "fingerprint_daily_sessions", day, pairs).await?;
+    let increments = delta.increments(new);
     let increments: Vec<_> = increments
         .iter()
         .map(|i| (i.dimension, i.day, &i.value, i.visits, i.visitors))
@@ -756,6 +731,45 @@ async fn record_rollups<D: Dialect>(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Which of `pairs` (a key, then a session id) are new to the store, in order. With each pair
+/// comes how its session holds it ([`SessionRef::implied`]): an implied pair is new only with
+/// its session; the others are rows of `table` (its `key` column, then `session_id`),
+/// inserted here, and new when the insert added them. `K` decodes the key column.
+async fn new_pairs<D: Dialect, K: Into<i64>>(
+    conn: &mut D::Connection,
+    table: &str,
+    (key, col): (&str, Col),
+    pairs: impl IntoIterator<Item = ((i64, i64), Option<bool>)>,
+) -> Result<Vec<(i64, i64)>, StoreError>
+where
+    (K, i64): Decoded,
+{
+    let mut new = Vec::new();
+    let mut rows = Vec::new();
+    for (pair, implied) in pairs {
+        match implied {
+            None => rows.push(pair),
+            Some(true) => new.push(pair),
+            Some(false) => {}
+        }
+    }
+    if !rows.is_empty() {
+        let columns = [(key, col), ("session_id", Col::Int)];
+        let inserted: Vec<(K, i64)> = Sql::<D>::insert_rows(table, json(&rows)?, &columns)
+            .push(format!(
+                " WHERE TRUE ON CONFLICT DO NOTHING RETURNING {key}, session_id"
+            ))
+            .fetch_all_on(conn)
+            .await?;
+        new.extend(
+            inserted
+                .into_iter()
+                .map(|(key, session)| (key.into(), session)),
+        );
+    }
+    Ok(new)
 }
 
 /// Records what linked users were seen with (distinct values, first and last seen), then
