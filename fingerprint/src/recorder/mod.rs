@@ -90,7 +90,7 @@ impl Recorder {
             }),
             receiver,
         };
-        tracker.spawn(writer.run(cancel.clone()));
+        tracker.spawn(writer.run());
         tracker.close();
         Self {
             sender,
@@ -189,7 +189,8 @@ struct Batches {
 }
 
 impl Writer {
-    async fn run(mut self, cancel: CancellationToken) {
+    async fn run(mut self) {
+        let cancel = self.batches.cancel.clone();
         // Load the user-agent rules off the runtime's threads before the first batch.
         let _ = tokio::task::spawn_blocking(Enricher::warm_up).await;
         let config = &self.batches.config;
