@@ -298,25 +298,27 @@ where
                     .push(suffix);
                 statement
             };
-            // The sessions of the chunk's requests (on the requests' URL index), among them
-            // those whose implied pair (migration 9) is in the chunk.
-            let sessions = |sql: &mut Sql<'_, D>| {
+            // Sessions whose implied pair (migration 9) is in the chunk, found among the
+            // sessions of the chunk's requests (on the requests' URL index).
+            let implied = |sql: &mut Sql<'_, D>| {
                 let [open, close] = D::key_in_subquery("id");
-                sql.push(format!(
-                    " AND {open}SELECT r.session_id FROM fingerprint_request_fingerprints r \
-                     WHERE r.url_id BETWEEN "
-                ))
-                .bind(low)
-                .push(" AND ")
-                .bind(high)
-                .push(close);
+                sql.push("first_url_id BETWEEN ")
+                    .bind(low)
+                    .push(" AND ")
+                    .bind(high)
+                    .push(format!(
+                        " AND {open}SELECT r.session_id FROM fingerprint_request_fingerprints r \
+                         WHERE r.url_id BETWEEN "
+                    ))
+                    .bind(low)
+                    .push(" AND ")
+                    .bind(high)
+                    .push(close);
             };
             // An implied pair without a request that counts goes.
-            let mut clear = Sql::<D>::new(
-                "UPDATE fingerprint_sessions SET first_url_id = NULL WHERE first_url_id BETWEEN ",
-            );
-            clear.bind(low).push(" AND ").bind(high);
-            sessions(&mut clear);
+            let mut clear =
+                Sql::<D>::new("UPDATE fingerprint_sessions SET first_url_id = NULL WHERE ");
+            implied(&mut clear);
             clear.push(format!(
                 " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
                  WHERE r.session_id = fingerprint_sessions.id \
@@ -342,11 +344,9 @@ where
             let mut count = range(
                 "INSERT INTO fingerprint_hit_counts (url_id, hits) \
                  SELECT url_id, COUNT(*) FROM (SELECT url_id FROM fingerprint_url_visitors",
-                " UNION ALL SELECT first_url_id FROM fingerprint_sessions WHERE first_url_id \
-                 BETWEEN ",
+                " UNION ALL SELECT first_url_id FROM fingerprint_sessions WHERE ",
             );
-            count.bind(low).push(" AND ").bind(high);
-            sessions(&mut count);
+            implied(&mut count);
             let counted: Vec<(i64,)> = count
                 .push(") AS v GROUP BY url_id RETURNING hits")
                 .fetch_all_on(&mut *tx)
