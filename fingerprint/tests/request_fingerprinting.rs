@@ -29,6 +29,7 @@ suite!(
     behaviour_limits_flag_the_request_and_the_session,
     two_instances_give_exact_hit_counts,
     concurrent_batches_of_one_instance_count_exactly,
+    a_batch_written_again_after_a_lost_answer_counts_as_stored,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
@@ -824,6 +825,57 @@ async fn concurrent_batches_of_one_instance_count_exactly(db: TestDb) {
     ));
 }
 
+/// A batch whose commit went through but whose answer was lost is written again: its
+/// visits, found stored as they are, count as stored, not as debounced, and nothing is
+/// stored twice.
+async fn a_batch_written_again_after_a_lost_answer_counts_as_stored(db: TestDb) {
+    let gate = Arc::new(Semaphore::new(1_000));
+    let gated = Gated::new(db.store(), &gate);
+    let lose_answers = Arc::clone(&gated.lose_answers);
+    let fingerprint = fp::Fingerprint::builder(gated)
+        .with_batch_size(100)
+        .with_retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    // New sessions, and a returning one (its session stored before the batch).
+    let returning = format!("fingerprint_session={:032x}", 99);
+    client()
+        .get(format!("http://{addr}/before"))
+        .header("cookie", &returning)
+        .send()
+        .await
+        .unwrap();
+    fingerprint.flush().await.unwrap();
+    // Held at the store: the first visit is a batch of its own, the other 19 one batch, and
+    // both answers are lost.
+    let held = gate.acquire_many(1_000).await.unwrap();
+    lose_answers.store(2, Ordering::SeqCst);
+    for i in 0..10 {
+        client()
+            .get(format!("http://{addr}/again/{i}"))
+            .send()
+            .await
+            .unwrap();
+        client()
+            .get(format!("http://{addr}/again/{i}"))
+            .header("cookie", &returning)
+            .send()
+            .await
+            .unwrap();
+    }
+    drop(held);
+    fingerprint.flush().await.unwrap();
+    let stats = fingerprint.stats();
+    assert_eq!(stats.retries, 2, "{stats:?}");
+    assert_eq!(stats.enqueued, 21, "{stats:?}");
+    assert_eq!((stats.stored, stats.debounced), (21, 0), "{stats:?}");
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 21);
+    assert_eq!(db.counters().await, db.recount_hits().await);
+    assert_eq!(db.rollup_mismatches().await, 0);
+    fingerprint.shutdown().await;
+}
+
 /// Sends a request to `addr` whatever host the URL names (so two servers share URLs).
 trait SendTo {
     async fn send_to(self, addr: std::net::SocketAddr);
@@ -898,6 +950,9 @@ struct Gated {
     gate: Arc<Semaphore>,
     /// Batches inside `record` now, and the most there were at once.
     recording: Arc<(AtomicUsize, AtomicUsize)>,
+    /// How many more batches to write and then answer with a lost connection (their commit
+    /// went through, its answer did not come back).
+    lose_answers: Arc<AtomicUsize>,
 }
 
 impl Gated {
@@ -906,6 +961,7 @@ impl Gated {
             inner,
             gate: Arc::clone(gate),
             recording: Arc::default(),
+            lose_answers: Arc::default(),
         }
     }
 }
@@ -929,6 +985,16 @@ impl fp::Store for Gated {
         let outcome = self.inner.record(visits, debounce).await;
         drop(permit);
         now.fetch_sub(1, Ordering::SeqCst);
+        let lose = |n: usize| n.checked_sub(1);
+        if outcome.is_ok()
+            && self
+                .lose_answers
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, lose)
+                .is_ok()
+        {
+            let lost = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+            return Err(fp::StoreError::backend(lost, true));
+        }
         outcome
     }
     async fn record_browsers(&self, visits: &[fp::BrowserVisit]) -> Result<(), fp::StoreError> {

@@ -301,9 +301,11 @@ impl Batches {
                 .await;
             match written {
                 Some(outcome) => {
+                    // A visit found stored as it is was written by an earlier try of this
+                    // batch, whose commit went through though its answer was lost.
                     self.counters
                         .stored
-                        .fetch_add(outcome.inserted, Ordering::Relaxed);
+                        .fetch_add(outcome.inserted + outcome.already_stored, Ordering::Relaxed);
                     self.counters
                         .debounced
                         .fetch_add(outcome.debounced, Ordering::Relaxed);

@@ -87,6 +87,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// request fingerprints except those within `debounce` of an earlier one of the same session
     /// and URL, records unique (URL, session) pairs and bumps hit counters.
     ///
+    /// Writing the same batch again is safe: visits already stored as they are (same session,
+    /// URL and time) are not inserted again, and are reported as
+    /// [`RecordOutcome::already_stored`]; the recorder retries a batch whose commit's answer
+    /// was lost this way.
+    ///
     /// Visits are stored as given: the recorder fills their derived fields
     /// ([`RequestFingerprint::device`](crate::v1::RequestFingerprint::device),
     /// `country_code`) before it calls this; other callers fill them themselves, e.g. with

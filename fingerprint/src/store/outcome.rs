@@ -9,6 +9,10 @@ pub struct RecordOutcome {
     /// Visits not inserted because the same session visited the same URL within the debounce
     /// window (in this batch or already in the database).
     pub debounced: u64,
+    /// Visits not inserted because they are stored as they are (the same session, URL and
+    /// time): a batch written again after a failure whose commit had in fact gone through
+    /// (a connection lost before the commit's answer came back).
+    pub already_stored: u64,
 }
 
 /// How far a long operation (rebuild, purge) has come: `done` of `total` units.

@@ -169,6 +169,33 @@ impl<D: Dialect> SqlStore<D> {
         }
         Ok(sessions)
     }
+
+    /// How many of the (session, URL, time) `rows` are stored exactly so.
+    async fn already_stored(
+        tx: &mut D::Connection,
+        rows: impl Iterator<Item = (i64, i64, i64)>,
+    ) -> Result<u64, StoreError> {
+        let rows: Vec<_> = rows.collect();
+        let found: Vec<(i64,)> = Sql::<D>::new("SELECT COUNT(*) FROM ")
+            .rows(
+                json(&rows)?,
+                &[
+                    ("session_id", Col::Int),
+                    ("url_id", Col::Int),
+                    ("created_at", Col::Time),
+                ],
+            )
+            .push(
+                " WHERE EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
+                 WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
+                 AND r.created_at = v.created_at)",
+            )
+            .fetch_all_on(&mut *tx)
+            .await?;
+        Ok(found
+            .first()
+            .map_or(0, |(n,)| u64::try_from(*n).unwrap_or(0)))
+    }
 }
 
 /// The columns of [`SessionRow`].
@@ -350,6 +377,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut checked: Vec<RequestRow<'_>> = Vec::new();
         let mut recorded = Vec::with_capacity(batch.rows.len());
         let mut stored_as: FastMap<(i64, i64, i64), (&Visit, i64)> = FastMap::default();
+        let mut already_stored = 0;
         for (visit, profile) in batch.rows.iter().zip(&profiles) {
             let fp = &visit.fingerprint;
             let at = fp.created_at.timestamp_micros();
@@ -397,10 +425,16 @@ impl<D: Dialect> Store for SqlStore<D> {
                 )
                 .fetch_all_on(&mut *tx)
                 .await?;
+            let before = recorded.len();
             recorded.extend(inserted.iter().filter_map(|(session, url, at)| {
-                let (visit, profile) = stored_as.get(&(*session, *url, at.micros()))?;
-                Some(RecordedRow::of(*session, *profile, &visit.fingerprint))
+                let (visit, profile) = stored_as.remove(&(*session, *url, at.micros()))?;
+                Some(RecordedRow::of(*session, profile, &visit.fingerprint))
             }));
+            // What is left of `stored_as` was not inserted: debounced, or already stored as it
+            // is (a batch written again after a failure whose commit had gone through).
+            if recorded.len() - before < checked.len() {
+                already_stored = Self::already_stored(&mut tx, stored_as.into_keys()).await?;
+            }
         }
 
         // Unique visitors, then their counters, both in (URL, session) order.
@@ -457,7 +491,8 @@ impl<D: Dialect> Store for SqlStore<D> {
         let considered = batch.rows.len() as u64;
         Ok(RecordOutcome {
             inserted,
-            debounced: batch.debounced + considered.saturating_sub(inserted),
+            debounced: batch.debounced + considered.saturating_sub(inserted + already_stored),
+            already_stored,
         })
     }
 
