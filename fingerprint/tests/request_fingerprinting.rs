@@ -30,6 +30,7 @@ suite!(
     two_instances_give_exact_hit_counts,
     concurrent_batches_of_one_instance_count_exactly,
     a_batch_written_again_after_a_lost_answer_counts_as_stored,
+    a_batch_that_panics_is_counted_as_failed,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
@@ -876,6 +877,33 @@ async fn a_batch_written_again_after_a_lost_answer_counts_as_stored(db: TestDb) 
     fingerprint.shutdown().await;
 }
 
+/// A batch whose writing panics (a store with a bug) is counted as failed, and the writer
+/// goes on with the next one.
+async fn a_batch_that_panics_is_counted_as_failed(db: TestDb) {
+    let gate = Arc::new(Semaphore::new(1_000));
+    let fingerprint = fp::Fingerprint::builder(Gated::new(db.store(), &gate))
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    for path in ["/panics/1", "/after"] {
+        client()
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        fingerprint.flush().await.unwrap();
+    }
+    let stats = fingerprint.stats();
+    assert_eq!(
+        (stats.enqueued, stats.failed, stats.stored),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.pending(), 0, "{stats:?}");
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 1);
+    fingerprint.shutdown().await;
+}
+
 /// Sends a request to `addr` whatever host the URL names (so two servers share URLs).
 trait SendTo {
     async fn send_to(self, addr: std::net::SocketAddr);
@@ -979,6 +1007,12 @@ impl fp::Store for Gated {
         visits: &[fp::Visit],
         debounce: Duration,
     ) -> Result<fp::RecordOutcome, fp::StoreError> {
+        assert!(
+            !visits
+                .iter()
+                .any(|v| v.fingerprint.url.contains("/panics/")),
+            "a store with a bug"
+        );
         let (now, most) = &*self.recording;
         most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
         let permit = self.gate.acquire().await.unwrap();

@@ -1,10 +1,12 @@
 //! The recorder: a bounded queue in front of the store and the background task that drains
 //! it in batches. The request path only ever calls [`Recorder::offer`], which never waits.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -257,7 +259,8 @@ impl Writer {
     }
 }
 
-/// Whether a batch task had finished (`join_next` found one); logs one that panicked.
+/// Whether a batch task had finished (`join_next` found one); logs one that failed (a
+/// panic is caught, and counted, inside it).
 fn finished(joined: Option<Result<(), tokio::task::JoinError>>) -> bool {
     if let Some(Err(error)) = &joined {
         tracing::error!(%error, "a fingerprint batch was not written");
@@ -288,48 +291,76 @@ impl Batches {
             .get_or_init(|| Instant::now() + self.config.shutdown_timeout)
     }
 
-    /// Writes (and empties) one batch of visits, then one of links.
-    async fn write(&self, mut visits: Vec<Visit>, links: Vec<SessionLink>) {
+    /// Writes one batch of visits, then one of links. A part that panics (a store or a
+    /// user-agent rule with a bug) is counted as failed, and the writer goes on.
+    async fn write(&self, visits: Vec<Visit>, links: Vec<SessionLink>) {
         if !visits.is_empty() {
-            self.enricher.enrich(&mut visits);
-            let debounce = self.config.debounce;
-            let batch: &[Visit] = &visits;
-            let written = self
-                .retrying("fingerprints", batch.len(), move || {
-                    self.store.record(batch, debounce)
-                })
-                .await;
-            match written {
-                Some(outcome) => {
-                    // A visit found stored as it is was written by an earlier try of this
-                    // batch, whose commit went through though its answer was lost.
-                    self.counters
-                        .stored
-                        .fetch_add(outcome.inserted + outcome.already_stored, Ordering::Relaxed);
-                    self.counters
-                        .debounced
-                        .fetch_add(outcome.debounced, Ordering::Relaxed);
-                }
-                None => {
-                    self.counters
-                        .failed
-                        .fetch_add(visits.len() as u64, Ordering::Relaxed);
-                }
+            let n = visits.len() as u64;
+            if AssertUnwindSafe(self.write_visits(visits))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(lost = n, "writing fingerprints panicked");
+                self.counters.failed.fetch_add(n, Ordering::Relaxed);
             }
         }
         if !links.is_empty() {
-            let batch: &[SessionLink] = &links;
-            let written = self
-                .retrying("session links", batch.len(), move || {
-                    self.store.link_sessions(batch)
-                })
-                .await;
-            let counter = match written {
-                Some(_) => &self.counters.links,
-                None => &self.counters.links_dropped,
-            };
-            counter.fetch_add(links.len() as u64, Ordering::Relaxed);
+            let n = links.len() as u64;
+            if AssertUnwindSafe(self.write_links(links))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(lost = n, "writing session links panicked");
+                self.counters.links_dropped.fetch_add(n, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Enriches and stores `visits`, then counts them (the last step: a panic before it
+    /// leaves them to the caller to count).
+    async fn write_visits(&self, mut visits: Vec<Visit>) {
+        self.enricher.enrich(&mut visits);
+        let debounce = self.config.debounce;
+        let batch: &[Visit] = &visits;
+        let written = self
+            .retrying("fingerprints", batch.len(), move || {
+                self.store.record(batch, debounce)
+            })
+            .await;
+        match written {
+            Some(outcome) => {
+                // A visit found stored as it is was written by an earlier try of this
+                // batch, whose commit went through though its answer was lost.
+                self.counters
+                    .stored
+                    .fetch_add(outcome.inserted + outcome.already_stored, Ordering::Relaxed);
+                self.counters
+                    .debounced
+                    .fetch_add(outcome.debounced, Ordering::Relaxed);
+            }
+            None => {
+                self.counters
+                    .failed
+                    .fetch_add(visits.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Stores `links`, then counts them (the last step, as for visits).
+    async fn write_links(&self, links: Vec<SessionLink>) {
+        let batch: &[SessionLink] = &links;
+        let written = self
+            .retrying("session links", batch.len(), move || {
+                self.store.link_sessions(batch)
+            })
+            .await;
+        let counter = match written {
+            Some(_) => &self.counters.links,
+            None => &self.counters.links_dropped,
+        };
+        counter.fetch_add(links.len() as u64, Ordering::Relaxed);
     }
 
     /// Runs `operation`, retrying transient failures with exponential backoff: forever while
