@@ -264,8 +264,9 @@ impl FingerprintBuilder {
         self
     }
 
-    /// One record per (session, URL) per `window`; requests inside it are not recorded again.
-    /// Default 10 seconds; zero records every request.
+    /// One record per (session, URL) per `window`: a request less than `window` before or
+    /// after a recorded one is not recorded. Default 10 seconds; zero records every request
+    /// (once: a batch written again after a lost answer finds its rows).
     pub fn with_debounce(mut self, window: Duration) -> Self {
         self.recorder.debounce = window;
         self

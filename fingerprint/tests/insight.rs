@@ -32,6 +32,7 @@ suite!(
     long_texts_are_stored_whole,
     one_large_batch_is_one_write,
     a_window_of_forever_debounces_every_repeat,
+    the_window_reaches_both_ways_and_zero_stores_each_visit_once,
 );
 
 /// 2026-11-20 15:00 UTC: the end of every seeded period here.
@@ -1354,4 +1355,48 @@ async fn a_window_of_forever_debounces_every_repeat(db: TestDb) {
     assert_eq!((first.inserted, first.debounced), (1, 1));
     let later = store.record(&[visit(0)], Duration::MAX).await.unwrap();
     assert_eq!((later.inserted, later.debounced), (0, 1));
+}
+
+/// A stored visit debounces those less than the window before or after it (batches written
+/// out of order, by several writers or instances, give the same rows as in order). A window
+/// of zero stores every visit, each once: a batch written again finds its rows stored.
+async fn the_window_reaches_both_ways_and_zero_stores_each_visit_once(db: TestDb) {
+    let store = db.store();
+    let visit = |url: &str, secs: i64| {
+        fp::Visit::new(
+            format!("{:032x}", 8),
+            fp::RequestFingerprint::new(url, now() + TimeDelta::seconds(secs)),
+        )
+    };
+    let minute = Duration::from_secs(60);
+    let outcome = |o: fp::RecordOutcome| (o.inserted, o.debounced, o.already_stored);
+    // The later visit first, then two earlier ones: 30 s before it, and 90 s before it.
+    for (secs, expected) in [(100, (1, 0, 0)), (70, (0, 1, 0)), (10, (1, 0, 0))] {
+        let visits = [visit("https://a.example/", secs)];
+        let recorded = store.record(&visits, minute).await.unwrap();
+        assert_eq!(outcome(recorded), expected, "at {secs} s");
+    }
+
+    // Window zero: every visit once, in or out of order, and a batch again is found stored.
+    let batch = [
+        visit("https://b.example/", 5),
+        visit("https://b.example/", 3),
+        visit("https://b.example/", 4),
+    ];
+    let zero = Duration::ZERO;
+    assert_eq!(
+        outcome(store.record(&batch[..1], zero).await.unwrap()),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        outcome(store.record(&batch, zero).await.unwrap()),
+        (2, 0, 1)
+    );
+    assert_eq!(
+        outcome(store.record(&batch, zero).await.unwrap()),
+        (0, 0, 3)
+    );
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 5);
+    assert_eq!(db.recount_hits().await, db.counters().await);
+    check_rollup(&db).await;
 }

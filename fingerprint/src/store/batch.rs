@@ -25,7 +25,10 @@ pub(crate) struct PreparedBatch<'a> {
 
 impl<'a> PreparedBatch<'a> {
     pub(crate) fn new(visits: &'a [Visit], debounce: Duration) -> Self {
-        let window = TimeDelta::from_std(debounce).unwrap_or(TimeDelta::MAX);
+        // A window of zero still debounces a visit with itself (the same microsecond).
+        let window = TimeDelta::from_std(debounce)
+            .unwrap_or(TimeDelta::MAX)
+            .max(TimeDelta::microseconds(1));
         let mut groups: BTreeMap<(&str, &str), Vec<&Visit>> = BTreeMap::new();
         let mut sessions: BTreeMap<&str, &Visit> = BTreeMap::new();
         for visit in visits {
@@ -146,5 +149,17 @@ mod tests {
         assert_eq!(batch.debounced, 2);
         assert_eq!(batch.sessions.len(), 2);
         assert_eq!(batch.sessions[0].fingerprint.created_at, s(0));
+    }
+
+    #[test]
+    fn a_window_of_zero_keeps_each_time_once() {
+        let t0 = Utc::now();
+        let visits = vec![
+            visit("a", "u1", t0),
+            visit("a", "u1", t0),
+            visit("a", "u1", t0 + TimeDelta::microseconds(1)),
+        ];
+        let batch = PreparedBatch::new(&visits, Duration::ZERO);
+        assert_eq!((batch.rows.len(), batch.debounced), (2, 1));
     }
 }

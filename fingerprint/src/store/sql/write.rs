@@ -246,7 +246,7 @@ impl SessionRef {
 }
 
 /// A request fingerprint row as [`REQUEST_COLUMNS`] reads it: the stored columns, then the
-/// start of its debounce window.
+/// start and the end of its debounce window.
 type RequestRow<'a> = (
     i64,
     i64,
@@ -256,6 +256,7 @@ type RequestRow<'a> = (
     Option<i64>,
     &'a str,
     &'a str,
+    i64,
     i64,
     i64,
 );
@@ -271,7 +272,12 @@ const REQUEST_COLUMNS: &[(&str, Col)] = &[
     ("country_code", Col::Text),
     ("created_at", Col::Time),
     ("since", Col::Time),
+    ("until", Col::Time),
 ];
+
+/// 9999-12-31 23:59:59.999999 UTC in microseconds: the end of a window of centuries (a time
+/// both databases hold).
+const LATEST_MICROS: i64 = 253_402_300_799_999_999;
 
 const SESSION_COLUMNS: &[(&str, Col)] = &[
     ("key", Col::Text),
@@ -370,9 +376,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         let sessions =
             Self::session_ids(&mut tx, SESSION_COLUMNS, json(&new_sessions)?, &keys).await?;
         let session = |key: &str| sessions.get(key).ok_or_else(|| missing_id("session", key));
-        // Request fingerprints, except those inside the debounce window of a stored one. A
-        // session this transaction created has no stored one: its rows go in unchecked.
-        let window = window_micros(debounce);
+        // Request fingerprints, except those less than the debounce window before or after a
+        // stored one (batches may commit out of order); a window of zero still finds the
+        // visit itself, stored by an earlier try of this batch. A session this transaction
+        // created has no stored one: its rows go in unchecked.
+        let window = window_micros(debounce).max(1);
         let mut fresh: Vec<RequestRow<'_>> = Vec::with_capacity(batch.rows.len());
         let mut checked: Vec<RequestRow<'_>> = Vec::new();
         let mut recorded = Vec::with_capacity(batch.rows.len());
@@ -392,10 +400,12 @@ impl<D: Dialect> Store for SqlStore<D> {
                 &fp.country,
                 &fp.country_code,
                 at,
-                // The window's start, not before the epoch (a window of centuries is "ever").
+                // The window, within what both databases hold (a window of centuries is
+                // "ever").
                 at.saturating_sub(window).max(0),
+                at.saturating_add(window).min(LATEST_MICROS),
             );
-            if session.created || window == 0 {
+            if session.created {
                 fresh.push(row);
                 recorded.push(RecordedRow::of(session.id, *profile, fp));
             } else {
@@ -403,8 +413,8 @@ impl<D: Dialect> Store for SqlStore<D> {
                 stored_as.insert((session.id, url, at), (visit, *profile));
             }
         }
-        // Every column but the last, the window's start.
-        let names = column_names(&REQUEST_COLUMNS[..REQUEST_COLUMNS.len() - 1]);
+        // Every column but the last two, the window.
+        let names = column_names(&REQUEST_COLUMNS[..REQUEST_COLUMNS.len() - 2]);
         let insert = |rows: &[RequestRow<'_>]| -> Result<Sql<'_, D>, StoreError> {
             let mut insert = Sql::<D>::new(format!(
                 "INSERT INTO fingerprint_request_fingerprints ({names}) SELECT {names} FROM "
@@ -420,7 +430,7 @@ impl<D: Dialect> Store for SqlStore<D> {
                 .push(
                     " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
                      WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
-                     AND r.created_at > v.since) \
+                     AND r.created_at > v.since AND r.created_at < v.until) \
                      RETURNING session_id, url_id, created_at",
                 )
                 .fetch_all_on(&mut *tx)
