@@ -1,5 +1,6 @@
 //! The client address behind trusted proxies.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
@@ -96,26 +97,28 @@ fn parse_node(value: &str) -> Option<IpAddr> {
     inner.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
-/// All lines of a header, in order, or `None` when one is not valid text.
-fn lines<'a>(headers: &'a HeaderMap, name: &str) -> Option<Vec<&'a str>> {
+/// All lines of a header, in order. Bytes that are not text (obs-text a client put in front of
+/// what its proxies appended) become U+FFFD: such an entry is unusable where the walk reaches
+/// it, and does not hide the entries after it.
+fn lines<'a>(headers: &'a HeaderMap, name: &str) -> Vec<Cow<'a, str>> {
     headers
         .get_all(name)
         .iter()
-        .map(|value| value.to_str().ok())
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
         .collect()
 }
 
-/// The `for=` values of RFC 7239 `Forwarded`, left to right; `None` when a header line is not
-/// text. Elements without `for=` yield `""` (unusable).
-fn forwarded_for(headers: &HeaderMap) -> Option<Vec<String>> {
+/// The `for=` values of RFC 7239 `Forwarded`, left to right. Elements without `for=` yield
+/// `""` (unusable).
+fn forwarded_for(headers: &HeaderMap) -> Vec<String> {
     let mut chain = Vec::new();
-    for line in lines(headers, "forwarded")? {
-        for element in split_outside_quotes(line, ',') {
+    for line in lines(headers, "forwarded") {
+        for element in split_outside_quotes(&line, ',') {
             let value = forwarded_param(&element, "for").unwrap_or_default();
             chain.push(value);
         }
     }
-    Some(chain)
+    chain
 }
 
 /// A parameter of one `Forwarded` element (`for=...;proto=...`), unquoted.
@@ -130,12 +133,23 @@ fn forwarded_param(element: &str, name: &str) -> Option<String> {
         })
 }
 
+/// `value` split at `separator` outside quoted strings (RFC 7230: `\` escapes the next
+/// character inside one). A quoted string still open at the end makes the last part `""`
+/// (unusable), so what a client opened cannot swallow what its proxies appended.
 fn split_outside_quotes(value: &str, separator: char) -> Vec<String> {
     let mut parts = Vec::new();
     let mut current = String::new();
-    let mut quoted = false;
+    let (mut quoted, mut escaped) = (false, false);
     for c in value.chars() {
         match c {
+            _ if escaped => {
+                escaped = false;
+                current.push(c);
+            }
+            '\\' if quoted => {
+                escaped = true;
+                current.push(c);
+            }
             '"' => {
                 quoted = !quoted;
                 current.push(c);
@@ -143,6 +157,9 @@ fn split_outside_quotes(value: &str, separator: char) -> Vec<String> {
             c if c == separator && !quoted => parts.push(std::mem::take(&mut current)),
             c => current.push(c),
         }
+    }
+    if quoted {
+        current.clear();
     }
     parts.push(current);
     parts
@@ -243,11 +260,12 @@ pub fn client_ip(
         return Some(peer);
     }
     let from_headers = match source {
-        ClientIpSource::Forwarded => forwarded_for(headers).and_then(|chain| walk(&chain, trusted)),
-        ClientIpSource::XForwardedFor => lines(headers, "x-forwarded-for").and_then(|lines| {
+        ClientIpSource::Forwarded => walk(&forwarded_for(headers), trusted),
+        ClientIpSource::XForwardedFor => {
+            let lines = lines(headers, "x-forwarded-for");
             let chain: Vec<&str> = lines.iter().flat_map(|line| line.split(',')).collect();
             walk(&chain, trusted)
-        }),
+        }
         other => other.single_header().and_then(|name| single(headers, name)),
     };
     Some(from_headers.unwrap_or(peer))
@@ -265,13 +283,13 @@ pub fn client_scheme(
         return None;
     }
     let value = if *source == ClientIpSource::Forwarded {
-        lines(headers, "forwarded")?
+        lines(headers, "forwarded")
             .iter()
             .flat_map(|line| split_outside_quotes(line, ','))
             .filter_map(|element| forwarded_param(&element, "proto"))
             .next_back()?
     } else {
-        lines(headers, "x-forwarded-proto")?
+        lines(headers, "x-forwarded-proto")
             .iter()
             .flat_map(|line| line.split(','))
             .next_back()?
@@ -483,12 +501,45 @@ mod tests {
             ("proto=https", PEER),
             ("for=\"unterminated", PEER),
             ("for=10.0.0.3", "10.0.0.3"),
+            // A client's escaped quote does not open a string that swallows what its proxy
+            // appended (RFC 7230 quoted-pair), nor does a string left open.
+            (r#"for=1.1.1.1;x="\"", for=203.0.113.7"#, "203.0.113.7"),
+            (r#"for=1.1.1.1;x="a\\", for=203.0.113.7"#, "203.0.113.7"),
+            (r#"for=1.1.1.1;x="open, for=203.0.113.7"#, PEER),
         ] {
             assert_eq!(
                 client(&fwd, &[("forwarded", value)]),
                 ip(expected),
                 "{value:?}"
             );
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_left_of_the_client_do_not_matter() {
+        for (source, name, value) in [
+            (
+                ClientIpSource::XForwardedFor,
+                "x-forwarded-for",
+                &b"\xff, 203.0.113.7"[..],
+            ),
+            (
+                ClientIpSource::Forwarded,
+                "forwarded",
+                b"for=\xff, for=203.0.113.7",
+            ),
+        ] {
+            let mut map = HeaderMap::new();
+            map.append(name, HeaderValue::from_bytes(value).unwrap());
+            let found = client_ip(&map, Some(ip(PEER)), &trusted(), &source);
+            assert_eq!(found, Some(ip("203.0.113.7")), "{source:?}");
+            // On the client's side of the walk, they are unusable: the peer.
+            let mut map = HeaderMap::new();
+            map.append(name, HeaderValue::from_bytes(b"203.0.113.7, \xff").unwrap());
+            if source == ClientIpSource::XForwardedFor {
+                let found = client_ip(&map, Some(ip(PEER)), &trusted(), &source);
+                assert_eq!(found, Some(ip(PEER)));
+            }
         }
     }
 
