@@ -408,7 +408,16 @@ async fn bad_collector_posts_are_refused_and_store_nothing(db: TestDb) {
     chosen_id["visitorId"] = json!("0000");
     let mut huge = payload(&token);
     huge["components"]["fonts"] = json!(vec!["x".repeat(500); 40]);
+    let mut nul = payload(&token);
+    nul["components"]["platform"] = json!("Linux\u{0}x86_64");
     let cases: Vec<(Option<&str>, String, &str, u16, &str)> = vec![
+        (
+            Some(&key),
+            nul.to_string(),
+            "application/json",
+            400,
+            "NUL character",
+        ),
         (
             Some(&key),
             "not json".into(),

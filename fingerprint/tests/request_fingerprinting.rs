@@ -31,6 +31,7 @@ suite!(
     concurrent_batches_of_one_instance_count_exactly,
     a_batch_written_again_after_a_lost_answer_counts_as_stored,
     a_batch_that_panics_is_counted_as_failed,
+    a_nul_in_the_query_does_not_fail_the_batch,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
@@ -874,6 +875,34 @@ async fn a_batch_written_again_after_a_lost_answer_counts_as_stored(db: TestDb) 
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 21);
     assert_eq!(db.counters().await, db.recount_hits().await);
     assert_eq!(db.rollup_mismatches().await, 0);
+    fingerprint.shutdown().await;
+}
+
+/// A `%00` in a UTM parameter (a NUL once decoded, which PostgreSQL cannot store) neither
+/// fails its batch nor reaches the store.
+async fn a_nul_in_the_query_does_not_fail_the_batch(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_batch_size(10)
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    for path in ["/nul?utm_source=a%00b&utm_term=%00", "/plain"] {
+        client()
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    fingerprint.flush().await.unwrap();
+    let stats = fingerprint.stats();
+    assert_eq!((stats.stored, stats.failed), (2, 0), "{stats:?}");
+    let sessions = db.store().export_sessions(None, 0, 10).await.unwrap();
+    let utm: Vec<_> = sessions
+        .iter()
+        .filter_map(|s| s.utm.source.clone())
+        .collect();
+    assert_eq!(utm, ["ab"]);
+    assert!(sessions.iter().all(|s| s.utm.term.is_none()));
     fingerprint.shutdown().await;
 }
 

@@ -61,6 +61,8 @@ pub(crate) enum PayloadError {
     TooLarge(String),
     #[error("duration must be a number of milliseconds")]
     Duration,
+    #[error("component {0:?} holds a NUL character")]
+    Nul(String),
 }
 
 /// A checked payload.
@@ -107,6 +109,10 @@ pub(crate) fn parse(body: &[u8]) -> Result<Payload, PayloadError> {
         if !fits {
             return Err(PayloadError::TooLarge(name));
         }
+        // Text that PostgreSQL cannot hold, and no browser reports.
+        if holds_nul(&value) {
+            return Err(PayloadError::Nul(name));
+        }
         checked.insert(name, value);
     }
     Ok(Payload {
@@ -118,6 +124,15 @@ pub(crate) fn parse(body: &[u8]) -> Result<Payload, PayloadError> {
 
 fn truncate(name: &str) -> String {
     name.chars().take(40).collect()
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+    }
 }
 
 fn bounded(value: &Value, depth: usize) -> bool {

@@ -296,8 +296,10 @@ fn utm(query: &str) -> Utm {
             "utm_term" => &mut utm.term,
             _ => continue,
         };
+        // Control characters (a `%00` decoded to NUL, which PostgreSQL cannot store) go.
+        let value: String = value.chars().filter(|c| !c.is_control()).collect();
         if slot.is_none() && !value.is_empty() {
-            *slot = Some(truncate_chars(value.into_owned(), limits::UTM));
+            *slot = Some(truncate_chars(value, limits::UTM));
         }
     }
     utm
