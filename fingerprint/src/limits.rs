@@ -8,7 +8,8 @@ pub(crate) const HEADER: usize = 255;
 pub(crate) const REFERER: usize = 2047;
 /// Country header.
 pub(crate) const COUNTRY: usize = 16;
-/// Absolute URL.
+/// Absolute URL, in bytes (a raw UTF-8 path may have more bytes than characters; PostgreSQL's
+/// unique index on URLs holds entries of at most about 2,700 bytes).
 pub(crate) const URL: usize = 2048;
 /// HTTP method.
 pub(crate) const METHOD: usize = 16;
@@ -16,6 +17,18 @@ pub(crate) const METHOD: usize = 16;
 pub(crate) const NETWORK: usize = 255;
 /// Each UTM parameter.
 pub(crate) const UTM: usize = 255;
+
+/// Truncates `value` to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate_bytes(mut value: String, max: usize) -> String {
+    if value.len() > max {
+        let mut end = max;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+    value
+}
 
 /// Truncates `value` to at most `max` characters, on a character boundary.
 pub(crate) fn truncate_chars(mut value: String, max: usize) -> String {
@@ -36,5 +49,9 @@ mod tests {
         assert_eq!(truncate_chars("ééé".into(), 2), "éé");
         assert_eq!(truncate_chars(String::new(), 0), "");
         assert_eq!(truncate_chars("x".into(), 0), "");
+        assert_eq!(truncate_bytes("abc".into(), 5), "abc");
+        assert_eq!(truncate_bytes("aéé".into(), 4), "aé");
+        assert_eq!(truncate_bytes("aéé".into(), 5), "aéé");
+        assert_eq!(truncate_bytes("日本".into(), 2), "");
     }
 }

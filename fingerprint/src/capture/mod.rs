@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, Method, Uri, Version};
 
 use crate::device::Device;
-use crate::limits::{self, truncate_chars};
+use crate::limits::{self, truncate_bytes, truncate_chars};
 use crate::model::{RequestFingerprint, Utm};
 use crate::net::{header_fingerprint, ConnectionInfo};
 
@@ -128,7 +128,7 @@ pub(crate) fn locate(
         })
         .unwrap_or(config.default_scheme);
     Location {
-        url: truncate_chars(absolute_url(scheme, uri, headers), limits::URL),
+        url: truncate_bytes(absolute_url(scheme, uri, headers), limits::URL),
         secure: scheme == "https",
         client_ip: client_ip(
             headers,

@@ -237,6 +237,14 @@ fn configured_country_header() {
 }
 
 #[test]
+fn urls_are_kept_to_2048_bytes_on_a_character_boundary() {
+    let path = format!("/{}", "日".repeat(1_000));
+    let url = run(&path, &[]).fingerprint.url;
+    assert!(url.len() <= 2048 && url.len() > 2040, "{}", url.len());
+    assert!(url.starts_with("http://localhost/日日"));
+}
+
+#[test]
 fn utm_parameters() {
     let u = utm(
         "utm_source=news+letter&utm_medium=e%2Fmail&utm_campaign=&utm_content=a&utm_content=b&x=1",
