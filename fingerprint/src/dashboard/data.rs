@@ -484,6 +484,11 @@ pub(crate) async fn user(state: &DashState, user_id: &str, params: &Params) -> L
     if user_id.chars().count() > 255 {
         return Err(DashError::BadRequest("user id is too long".into()));
     }
+    if user_id.chars().any(char::is_control) {
+        return Err(DashError::BadRequest(
+            "user id holds a control character".into(),
+        ));
+    }
     let after = params.after()?;
     let limit = params.limit()?;
     let store = state.shared.store();

@@ -40,6 +40,9 @@ impl Params {
             Some(value) if value.chars().count() > max => Err(BadParam(format!(
                 "{name} is too long (at most {max} characters)"
             ))),
+            Some(value) if value.chars().any(char::is_control) => {
+                Err(BadParam(format!("{name} holds a control character")))
+            }
             value => Ok(value.map(str::to_owned)),
         }
     }

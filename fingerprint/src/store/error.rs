@@ -80,6 +80,16 @@ where
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            // PostgreSQL's data exceptions (SQLSTATE class 22): a value the query was given
+            // that the database cannot take, such as a NUL in text or a time out of range.
+            if db
+                .code()
+                .is_some_and(|code| code.len() == 5 && code.starts_with("22"))
+            {
+                return Self::InvalidInput(db.message().to_owned());
+            }
+        }
         let transient = is_transient(&error);
         Self::backend(error, transient)
     }

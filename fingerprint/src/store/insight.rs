@@ -211,7 +211,7 @@ pub(crate) fn keyset_page<T>(mut rows: Vec<(T, String)>, limit: u32) -> Page<T> 
     Page::new(rows.into_iter().map(|(item, _)| item).collect(), next)
 }
 
-fn invalid_cursor(cursor: &str) -> StoreError {
+pub(crate) fn invalid_cursor(cursor: &str) -> StoreError {
     let shown: String = cursor.chars().take(40).collect();
     StoreError::InvalidInput(format!("invalid page cursor {shown:?}"))
 }

@@ -373,12 +373,28 @@ impl Timestamp {
     pub fn micros(self) -> i64 {
         self.0.timestamp_micros()
     }
+
+    /// The time of a page cursor: refused as invalid input unless both databases hold it
+    /// (years 1 to 9999).
+    pub fn of_cursor(micros: i64, cursor: &str) -> Result<Self, StoreError> {
+        if !(EARLIEST_MICROS..=LATEST_MICROS).contains(&micros) {
+            return Err(crate::store::insight::invalid_cursor(cursor));
+        }
+        Self::from_micros(micros)
+    }
 }
+
+/// 0001-01-01 00:00:00 UTC in microseconds since the epoch.
+const EARLIEST_MICROS: i64 = -62_135_596_800_000_000;
+
+/// 9999-12-31 23:59:59.999999 UTC in microseconds since the epoch: the end of a window of
+/// centuries (a time both databases hold).
+pub(crate) const LATEST_MICROS: i64 = 253_402_300_799_999_999;
 
 /// A `time:id` page cursor as a keyset position.
 pub(crate) fn time_cursor(cursor: &str) -> Result<(Timestamp, i64), StoreError> {
     let (micros, id) = crate::store::insight::parse_pair_cursor(cursor)?;
-    Ok((Timestamp::from_micros(micros)?, id))
+    Ok((Timestamp::of_cursor(micros, cursor)?, id))
 }
 
 /// A UTC day stored as INTEGER days since the epoch (SQLite) or DATE (PostgreSQL).

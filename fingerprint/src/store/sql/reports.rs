@@ -507,7 +507,13 @@ where
         limit: u32,
     ) -> Result<Page<TimelineEvent>, StoreError> {
         let limit = clamp_limit(limit);
-        let cursor = after.map(parse_timeline_cursor).transpose()?;
+        let cursor = match after {
+            Some(after) => {
+                let (at, kind, id) = parse_timeline_cursor(after)?;
+                Some((Timestamp::of_cursor(at, after)?, kind, id))
+            }
+            None => None,
+        };
         let mut sql = Sql::new(
             "SELECT at, kind, id, key, url, ip, browser, browser_version, os, os_version, \
              device_type, country_code, visitor_id FROM (",
@@ -521,7 +527,7 @@ where
         sql.push(") AS events");
         if let Some((at, kind, id)) = cursor {
             sql.push(" WHERE (at, kind, id) < (")
-                .bind(Timestamp::from_micros(at)?)
+                .bind(at)
                 .push(", ")
                 .bind(i32::try_from(kind).unwrap_or(i32::MAX))
                 .push(", ")

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::dialect::{column_names, Col, Day, Decoded, Dialect, Sql, Timestamp};
+use super::dialect::{column_names, Col, Day, Decoded, Dialect, Sql, Timestamp, LATEST_MICROS};
 use super::{migrate, profiles, users, SqlStore};
 use crate::assess::{SessionAssessment, Verdict};
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
@@ -274,10 +274,6 @@ const REQUEST_COLUMNS: &[(&str, Col)] = &[
     ("since", Col::Time),
     ("until", Col::Time),
 ];
-
-/// 9999-12-31 23:59:59.999999 UTC in microseconds: the end of a window of centuries (a time
-/// both databases hold).
-const LATEST_MICROS: i64 = 253_402_300_799_999_999;
 
 const SESSION_COLUMNS: &[(&str, Col)] = &[
     ("key", Col::Text),
