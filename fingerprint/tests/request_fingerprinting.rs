@@ -32,6 +32,7 @@ suite!(
     a_batch_written_again_after_a_lost_answer_counts_as_stored,
     a_batch_that_panics_is_counted_as_failed,
     a_nul_in_the_query_does_not_fail_the_batch,
+    waits_of_duration_max_are_very_long,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
@@ -904,6 +905,29 @@ async fn a_nul_in_the_query_does_not_fail_the_batch(db: TestDb) {
     assert_eq!(utm, ["ab"]);
     assert!(sessions.iter().all(|s| s.utm.term.is_none()));
     fingerprint.shutdown().await;
+}
+
+/// Waits of `Duration::MAX` (never give up, no batch delay limit) are taken as "very long",
+/// not an overflow: visits are written, flushed and shut down as usual.
+async fn waits_of_duration_max_are_very_long(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_batch_delay(Duration::MAX)
+        .with_shutdown_timeout(Duration::MAX)
+        .with_retry_backoff(Duration::MAX, Duration::MAX)
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    client()
+        .get(format!("http://{addr}/forever"))
+        .send()
+        .await
+        .unwrap();
+    fingerprint.flush().await.unwrap();
+    let stats = tokio::time::timeout(Duration::from_secs(10), fingerprint.shutdown())
+        .await
+        .expect("shutdown returns");
+    assert_eq!((stats.enqueued, stats.stored), (1, 1), "{stats:?}");
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 1);
 }
 
 /// A batch whose writing panics (a store with a bug) is counted as failed, and the writer

@@ -215,7 +215,7 @@ impl Writer {
                 break;
             }
             // Collect more until the batch is full or its delay has passed.
-            let deadline = Instant::now() + batch_delay;
+            let deadline = later(batch_delay);
             while messages.len() < batch_size && !matches!(messages.last(), Some(Message::Flush(_)))
             {
                 let room = batch_size - messages.len();
@@ -259,6 +259,13 @@ impl Writer {
     }
 }
 
+/// `wait` from now; a wait too long for the clock (`Duration::MAX`: never) is 30 years.
+fn later(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
 /// Whether a batch task had finished (`join_next` found one); logs one that failed (a
 /// panic is caught, and counted, inside it).
 fn finished(joined: Option<Result<(), tokio::task::JoinError>>) -> bool {
@@ -288,7 +295,7 @@ impl Batches {
     fn stopping(&self) -> Instant {
         *self
             .stopping
-            .get_or_init(|| Instant::now() + self.config.shutdown_timeout)
+            .get_or_init(|| later(self.config.shutdown_timeout))
     }
 
     /// Writes one batch of visits, then one of links. A part that panics (a store or a
@@ -385,7 +392,7 @@ impl Batches {
             // Forever while running; once shutting down, until the shutdown's deadline (a
             // batch already retrying when the shutdown began included).
             let deadline = self.cancel.is_cancelled().then(|| self.stopping());
-            let out_of_time = deadline.is_some_and(|d| Instant::now() + delay > d);
+            let out_of_time = deadline.is_some_and(|d| later(delay) > d);
             if permanent_failures > 3 || out_of_time {
                 tracing::error!(%error, lost = items, what, "could not be stored");
                 return None;
@@ -396,7 +403,7 @@ impl Batches {
                 () = tokio::time::sleep(delay) => {}
                 () = self.cancel.cancelled(), if deadline.is_none() => {}
             }
-            delay = (delay * 2).min(self.config.retry_max);
+            delay = delay.saturating_mul(2).min(self.config.retry_max);
         }
     }
 }
