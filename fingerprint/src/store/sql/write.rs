@@ -660,8 +660,19 @@ async fn record_assessments<'a, D: Dialect>(
         };
         merged.insert(session, next);
     }
-    if let Err(error) = store_assessments::<D>(pool, merged).await {
-        tracing::warn!(%error, "session assessments could not be stored");
+    // Its own transaction, after the batch's: a deadlock or a lost connection is tried again
+    // a few times (the batch is stored; only the assessments would be lost).
+    for attempt in 1..=3 {
+        match store_assessments::<D>(pool, merged.clone()).await {
+            Ok(()) => return,
+            Err(error) if error.is_transient() && attempt < 3 => {
+                tracing::debug!(%error, attempt, "storing session assessments; retrying");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "session assessments could not be stored");
+                return;
+            }
+        }
     }
 }
 
@@ -674,7 +685,8 @@ async fn store_assessments<D: Dialect>(
     let stored: Vec<(i64, String, String)> =
         Sql::<D>::new("SELECT id, verdict, findings FROM fingerprint_sessions WHERE TRUE")
             .is_in("id", json(&ids)?, Col::Int)
-            .push(" ORDER BY id")
+            // In key order, as a batch locks its sessions: the two cannot deadlock.
+            .push(" ORDER BY key")
             .push(D::FOR_UPDATE)
             .fetch_all_on(&mut *tx)
             .await?;
