@@ -33,6 +33,7 @@ suite!(
     a_batch_that_panics_is_counted_as_failed,
     a_nul_in_the_query_does_not_fail_the_batch,
     waits_of_duration_max_are_very_long,
+    one_refused_visit_costs_only_itself,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
@@ -930,6 +931,36 @@ async fn waits_of_duration_max_are_very_long(db: TestDb) {
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 1);
 }
 
+/// A batch the store refuses for good because of one visit (a value the database cannot
+/// take) is written again in halves: only that visit is lost.
+async fn one_refused_visit_costs_only_itself(db: TestDb) {
+    let gate = Arc::new(Semaphore::new(1_000));
+    let fingerprint = fp::Fingerprint::builder(Gated::new(db.store(), &gate))
+        .with_retry_backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    // Held at the store: the first visit is a batch of its own, the other six one batch.
+    let held = gate.acquire_many(1_000).await.unwrap();
+    for path in ["/first", "/a", "/b", "/refused/x", "/c", "/d", "/e"] {
+        client()
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    drop(held);
+    fingerprint.flush().await.unwrap();
+    let stats = fingerprint.stats();
+    assert_eq!(
+        (stats.enqueued, stats.stored, stats.failed),
+        (7, 6, 1),
+        "{stats:?}"
+    );
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 6);
+    fingerprint.shutdown().await;
+}
+
 /// A batch whose writing panics (a store with a bug) is counted as failed, and the writer
 /// goes on with the next one.
 async fn a_batch_that_panics_is_counted_as_failed(db: TestDb) {
@@ -1066,6 +1097,14 @@ impl fp::Store for Gated {
                 .any(|v| v.fingerprint.url.contains("/panics/")),
             "a store with a bug"
         );
+        if visits
+            .iter()
+            .any(|v| v.fingerprint.url.contains("/refused/"))
+        {
+            return Err(fp::StoreError::InvalidInput(
+                "a value it cannot take".into(),
+            ));
+        }
         let (now, most) = &*self.recording;
         most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
         let permit = self.gate.acquire().await.unwrap();

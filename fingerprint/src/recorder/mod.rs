@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -259,6 +260,19 @@ impl Writer {
     }
 }
 
+/// How many times a write refused for good is tried before it is given up (or split).
+const PERMANENT_TRIES: u32 = 4;
+
+/// Whether `error` refuses what a batch holds (so a part of it may pass), not the store as a
+/// whole (not migrated) or the moment (the database away, past the shutdown's deadline).
+fn refused_for_what_it_holds(error: &StoreError) -> bool {
+    !error.is_transient()
+        && !matches!(
+            error,
+            StoreError::NotMigrated | StoreError::SchemaTooNew { .. }
+        )
+}
+
 /// `wait` from now; a wait too long for the clock (`Duration::MAX`: never) is 30 years.
 fn later(wait: Duration) -> Instant {
     let now = Instant::now();
@@ -329,51 +343,80 @@ impl Batches {
     /// leaves them to the caller to count).
     async fn write_visits(&self, mut visits: Vec<Visit>) {
         self.enricher.enrich(&mut visits);
-        let debounce = self.config.debounce;
-        let batch: &[Visit] = &visits;
-        let written = self
-            .retrying("fingerprints", batch.len(), move || {
-                self.store.record(batch, debounce)
-            })
-            .await;
-        match written {
-            Some(outcome) => {
-                // A visit found stored as it is was written by an earlier try of this
-                // batch, whose commit went through though its answer was lost.
-                self.counters
-                    .stored
-                    .fetch_add(outcome.inserted + outcome.already_stored, Ordering::Relaxed);
-                self.counters
-                    .debounced
-                    .fetch_add(outcome.debounced, Ordering::Relaxed);
+        self.store_visits(&visits, PERMANENT_TRIES).await;
+    }
+
+    /// Stores `visits` and counts them. A batch the store refuses for good (a value the
+    /// database cannot take, say) is written again in halves, each tried once, down to the
+    /// visits at fault: one bad visit costs only itself, not its whole batch.
+    fn store_visits<'a>(&'a self, visits: &'a [Visit], permanent_tries: u32) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let debounce = self.config.debounce;
+            let written = self
+                .retrying("fingerprints", permanent_tries, || {
+                    self.store.record(visits, debounce)
+                })
+                .await;
+            match written {
+                Ok(outcome) => {
+                    // A visit found stored as it is was written by an earlier try of this
+                    // batch, whose commit went through though its answer was lost.
+                    self.counters
+                        .stored
+                        .fetch_add(outcome.inserted + outcome.already_stored, Ordering::Relaxed);
+                    self.counters
+                        .debounced
+                        .fetch_add(outcome.debounced, Ordering::Relaxed);
+                }
+                Err(error) if visits.len() > 1 && refused_for_what_it_holds(&error) => {
+                    if permanent_tries == PERMANENT_TRIES {
+                        tracing::warn!(
+                            %error,
+                            visits = visits.len(),
+                            "a batch was refused; writing it in halves to find the visits at fault"
+                        );
+                    }
+                    let (first, second) = visits.split_at(visits.len() / 2);
+                    self.store_visits(first, 1).await;
+                    self.store_visits(second, 1).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, lost = visits.len(), "fingerprints could not be stored");
+                    self.counters
+                        .failed
+                        .fetch_add(visits.len() as u64, Ordering::Relaxed);
+                }
             }
-            None => {
-                self.counters
-                    .failed
-                    .fetch_add(visits.len() as u64, Ordering::Relaxed);
-            }
-        }
+        })
     }
 
     /// Stores `links`, then counts them (the last step, as for visits).
     async fn write_links(&self, links: Vec<SessionLink>) {
         let batch: &[SessionLink] = &links;
         let written = self
-            .retrying("session links", batch.len(), move || {
+            .retrying("session links", PERMANENT_TRIES, move || {
                 self.store.link_sessions(batch)
             })
             .await;
         let counter = match written {
-            Some(_) => &self.counters.links,
-            None => &self.counters.links_dropped,
+            Ok(_) => &self.counters.links,
+            Err(error) => {
+                tracing::error!(%error, lost = links.len(), "session links could not be stored");
+                &self.counters.links_dropped
+            }
         };
         counter.fetch_add(links.len() as u64, Ordering::Relaxed);
     }
 
     /// Runs `operation`, retrying transient failures with exponential backoff: forever while
-    /// running, until the shutdown timeout once the recorder shuts down. A permanent failure is retried a few times,
-    /// then given up (logged; `None`).
-    async fn retrying<T, F, Fut>(&self, what: &str, items: usize, mut operation: F) -> Option<T>
+    /// running, until the shutdown timeout once the recorder shuts down. A permanent failure
+    /// is tried `permanent_tries` times in all; then the last error.
+    async fn retrying<T, F, Fut>(
+        &self,
+        what: &str,
+        permanent_tries: u32,
+        mut operation: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -382,7 +425,7 @@ impl Batches {
         let mut permanent_failures = 0;
         loop {
             let error = match operation().await {
-                Ok(value) => return Some(value),
+                Ok(value) => return Ok(value),
                 Err(error) => error,
             };
             let transient = error.is_transient();
@@ -393,9 +436,8 @@ impl Batches {
             // batch already retrying when the shutdown began included).
             let deadline = self.cancel.is_cancelled().then(|| self.stopping());
             let out_of_time = deadline.is_some_and(|d| later(delay) > d);
-            if permanent_failures > 3 || out_of_time {
-                tracing::error!(%error, lost = items, what, "could not be stored");
-                return None;
+            if permanent_failures >= permanent_tries || out_of_time {
+                return Err(error);
             }
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%error, transient, retry_in = ?delay, what, "storing failed; retrying");
