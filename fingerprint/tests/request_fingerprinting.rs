@@ -34,6 +34,7 @@ suite!(
     a_nul_in_the_query_does_not_fail_the_batch,
     waits_of_duration_max_are_very_long,
     one_refused_visit_costs_only_itself,
+    a_stuck_write_ends_at_the_shutdown_timeout,
     shutdown_under_load_loses_nothing,
     full_queue_drops_and_counts_without_blocking,
     forwarded_headers_only_from_trusted_proxies,
@@ -959,6 +960,29 @@ async fn one_refused_visit_costs_only_itself(db: TestDb) {
     );
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 6);
     fingerprint.shutdown().await;
+}
+
+/// A write that never finishes (stuck on a lock, say) does not hold the shutdown past its
+/// timeout: what it held, and what is queued behind it, is counted as failed.
+async fn a_stuck_write_ends_at_the_shutdown_timeout(db: TestDb) {
+    let gate = Arc::new(Semaphore::new(0)); // never opened
+    let fingerprint = fp::Fingerprint::builder(Gated::new(db.store(), &gate))
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let addr = serve(fingerprinted(&fingerprint)).await;
+    for i in 0..5 {
+        client()
+            .get(format!("http://{addr}/stuck/{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let stats = tokio::time::timeout(Duration::from_secs(10), fingerprint.shutdown())
+        .await
+        .expect("shutdown ends at its timeout");
+    assert_eq!((stats.enqueued, stats.failed), (5, 5), "{stats:?}");
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 0);
 }
 
 /// A batch whose writing panics (a store with a bug) is counted as failed, and the writer

@@ -424,7 +424,24 @@ impl Batches {
         let mut delay = self.config.retry_initial;
         let mut permanent_failures = 0;
         loop {
-            let error = match operation().await {
+            // Once shutting down, an attempt (one under way included) ends at the deadline: a
+            // write stuck on a lock or a connection cannot hold the shutdown past it.
+            let attempt = operation();
+            tokio::pin!(attempt);
+            let result = tokio::select! {
+                biased;
+                result = &mut attempt => result,
+                () = self.cancel.cancelled() => {
+                    match tokio::time::timeout_at(self.stopping(), &mut attempt).await {
+                        Ok(result) => result,
+                        Err(_) => Err(StoreError::backend(
+                            std::io::Error::new(std::io::ErrorKind::TimedOut, "shutdown timeout"),
+                            true,
+                        )),
+                    }
+                }
+            };
+            let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
