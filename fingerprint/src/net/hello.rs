@@ -48,8 +48,9 @@ async fn read_hello<S: AsyncRead + Unpin>(
     read: &mut Vec<u8>,
     max_bytes: usize,
 ) -> io::Result<Option<ClientHello>> {
+    let mut records = Records::default();
     loop {
-        if complete(read) || read.len() >= max_bytes {
+        if records.complete(read) || read.len() >= max_bytes {
             match parse_client_hello(read, max_bytes) {
                 Ok(Some((hello, _))) => return Ok(Some(hello)),
                 Ok(None) => {}
@@ -65,33 +66,46 @@ async fn read_hello<S: AsyncRead + Unpin>(
     }
 }
 
-/// Whether `read` is worth parsing: it holds the whole handshake message its first record
-/// announces, or bytes that are not TLS records (which the parser refuses). Walking the record
-/// headers is cheap; parsing after every read would cost quadratic time when a client sends
-/// its ClientHello a few bytes at a time.
-fn complete(read: &[u8]) -> bool {
-    let mut payload = Vec::with_capacity(4);
-    let mut payload_len = 0usize;
-    let mut rest = read;
-    while let [kind, major, _, high, low, body @ ..] = rest {
-        if *kind != 0x16 || *major != 0x03 {
-            return true; // not a handshake record: let the parser say so
+/// How far the record headers of the bytes read so far have been walked, so that each read
+/// walks only the records it completed: walking them all again after every read would cost
+/// quadratic time when a client sends its ClientHello as many tiny records, a few bytes at a
+/// time.
+#[derive(Debug, Default)]
+struct Records {
+    /// Where the first record not yet whole starts.
+    next: usize,
+    /// The first bytes (up to 4) of the handshake payload: its type and length.
+    head: Vec<u8>,
+    /// The payload bytes of the whole records so far.
+    payload_len: usize,
+}
+
+impl Records {
+    /// Whether `read` is worth parsing: it holds the whole handshake message its first
+    /// record announces, or bytes that are not TLS records (which the parser refuses).
+    /// `read` only grows between calls.
+    fn complete(&mut self, read: &[u8]) -> bool {
+        while let [kind, major, _, high, low, body @ ..] = &read[self.next..] {
+            if *kind != 0x16 || *major != 0x03 {
+                return true; // not a handshake record: let the parser say so
+            }
+            let len = usize::from(*high) << 8 | usize::from(*low);
+            let Some(record) = body.get(..len) else {
+                return false; // this record is still arriving
+            };
+            let wanted = 4usize.saturating_sub(self.head.len()).min(record.len());
+            self.head.extend_from_slice(&record[..wanted]);
+            self.payload_len += len;
+            self.next += 5 + len;
         }
-        let len = usize::from(*high) << 8 | usize::from(*low);
-        let Some(record) = body.get(..len) else {
-            return false; // this record is still arriving
-        };
-        let wanted = 4usize.saturating_sub(payload.len()).min(record.len());
-        payload.extend_from_slice(&record[..wanted]);
-        payload_len += len;
-        rest = &body[len..];
-    }
-    match payload[..] {
-        [_, a, b, c, ..] => {
-            let message = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
-            payload_len >= 4 + message
+        match self.head[..] {
+            [_, a, b, c, ..] => {
+                let message = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                self.payload_len >= 4 + message
+            }
+            // Too short to say, unless not TLS.
+            _ => read[self.next..].first().is_some_and(|byte| *byte != 0x16),
         }
-        _ => rest.first().is_some_and(|byte| *byte != 0x16), // too short to say, unless not TLS
     }
 }
 

@@ -552,6 +552,32 @@ mod tests {
         ]
     }
 
+    /// The reader walks each record header once as bytes arrive: a hello in one-byte
+    /// records, sent three bytes at a time, is read whole.
+    #[tokio::test]
+    async fn a_hello_in_tiny_records_arriving_a_few_bytes_at_a_time_is_read() {
+        use tokio::io::AsyncWriteExt;
+        let message = message(&body(&[0x1a1a, 0x1301, 0xc02b], Some(&sample_extensions())));
+        let bytes = records(&message, 1);
+        let expected = parse_client_hello(&sample(), MAX_CLIENT_HELLO)
+            .unwrap()
+            .map(|(hello, _)| hello);
+        assert!(expected.is_some());
+        let (mut client, server) = tokio::io::duplex(8);
+        let writer = tokio::spawn(async move {
+            for chunk in bytes.chunks(3) {
+                client.write_all(chunk).await.unwrap();
+            }
+            client
+        });
+        let timeout = std::time::Duration::from_secs(10);
+        let (_, hello) = crate::net::read_client_hello(server, MAX_CLIENT_HELLO, timeout)
+            .await
+            .unwrap();
+        assert_eq!(hello, expected);
+        drop(writer.await.unwrap());
+    }
+
     fn sample() -> Vec<u8> {
         records(
             &message(&body(&[0x1a1a, 0x1301, 0xc02b], Some(&sample_extensions()))),
