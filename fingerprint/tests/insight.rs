@@ -1372,9 +1372,10 @@ async fn a_window_of_forever_debounces_every_repeat(db: TestDb) {
     assert_eq!((later.inserted, later.debounced), (0, 1));
 }
 
-/// A stored visit debounces those less than the window before or after it (batches written
-/// out of order, by several writers or instances, give the same rows as in order). A window
-/// of zero stores every visit, each once: a batch written again finds its rows stored.
+/// A stored visit debounces those less than the window before or after it, and never one
+/// outside the window, whatever order batches are written in (several writers or instances
+/// commit out of order). A window of zero stores every visit, each once: a batch written
+/// again finds its rows stored.
 async fn the_window_reaches_both_ways_and_zero_stores_each_visit_once(db: TestDb) {
     let store = db.store();
     let visit = |url: &str, secs: i64| {

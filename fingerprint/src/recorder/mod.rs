@@ -263,14 +263,11 @@ impl Writer {
 /// How many times a write refused for good is tried before it is given up (or split).
 const PERMANENT_TRIES: u32 = 4;
 
-/// Whether `error` refuses what a batch holds (so a part of it may pass), not the store as a
-/// whole (not migrated) or the moment (the database away, past the shutdown's deadline).
+/// Whether `error` refuses a value the batch holds (so a part of it may pass): not the store
+/// as a whole (read-only, full, not migrated: splitting would only repeat the refusal) nor
+/// the moment (the database away).
 fn refused_for_what_it_holds(error: &StoreError) -> bool {
-    !error.is_transient()
-        && !matches!(
-            error,
-            StoreError::NotMigrated | StoreError::SchemaTooNew { .. }
-        )
+    matches!(error, StoreError::InvalidInput(_))
 }
 
 /// `wait` from now; a wait too long for the clock (`Duration::MAX`: never) is 30 years.
@@ -314,16 +311,14 @@ impl Batches {
 
     /// Writes one batch of visits, then one of links. A part that panics (a store or a
     /// user-agent rule with a bug) is counted as failed, and the writer goes on.
-    async fn write(&self, visits: Vec<Visit>, links: Vec<SessionLink>) {
+    async fn write(&self, mut visits: Vec<Visit>, links: Vec<SessionLink>) {
         if !visits.is_empty() {
-            let n = visits.len() as u64;
-            if AssertUnwindSafe(self.write_visits(visits))
-                .catch_unwind()
-                .await
-                .is_err()
-            {
-                tracing::error!(lost = n, "writing fingerprints panicked");
-                self.counters.failed.fetch_add(n, Ordering::Relaxed);
+            let enriched =
+                std::panic::catch_unwind(AssertUnwindSafe(|| self.enricher.enrich(&mut visits)));
+            if enriched.is_ok() {
+                self.store_visits(&visits, PERMANENT_TRIES).await;
+            } else {
+                self.lost_to_a_panic(visits.len());
             }
         }
         if !links.is_empty() {
@@ -339,24 +334,20 @@ impl Batches {
         }
     }
 
-    /// Enriches and stores `visits`, then counts them (the last step: a panic before it
-    /// leaves them to the caller to count).
-    async fn write_visits(&self, mut visits: Vec<Visit>) {
-        self.enricher.enrich(&mut visits);
-        self.store_visits(&visits, PERMANENT_TRIES).await;
-    }
-
     /// Stores `visits` and counts them. A batch the store refuses for good (a value the
     /// database cannot take, say) is written again in halves, each tried once, down to the
     /// visits at fault: one bad visit costs only itself, not its whole batch.
     fn store_visits<'a>(&'a self, visits: &'a [Visit], permanent_tries: u32) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let debounce = self.config.debounce;
-            let written = self
-                .retrying("fingerprints", permanent_tries, || {
-                    self.store.record(visits, debounce)
-                })
-                .await;
+            let written = AssertUnwindSafe(self.retrying("fingerprints", permanent_tries, || {
+                self.store.record(visits, debounce)
+            }))
+            .catch_unwind()
+            .await;
+            let Ok(written) = written else {
+                return self.lost_to_a_panic(visits.len());
+            };
             match written {
                 Ok(outcome) => {
                     // A visit found stored as it is was written by an earlier try of this
@@ -390,7 +381,14 @@ impl Batches {
         })
     }
 
-    /// Stores `links`, then counts them (the last step, as for visits).
+    /// Counts `n` visits as failed: the enricher or the store panicked on them (a bug).
+    fn lost_to_a_panic(&self, n: usize) {
+        tracing::error!(lost = n, "writing fingerprints panicked");
+        self.counters.failed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Stores `links`, then counts them (the last step: a panic before it leaves them to the
+    /// caller to count).
     async fn write_links(&self, links: Vec<SessionLink>) {
         let batch: &[SessionLink] = &links;
         let written = self

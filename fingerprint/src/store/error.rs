@@ -81,12 +81,13 @@ where
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
-            // PostgreSQL's data exceptions (SQLSTATE class 22): a value the query was given
-            // that the database cannot take, such as a NUL in text or a time out of range.
-            if db
-                .code()
-                .is_some_and(|code| code.len() == 5 && code.starts_with("22"))
-            {
+            // A value the query was given that the database cannot take: PostgreSQL's data
+            // exceptions (SQLSTATE class 22: a NUL in text, a time out of range) and a value
+            // too large for an index (54000); SQLite's "string or blob too big" (18).
+            let refused_value = db.code().is_some_and(|code| {
+                (code.len() == 5 && code.starts_with("22")) || code == "54000" || code == "18"
+            });
+            if refused_value {
                 return Self::InvalidInput(db.message().to_owned());
             }
         }

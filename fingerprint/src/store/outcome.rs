@@ -11,7 +11,8 @@ pub struct RecordOutcome {
     pub debounced: u64,
     /// Visits not inserted because they are stored as they are (the same session, URL and
     /// time): a batch written again after a failure whose commit had in fact gone through
-    /// (a connection lost before the commit's answer came back).
+    /// (a connection lost before the commit's answer came back). Two visits of one session
+    /// and URL in the same microsecond are one visit to the store.
     pub already_stored: u64,
 }
 
