@@ -78,6 +78,8 @@ struct Records {
     head: Vec<u8>,
     /// The payload bytes of the whole records so far.
     payload_len: usize,
+    /// Record headers walked (each once).
+    walked: usize,
 }
 
 impl Records {
@@ -97,6 +99,7 @@ impl Records {
             self.head.extend_from_slice(&record[..wanted]);
             self.payload_len += len;
             self.next += 5 + len;
+            self.walked += 1;
         }
         match self.head[..] {
             [_, a, b, c, ..] => {
@@ -162,6 +165,27 @@ super::forward_write!(Replay, io);
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn each_record_header_is_walked_once() {
+        // A 4,000-byte handshake message in one-byte records, arriving three bytes at a time.
+        let mut message = vec![1, 0x00, 0x0f, 0x9c];
+        message.resize(4_000, 7);
+        let bytes: Vec<u8> = message
+            .iter()
+            .flat_map(|&byte| [0x16, 0x03, 0x01, 0x00, 0x01, byte])
+            .collect();
+        let mut records = Records::default();
+        let mut complete_at = None;
+        for end in (3..=bytes.len()).step_by(3) {
+            if records.complete(&bytes[..end]) {
+                complete_at = Some(end);
+                break;
+            }
+        }
+        assert_eq!(complete_at, Some(bytes.len()));
+        assert_eq!(records.walked, 4_000);
+    }
 
     #[tokio::test]
     async fn replays_what_was_read_then_the_rest() {
