@@ -17,6 +17,7 @@ suite!(
     exports_page_through_everything_once,
     rebuild_reports_progress,
     a_batch_and_maintenance_on_its_sessions_both_finish,
+    a_purge_inside_a_day_keeps_its_visitors_counted_once,
 );
 
 fn key(n: u32) -> String {
@@ -43,6 +44,39 @@ impl Seen {
     fn last(&self) -> Option<fp::Progress> {
         self.0.lock().unwrap().last().copied()
     }
+}
+
+/// A purge whose cutoff falls inside a UTC day deletes that day's earlier requests but not
+/// the day's record of who came: a visitor coming back later that day is not counted twice.
+async fn a_purge_inside_a_day_keeps_its_visitors_counted_once(db: TestDb) {
+    let store = db.store();
+    let day = (Utc::now() - TimeDelta::days(2)).date_naive();
+    let at = |hour: u32| day.and_hms_opt(hour, 0, 0).unwrap().and_utc();
+    let hour = Duration::from_secs(3_600);
+    // Session 1 came at 05:00 only; session 2 came at 05:00 and again at 07:00.
+    let first = [
+        visit(1, "/a", at(5), "agent"),
+        visit(2, "/a", at(5), "agent"),
+    ];
+    store.record(&first, hour).await.unwrap();
+    store
+        .record(&[visit(2, "/b", at(7), "agent")], hour)
+        .await
+        .unwrap();
+    let purged = store.purge(at(6), 100, &|_| {}).await.unwrap();
+    assert_eq!(purged.request_fingerprints, 2);
+    // Session 1 comes back at 19:00 the same day.
+    store
+        .record(&[visit(1, "/c", at(19), "agent")], hour)
+        .await
+        .unwrap();
+    let traffic = store.daily_traffic(day, day).await.unwrap();
+    assert_eq!(traffic.len(), 1);
+    assert_eq!(
+        (traffic[0].visits, traffic[0].visitors),
+        (4, 2),
+        "{traffic:?}"
+    );
 }
 
 async fn purge_deletes_old_data_and_keeps_counts_exact(db: TestDb) {

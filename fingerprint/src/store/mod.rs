@@ -289,9 +289,11 @@ pub trait Maintenance: Store {
     }
 
     /// Retention: deletes request and browser fingerprints created before `before`, `chunk`
-    /// rows per transaction, then the sessions older than `before` left without any. Hit
-    /// counters stay equal to a recount from the fingerprints left; the summaries of the
-    /// users concerned are recomputed. `progress` counts fingerprints.
+    /// rows per transaction, then the sessions left without any that were created on a UTC
+    /// day wholly before `before` (one created earlier on `before`'s own day stays until a
+    /// later purge: the day's rollup counted it, and it must know the session if it comes
+    /// back that day). Hit counters stay equal to a recount from the fingerprints left; the
+    /// summaries of the users concerned are recomputed. `progress` counts fingerprints.
     async fn purge(
         &self,
         before: DateTime<Utc>,

@@ -211,9 +211,14 @@ async fn purge_requests<D: Dialect>(
         .await?;
     }
 
+    // Only days wholly before the cutoff: the rollup keeps counting the cutoff's day, so
+    // its (day, session) pairs stay, or a visitor coming back later that day would count
+    // twice.
+    let cutoff_day = Day::of(before.date_naive());
     let days: Vec<(Day, i64)> = rows
         .iter()
         .map(|r| (Day::of(r.created_at.0.date_naive()), r.session_id))
+        .filter(|(day, _)| day.0 < cutoff_day.0)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -374,6 +379,10 @@ where
         progress: ProgressFn<'_>,
     ) -> Result<PurgeReport, StoreError> {
         let chunk = i64::from(chunk.max(1));
+        let cutoff_day_start = before
+            .date_naive()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc();
         let (total,): (i64,) = Sql::<D>::new(
             "SELECT (SELECT COUNT(*) FROM fingerprint_request_fingerprints WHERE created_at < ",
         )
@@ -430,8 +439,10 @@ where
             tell(&report);
         }
 
-        // Sessions older than the cutoff with nothing left: locked first, then deleted by a
-        // statement that checks again. A batch writing to such a session holds it `FOR SHARE`
+        // Sessions of days wholly before the cutoff with nothing left (one of the cutoff's day
+        // stays, as its (day, session) pair does: the day's rollup counted it, and a visit
+        // later that day must find it): locked first, then deleted by a statement that
+        // checks again. A batch writing to such a session holds it `FOR SHARE`
         // until it commits; the lock waits for it, and the second check (a new snapshot on
         // PostgreSQL) sees its rows, so a session that just got a visit stays.
         let empty = " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
@@ -442,7 +453,7 @@ where
             let mut tx = D::begin_write(&self.pool).await?;
             let locked: Vec<(i64,)> =
                 Sql::<D>::new("SELECT s.id FROM fingerprint_sessions s WHERE s.created_at < ")
-                    .bind(Timestamp(before))
+                    .bind(Timestamp(cutoff_day_start))
                     .push(empty)
                     .push(" ORDER BY s.id LIMIT ")
                     .bind(chunk)
