@@ -33,6 +33,7 @@ suite!(
     one_large_batch_is_one_write,
     a_window_of_forever_debounces_every_repeat,
     the_window_reaches_both_ways_and_zero_stores_each_visit_once,
+    users_never_seen_are_paged_through_too,
 );
 
 /// 2026-11-20 15:00 UTC: the end of every seeded period here.
@@ -1415,4 +1416,52 @@ async fn the_window_reaches_both_ways_and_zero_stores_each_visit_once(db: TestDb
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 5);
     assert_eq!(db.recount_hits().await, db.counters().await);
     check_rollup(&db).await;
+}
+
+/// Users never seen (`last_seen` NULL: what migration 3 made of users whose sessions had no
+/// fingerprint) sort last, and paging by one finds every user once, them included.
+async fn users_never_seen_are_paged_through_too(db: TestDb) {
+    let store = db.store();
+    let visit = fp::Visit::new(
+        format!("{:032x}", 1),
+        fp::RequestFingerprint::new("https://a.example/", now()),
+    );
+    store.record(&[visit], Duration::ZERO).await.unwrap();
+    let mut links = vec![fp::SessionLink::new(format!("{:032x}", 1), "seen", now())];
+    for (n, user) in ["ghost-a", "ghost-b", "ghost-c"].into_iter().enumerate() {
+        links.push(fp::SessionLink::new(
+            format!("{:032x}", 10 + n),
+            user,
+            now(),
+        ));
+    }
+    store.link_sessions(&links).await.unwrap();
+    db.execute("UPDATE fingerprint_users SET last_seen = NULL WHERE user_id LIKE 'ghost-%'")
+        .await;
+    let mut found = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..10 {
+        let mut query = fp::UserQuery::new().with_limit(1);
+        if let Some(after) = &after {
+            query = query.with_after(after);
+        }
+        let page = store.users(&query).await.unwrap();
+        found.extend(
+            page.items
+                .iter()
+                .map(|u| (u.user_id.clone(), u.last_seen.is_some())),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let expected = [
+        ("seen", true),
+        ("ghost-c", false),
+        ("ghost-b", false),
+        ("ghost-a", false),
+    ]
+    .map(|(user, seen)| (user.to_owned(), seen));
+    assert_eq!(found, expected);
 }

@@ -177,16 +177,21 @@ where
                 .bind(search.to_owned())
                 .push(") > 0");
         }
-        if let Some(cursor) = &query.after {
-            let (last_seen, user) = parse_user_cursor(cursor)?;
-            let seen = last_seen.map(Timestamp);
-            sql.push(" AND (last_seen < ")
-                .bind(seen)
-                .push(" OR (last_seen = ")
-                .bind(seen)
-                .push(" AND user_id < ")
-                .bind(user)
-                .push("))");
+        // After the cursor in (last seen, newest first, never seen last; user id) order.
+        match query.after.as_deref().map(parse_user_cursor).transpose()? {
+            Some((Some(seen), user)) => {
+                sql.push(" AND (last_seen < ")
+                    .bind(Timestamp(seen))
+                    .push(" OR (last_seen = ")
+                    .bind(Timestamp(seen))
+                    .push(" AND user_id < ")
+                    .bind(user)
+                    .push(") OR last_seen IS NULL)");
+            }
+            Some((None, user)) => {
+                sql.push(" AND last_seen IS NULL AND user_id < ").bind(user);
+            }
+            None => {}
         }
         let rows: Vec<UserRow> = sql
             .push(" ORDER BY last_seen DESC NULLS LAST, user_id DESC")
