@@ -857,11 +857,7 @@ async fn a_batch_written_again_after_a_lost_answer_counts_as_stored(db: TestDb) 
     let held = gate.acquire_many(1_000).await.unwrap();
     lose_answers.store(2, Ordering::SeqCst);
     for i in 0..10 {
-        client()
-            .get(format!("http://{addr}/again/{i}"))
-            .send()
-            .await
-            .unwrap();
+        get_page(addr, &format!("/again/{i}")).await;
         client()
             .get(format!("http://{addr}/again/{i}"))
             .header("cookie", &returning)
@@ -891,11 +887,7 @@ async fn a_nul_in_the_query_does_not_fail_the_batch(db: TestDb) {
         .unwrap();
     let addr = serve(fingerprinted(&fingerprint)).await;
     for path in ["/nul?utm_source=a%00b&utm_term=%00", "/plain"] {
-        client()
-            .get(format!("http://{addr}{path}"))
-            .send()
-            .await
-            .unwrap();
+        get_page(addr, path).await;
     }
     fingerprint.flush().await.unwrap();
     let stats = fingerprint.stats();
@@ -920,11 +912,7 @@ async fn waits_of_duration_max_are_very_long(db: TestDb) {
         .build()
         .unwrap();
     let addr = serve(fingerprinted(&fingerprint)).await;
-    client()
-        .get(format!("http://{addr}/forever"))
-        .send()
-        .await
-        .unwrap();
+    get_page(addr, "/forever").await;
     fingerprint.flush().await.unwrap();
     let stats = tokio::time::timeout(Duration::from_secs(10), fingerprint.shutdown())
         .await
@@ -943,17 +931,10 @@ async fn one_refused_visit_costs_only_itself(db: TestDb) {
         .build()
         .unwrap();
     let addr = serve(fingerprinted(&fingerprint)).await;
-    let send = |path: &'static str| async move {
-        client()
-            .get(format!("http://{addr}{path}"))
-            .send()
-            .await
-            .unwrap();
-    };
     // Refused with good visits around it: [a, b, refused] [c, d, e, f] after one split.
     let held = gate.acquire_many(1_000).await.unwrap();
     for path in ["/a", "/b", "/refused/x", "/c", "/d", "/e", "/f"] {
-        send(path).await;
+        get_page(addr, path).await;
     }
     enqueued(&fingerprint, 7).await;
     drop(held);
@@ -969,7 +950,7 @@ async fn one_refused_visit_costs_only_itself(db: TestDb) {
     // Refused, and a panic in the other half: [g, h, refused] [panics, i, j, k].
     let held = gate.acquire_many(1_000).await.unwrap();
     for path in ["/g", "/h", "/refused/y", "/panics/z", "/i", "/j", "/k"] {
-        send(path).await;
+        get_page(addr, path).await;
     }
     enqueued(&fingerprint, 14).await;
     drop(held);
@@ -979,6 +960,15 @@ async fn one_refused_visit_costs_only_itself(db: TestDb) {
     assert_eq!(stats.pending(), 0, "{stats:?}");
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 8);
     fingerprint.shutdown().await;
+}
+
+/// A GET of `path` on the server at `addr`, answered.
+async fn get_page(addr: std::net::SocketAddr, path: &str) {
+    client()
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Waits until `n` visits are enqueued in all.
@@ -1003,11 +993,7 @@ async fn a_stuck_write_ends_at_the_shutdown_timeout(db: TestDb) {
         .unwrap();
     let addr = serve(fingerprinted(&fingerprint)).await;
     for i in 0..5 {
-        client()
-            .get(format!("http://{addr}/stuck/{i}"))
-            .send()
-            .await
-            .unwrap();
+        get_page(addr, &format!("/stuck/{i}")).await;
     }
     let stats = tokio::time::timeout(Duration::from_secs(10), fingerprint.shutdown())
         .await
@@ -1025,11 +1011,7 @@ async fn a_batch_that_panics_is_counted_as_failed(db: TestDb) {
         .unwrap();
     let addr = serve(fingerprinted(&fingerprint)).await;
     for path in ["/panics/1", "/after"] {
-        client()
-            .get(format!("http://{addr}{path}"))
-            .send()
-            .await
-            .unwrap();
+        get_page(addr, path).await;
         fingerprint.flush().await.unwrap();
     }
     let stats = fingerprint.stats();
