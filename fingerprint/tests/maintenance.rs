@@ -465,3 +465,54 @@ async fn a_purge_keeps_an_old_session_a_batch_is_writing_to() {
     assert_eq!(db.count("fingerprint_sessions").await, 1);
     assert_eq!(db.count("fingerprint_browser_fingerprints").await, 1);
 }
+
+/// An erasure while a link of one of the user's sessions is in progress (PostgreSQL): the
+/// erasure waits for the link, then erases that session too; no session is left linked to
+/// the erased user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_waits_for_a_link_in_progress_and_erases_it() {
+    let Some(db) = TestDb::postgres("erasure_race").await else {
+        return;
+    };
+    let TestDb::Postgres { store: pg, .. } = &db else {
+        unreachable!()
+    };
+    let store = db.store();
+    let at = Utc::now();
+    store
+        .record(
+            &[visit(1, "/a", at, "agent"), visit(2, "/b", at, "agent")],
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    store
+        .link_sessions(&[fp::SessionLink::new(key(1), "u", at)])
+        .await
+        .unwrap();
+    // A link's transaction, as the store writes one: the user locked, then the session linked.
+    let mut link = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('fingerprint_user:' || $1, 0))")
+        .bind("u")
+        .execute(&mut *link)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE fingerprint_sessions SET user_id = 'u', linked_at = now() WHERE key = $1")
+        .bind(key(2))
+        .execute(&mut *link)
+        .await
+        .unwrap();
+    let erasing = db.store();
+    let forget = tokio::spawn(async move { erasing.forget_user("u").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!forget.is_finished(), "the erasure waits for the link");
+    link.commit().await.unwrap();
+    let report = forget.await.unwrap().unwrap();
+    assert_eq!(report.sessions, 2, "{report:?}");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM fingerprint_sessions WHERE user_id = 'u'")
+            .await,
+        0
+    );
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 0);
+}

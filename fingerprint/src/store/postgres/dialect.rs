@@ -34,6 +34,12 @@ impl Dialect for Postgres {
     const LOCK_VISITORS: &'static str =
         "LOCK TABLE fingerprint_url_visitors IN SHARE ROW EXCLUSIVE MODE";
 
+    // An advisory lock on a hash of the user id (a collision only makes two users wait).
+    const LOCK_USER: [&'static str; 2] = [
+        "SELECT pg_advisory_xact_lock(hashtextextended('fingerprint_user:' || ",
+        ", 0))",
+    ];
+
     // Held by concurrent batches together; it waits for LOCK_VISITORS (a purge clears implied
     // (day, session) pairs on sessions a batch would otherwise lock first).
     const RECORD_LOCK: &'static str = "LOCK TABLE fingerprint_url_visitors IN ROW EXCLUSIVE MODE";

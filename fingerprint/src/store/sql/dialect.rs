@@ -48,6 +48,11 @@ pub trait Dialect: Database + sealed::Sealed {
     /// transaction already holds the database).
     const LOCK_VISITORS: &'static str;
 
+    /// The text before and after a user id that makes a statement locking that user, until
+    /// the transaction ends, against the others that link sessions to or erase the same user
+    /// (empty: the write transaction already holds the database).
+    const LOCK_USER: [&'static str; 2];
+
     /// The first statement of a recording transaction (empty: the write transaction already
     /// holds the database): a lock that conflicts with [`Self::LOCK_VISITORS`], so a purge or
     /// a rebuild and a batch wait for each other before either holds a row the other needs.

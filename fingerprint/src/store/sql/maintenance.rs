@@ -489,6 +489,8 @@ where
 
     async fn forget_user(&self, user_id: &str) -> Result<ForgetReport, StoreError> {
         let mut tx = D::begin_write(&self.pool).await?;
+        // First the user (a link in progress finishes, and is erased too), then the visitors.
+        super::users::lock_user::<D>(&mut *tx, user_id).await?;
         lock_visitors::<D>(&mut *tx).await?;
         let sessions: Vec<(i64,)> =
             Sql::<D>::new("SELECT id FROM fingerprint_sessions WHERE user_id = ")

@@ -100,6 +100,23 @@ pub(crate) async fn rebuild_user_devices<D: Dialect>(
     Ok(())
 }
 
+/// Locks `user_id` until the transaction ends against other links to and erasures of it
+/// (see [`Dialect::LOCK_USER`]).
+pub(crate) async fn lock_user<D: Dialect>(
+    conn: &mut D::Connection,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    let [head, tail] = D::LOCK_USER;
+    if !head.is_empty() {
+        Sql::<D>::new(head)
+            .bind(user_id.to_owned())
+            .push(tail)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// `Store::link_sessions`.
 pub(crate) async fn link_sessions<D: Dialect>(
     store: &SqlStore<D>,
@@ -109,6 +126,9 @@ pub(crate) async fn link_sessions<D: Dialect>(
     let mut outcomes = Vec::with_capacity(links.len());
     let mut touched = BTreeSet::new();
     for link in links {
+        // An erasure of the user waits for this link, or this link for it: never a session
+        // linked to a user while the user is being erased.
+        lock_user::<D>(&mut *tx, &link.user_id).await?;
         let (id, current) = ensure_session::<D>(&mut *tx, &link.session_key, link.at).await?;
         let outcome = match current {
             Some(user) if user == link.user_id => LinkOutcome::AlreadyLinked,
@@ -143,6 +163,9 @@ pub(crate) async fn relink_session<D: Dialect>(
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let mut tx = D::begin_write(&store.pool).await?;
+    if let Some(user) = user_id {
+        lock_user::<D>(&mut *tx, user).await?;
+    }
     let found: Option<(i64, Option<String>)> =
         Sql::<D>::new("SELECT id, user_id FROM fingerprint_sessions WHERE key = ")
             .bind(session_key.to_owned())

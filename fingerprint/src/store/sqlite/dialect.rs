@@ -31,6 +31,8 @@ impl Dialect for Sqlite {
 
     const LOCK_VISITORS: &'static str = "";
 
+    const LOCK_USER: [&'static str; 2] = ["", ""];
+
     const RECORD_LOCK: &'static str = "";
 
     const FOR_UPDATE: &'static str = "";
