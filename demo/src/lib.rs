@@ -164,6 +164,11 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
     }
     if config.accounts {
         // The fingerprint dashboard, for staff: others get a 403, visitors the login page.
+        // Its address with a trailing slash (as Django's admin has it) leads there too.
+        pages = pages.route(
+            "/admin/fingerprint/",
+            get(|| async { Redirect::permanent("/admin/fingerprint") }),
+        );
         pages = pages.nest(
             "/admin/fingerprint",
             fingerprint.dashboard(|parts: &Parts| {

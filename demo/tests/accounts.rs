@@ -295,6 +295,14 @@ async fn the_dashboard_is_for_staff() {
         .await
         .unwrap();
     assert_eq!(overview.status(), 200);
+    // With a trailing slash, as Django's admin has it: sent to the same page.
+    let slashed = alice
+        .get(format!("{}/admin/fingerprint/", demo.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slashed.status(), 308);
+    assert_eq!(slashed.headers()["location"], "/admin/fingerprint");
     let users = alice
         .get(format!("{}/admin/fingerprint/api/users", demo.base()))
         .send()

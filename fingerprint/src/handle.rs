@@ -186,7 +186,9 @@ impl Fingerprint {
     ///
     /// Nest it under a path: `Router::new().nest("/admin/fingerprint", fingerprint.dashboard(guard))`
     /// (axum does not nest at `/`; `merge` it to serve it at the root). Its links work
-    /// wherever it is nested. Pages, all `GET`, relative to that path:
+    /// wherever it is nested. axum answers the path with a trailing slash
+    /// (`/admin/fingerprint/`, Django's habit) with the app's 404; add a redirect to the path
+    /// without it where people will type it, as the demo does. Pages, all `GET`, relative to that path:
     ///
     /// | page | path | query |
     /// | --- | --- | --- |
