@@ -516,3 +516,45 @@ async fn an_erasure_waits_for_a_link_in_progress_and_erases_it() {
     );
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 0);
 }
+
+/// Two batches writing the same returning visit at once (two app instances, PostgreSQL):
+/// the second waits for the first and its debounce sees the first one's row, so the visit
+/// is stored once. Each insert is slowed down by a trigger, so the two overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_of_one_session_debounce_each_other() {
+    let Some(db) = TestDb::postgres("debounce_race").await else {
+        return;
+    };
+    let store = db.store();
+    let at = Utc::now();
+    let window = Duration::from_secs(3_600);
+    store
+        .record(&[visit(1, "/a", at, "agent")], window)
+        .await
+        .unwrap();
+    db.execute_all(&[
+        "CREATE FUNCTION slow_insert() RETURNS trigger AS \
+         'BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END' LANGUAGE plpgsql",
+        "CREATE TRIGGER slow BEFORE INSERT ON fingerprint_request_fingerprints \
+         FOR EACH ROW EXECUTE FUNCTION slow_insert()",
+    ])
+    .await;
+    let write = |seconds: i64| {
+        let store = db.store();
+        let visit = visit(1, "/b", at + TimeDelta::seconds(seconds), "agent");
+        tokio::spawn(async move { store.record(&[visit], window).await.unwrap() })
+    };
+    let first = write(1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let second = write(2);
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(
+        (
+            first.inserted + second.inserted,
+            first.debounced + second.debounced
+        ),
+        (1, 1),
+        "{first:?} {second:?}"
+    );
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 2);
+}

@@ -54,7 +54,7 @@ impl Dialect for Postgres {
         format!("GREATEST({a}, {b})")
     }
 
-    const FOR_SHARE: &'static str = " FOR SHARE";
+    const FOR_BATCH: &'static str = " FOR NO KEY UPDATE";
 
     fn json_rows(columns: &[(&str, Col)]) -> [String; 2] {
         let items: Vec<String> = columns

@@ -109,9 +109,12 @@ pub trait Dialect: Database + sealed::Sealed {
         after: Option<(Timestamp, i64)>,
     ) -> BoxFuture<'a, Result<Access, StoreError>>;
 
-    /// Appended to a `SELECT` of rows a transaction writes to but does not change: ` FOR
-    /// SHARE` where rows are locked (PostgreSQL); empty on SQLite.
-    const FOR_SHARE: &'static str;
+    /// Appended to the `SELECT` of the existing sessions a batch writes to: ` FOR NO KEY
+    /// UPDATE` (PostgreSQL), so two batches writing to one session take turns and the second
+    /// one's debounce sees the first one's rows, and a link, a purge or an erasure of the
+    /// session waits for the batch (foreign-key checks, which take `KEY SHARE`, do not).
+    /// Empty on SQLite, whose write transaction holds the database.
+    const FOR_BATCH: &'static str;
 
     /// The text before and after a parameter holding a JSON array of arrays that makes it a
     /// table `v` with `columns` (the items of each array, in order, as these types).

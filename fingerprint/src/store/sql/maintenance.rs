@@ -442,8 +442,8 @@ where
         // Sessions of days wholly before the cutoff with nothing left (one of the cutoff's day
         // stays, as its (day, session) pair does: the day's rollup counted it, and a visit
         // later that day must find it): locked first, then deleted by a statement that
-        // checks again. A batch writing to such a session holds it `FOR SHARE`
-        // until it commits; the lock waits for it, and the second check (a new snapshot on
+        // checks again. A batch writing to such a session holds it locked until it
+        // commits; the lock waits for it, and the second check (a new snapshot on
         // PostgreSQL) sees its rows, so a session that just got a visit stays.
         let empty = " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
                  WHERE r.session_id = s.id) \

@@ -2,8 +2,8 @@
 //! its rows as one JSON parameter (see [`Dialect::json_rows`]), so a batch of any size is a
 //! handful of prepared statements and no per-row binds.
 //!
-//! One `record` transaction: sessions (created by their first visit, existing ones locked
-//! shared on PostgreSQL, so a concurrent link waits or is seen), request fingerprints outside
+//! One `record` transaction: sessions (created by their first visit, existing ones locked on
+//! PostgreSQL, so a concurrent batch, link or purge of the same session waits or is seen), request fingerprints outside
 //! the debounce window of a stored one, the unique (URL, session) pairs and their counters,
 //! the dashboard's IP index and daily rollup, and what linked users were seen with. Rows are
 //! written in key order, so concurrent writers lock them in the same order; a unique pair or
@@ -134,8 +134,8 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// The sessions of `keys` (sorted, distinct), creating the missing ones from `new_rows`
-    /// (JSON, in `columns` order, the key first); existing sessions are locked shared until
-    /// the transaction ends (PostgreSQL).
+    /// (JSON, in `columns` order, the key first); existing sessions are locked until the
+    /// transaction ends (PostgreSQL: see [`Dialect::FOR_BATCH`]).
     async fn session_ids(
         tx: &mut D::Connection,
         columns: &[(&str, Col)],
@@ -162,7 +162,7 @@ impl<D: Dialect> SqlStore<D> {
                 "SELECT {SESSION_ROW} FROM fingerprint_sessions WHERE TRUE"
             ))
             .is_in("key", json(&existing)?, Col::Text)
-            .push(format!(" ORDER BY key{}", D::FOR_SHARE))
+            .push(format!(" ORDER BY key{}", D::FOR_BATCH))
             .fetch_all_on(&mut *tx)
             .await?;
             sessions.extend(rows.into_iter().map(|row| SessionRef::of(row, false)));
@@ -636,10 +636,10 @@ impl<D: Dialect> Store for SqlStore<D> {
 /// what each session already has (see [`SessionAssessment::merge`]): a session once
 /// `automated` keeps its reasons, so a later clean collector run does not launder it.
 ///
-/// In a transaction of its own, after the batch's: the batch holds its sessions `FOR SHARE`
-/// on PostgreSQL, and upgrading that lock to change the row would deadlock with a concurrent
-/// writer of the same session. Here the rows are locked `FOR UPDATE` in id order, and
-/// nothing else is held. A failure is logged: the batch is stored, its assessments are not.
+/// In a transaction of its own, after the batch's, so the batch holds its session locks no
+/// longer than it must. Here the rows are locked `FOR UPDATE` in key order, as batches lock
+/// them, and nothing else is held. A transient failure is tried again; a lasting one is
+/// logged: the batch is stored, its assessments are not.
 async fn record_assessments<'a, D: Dialect>(
     pool: &sqlx::Pool<D>,
     assessed: impl Iterator<Item = (&'a str, DateTime<Utc>, &'a SessionAssessment)>,

@@ -45,7 +45,7 @@ impl Dialect for Sqlite {
         format!("MAX({a}, {b})")
     }
 
-    const FOR_SHARE: &'static str = "";
+    const FOR_BATCH: &'static str = "";
 
     fn json_rows(columns: &[(&str, Col)]) -> [String; 2] {
         // `->>` gives each item its SQL type (INTEGER, REAL, TEXT or NULL): every column kind
