@@ -663,6 +663,41 @@ mod tests {
         map
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any header lines a client sends (the names the rules read, in any order, with any
+        /// bytes a header value may hold), over any version and scheme: an assessment, never
+        /// a panic, with a score of at most 100.
+        #[test]
+        fn any_headers_are_assessed(
+            lines in proptest::collection::vec(
+                (0usize..12, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)),
+                0..24,
+            ),
+            version in 0usize..4,
+            secure in proptest::prelude::any::<bool>(),
+        ) {
+            const NAMES: [&str; 12] = [
+                "user-agent", "accept", "accept-language", "accept-encoding", "sec-ch-ua",
+                "sec-ch-ua-mobile", "sec-ch-ua-platform", "sec-fetch-site", "sec-fetch-mode",
+                "sec-fetch-dest", "upgrade-insecure-requests", "connection",
+            ];
+            let mut map = HeaderMap::new();
+            for (name, value) in &lines {
+                // Bytes a header value cannot hold (controls but tab, DEL) become 'x'.
+                let value: Vec<u8> = value
+                    .iter()
+                    .map(|&b| if (b < 0x20 && b != b'\t') || b == 0x7f { b'x' } else { b })
+                    .collect();
+                map.append(NAMES[*name], http::HeaderValue::from_bytes(&value).unwrap());
+            }
+            let version = [Version::HTTP_10, Version::HTTP_11, Version::HTTP_2, Version::HTTP_3][version];
+            let assessment = assess_request(&map, version, secure, None);
+            proptest::prop_assert!(assessment.score <= 100);
+        }
+    }
+
     /// Chromium's navigation headers, in its order.
     fn chrome_navigation() -> HeaderMap {
         headers(&[

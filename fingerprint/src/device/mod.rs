@@ -313,6 +313,22 @@ mod tests {
         assert_eq!(garbage.device_type, DeviceType::Other);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text, and any mix of the fragments real user agents are made of: no panic (a
+        /// client chooses its user agent), and names within the column limit.
+        #[test]
+        fn any_user_agent_parses(
+            user_agent in "(Mozilla/5\\.0 \\(|; |\\) |Chrome/[0-9.]{0,12}|Version/|Safari/|Android |iPhone OS [0-9_]{0,8}|Windows NT |Linux|Mobile|bot|crawler|\\PC){0,40}",
+        ) {
+            let device = Device::from_user_agent(&user_agent);
+            for name in [&device.browser, &device.browser_version, &device.os, &device.os_version] {
+                proptest::prop_assert!(name.chars().count() <= limits::HEADER);
+            }
+        }
+    }
+
     #[test]
     fn device_type_names_round_trip() {
         for kind in [
