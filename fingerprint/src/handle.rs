@@ -188,7 +188,8 @@ impl Fingerprint {
     /// (axum does not nest at `/`; `merge` it to serve it at the root). Its links work
     /// wherever it is nested. axum answers the path with a trailing slash
     /// (`/admin/fingerprint/`, Django's habit) with the app's 404; add a redirect to the path
-    /// without it where people will type it, as the demo does. Pages, all `GET`, relative to that path:
+    /// without it where people will type it, as the demo does. Pages, all `GET`, relative to
+    /// that path:
     ///
     /// | page | path | query |
     /// | --- | --- | --- |

@@ -481,14 +481,7 @@ pub(crate) struct UserDetail {
 const USER_ROWS: u32 = 20;
 
 pub(crate) async fn user(state: &DashState, user_id: &str, params: &Params) -> Loaded<UserDetail> {
-    if user_id.chars().count() > 255 {
-        return Err(DashError::BadRequest("user id is too long".into()));
-    }
-    if user_id.chars().any(char::is_control) {
-        return Err(DashError::BadRequest(
-            "user id holds a control character".into(),
-        ));
-    }
+    params::free_text("user id", user_id, 255)?;
     let after = params.after()?;
     let limit = params.limit()?;
     let store = state.shared.store();

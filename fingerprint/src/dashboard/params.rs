@@ -34,17 +34,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A free-text parameter of at most `max` characters.
+    /// A free-text parameter of at most `max` characters (see [`free_text`]).
     pub(crate) fn text(&self, name: &str, max: usize) -> Result<Option<String>, BadParam> {
-        match self.get(name) {
-            Some(value) if value.chars().count() > max => Err(BadParam(format!(
-                "{name} is too long (at most {max} characters)"
-            ))),
-            Some(value) if value.chars().any(char::is_control) => {
-                Err(BadParam(format!("{name} holds a control character")))
-            }
-            value => Ok(value.map(str::to_owned)),
-        }
+        self.get(name)
+            .map(|value| free_text(name, value, max).map(str::to_owned))
+            .transpose()
     }
 
     /// The page cursor (checked by the store).
@@ -62,6 +56,20 @@ impl Params {
                 .filter(|limit| (1..=500).contains(limit))
                 .ok_or_else(|| BadParam("invalid limit: a number from 1 to 500".into())),
         }
+    }
+}
+
+/// `value`, free text (a filter, a user id) named `name`: at most `max` characters, and no
+/// control characters (a NUL, which PostgreSQL cannot compare).
+pub(crate) fn free_text<'a>(name: &str, value: &'a str, max: usize) -> Result<&'a str, BadParam> {
+    if value.chars().count() > max {
+        Err(BadParam(format!(
+            "{name} is too long (at most {max} characters)"
+        )))
+    } else if value.chars().any(char::is_control) {
+        Err(BadParam(format!("{name} holds a control character")))
+    } else {
+        Ok(value)
     }
 }
 

@@ -69,12 +69,29 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
-    match read().await {
-        Err(error) if error.is_transient() => {
-            tracing::warn!(%error, "a store read failed; retrying once");
-            read().await
+    retrying_transient("a store read", 2, read).await
+}
+
+/// Runs `operation` up to `tries` times in all, again only after a failure a retry may fix
+/// (a closed pooled connection, a deadlock); then its last result.
+pub(crate) async fn retrying_transient<T, F, Fut>(
+    what: &str,
+    tries: u32,
+    operation: F,
+) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tried = 1;
+    loop {
+        match operation().await {
+            Err(error) if error.is_transient() && tried < tries => {
+                tracing::warn!(%error, what, "failed; retrying");
+                tried += 1;
+            }
+            result => return result,
         }
-        result => result,
     }
 }
 

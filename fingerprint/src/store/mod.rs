@@ -49,8 +49,8 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub(crate) use error::read_retrying;
 pub use error::StoreError;
+pub(crate) use error::{read_retrying, retrying_transient};
 pub use outcome::{
     ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Totals,
 };
@@ -85,7 +85,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Writes a batch of visits in one transaction: creates missing sessions (their first
     /// visit brings the referer and UTM parameters, later ones never overwrite them), inserts
     /// request fingerprints except those less than `debounce` before or after another one of
-    /// the same session and URL (stored, or earlier in the batch), records unique (URL, session) pairs and bumps hit counters.
+    /// the same session and URL (stored, or earlier in the batch), records unique (URL,
+    /// session) pairs and bumps hit counters.
     ///
     /// Writing the same batch again is safe: visits already stored as they are (same session,
     /// URL and time) are not inserted again, and are reported as

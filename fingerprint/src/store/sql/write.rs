@@ -3,8 +3,8 @@
 //! handful of prepared statements and no per-row binds.
 //!
 //! One `record` transaction: sessions (created by their first visit, existing ones locked on
-//! PostgreSQL, so a concurrent batch, link or purge of the same session waits or is seen), request fingerprints outside
-//! the debounce window of a stored one, the unique (URL, session) pairs and their counters,
+//! PostgreSQL, so a concurrent batch, link or purge of the same session waits or is seen),
+//! request fingerprints outside the debounce window of a stored one, the unique (URL, session) pairs and their counters,
 //! the dashboard's IP index and daily rollup, and what linked users were seen with. Rows are
 //! written in key order, so concurrent writers lock them in the same order; a unique pair or
 //! a (day, session) pair counts only in the transaction that inserted it, which keeps the
@@ -25,7 +25,7 @@ use crate::store::batch::{missing_id, window_micros, FastMap, PreparedBatch};
 use crate::store::insight::{day_of_micros, ip_sessions, DailyDelta, RecordedRow};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached, UrlCache};
 use crate::store::users::{fold_seen, users_of, DeviceSeen, KIND_AGENT, KIND_BROWSER};
-use crate::store::{ProgressFn, RecordOutcome, Store, StoreError};
+use crate::store::{retrying_transient, ProgressFn, RecordOutcome, Store, StoreError};
 
 /// `rows` as the JSON text [`Sql::rows`] binds.
 pub(super) fn json<T: Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
@@ -176,7 +176,7 @@ impl<D: Dialect> SqlStore<D> {
         rows: impl Iterator<Item = (i64, i64, i64)>,
     ) -> Result<u64, StoreError> {
         let rows: Vec<_> = rows.collect();
-        let found: Vec<(i64,)> = Sql::<D>::new("SELECT COUNT(*) FROM ")
+        let found: Option<(i64,)> = Sql::<D>::new("SELECT COUNT(*) FROM ")
             .rows(
                 json(&rows)?,
                 &[
@@ -190,11 +190,9 @@ impl<D: Dialect> SqlStore<D> {
                  WHERE r.session_id = v.session_id AND r.url_id = v.url_id \
                  AND r.created_at = v.created_at)",
             )
-            .fetch_all_on(&mut *tx)
+            .fetch_optional_on(&mut *tx)
             .await?;
-        Ok(found
-            .first()
-            .map_or(0, |(n,)| u64::try_from(*n).unwrap_or(0)))
+        Ok(found.map_or(0, |(n,)| u64::try_from(n).unwrap_or(0)))
     }
 }
 
@@ -662,17 +660,12 @@ async fn record_assessments<'a, D: Dialect>(
     }
     // Its own transaction, after the batch's: a deadlock or a lost connection is tried again
     // a few times (the batch is stored; only the assessments would be lost).
-    for attempt in 1..=3 {
-        match store_assessments::<D>(pool, merged.clone()).await {
-            Ok(()) => return,
-            Err(error) if error.is_transient() && attempt < 3 => {
-                tracing::debug!(%error, attempt, "storing session assessments; retrying");
-            }
-            Err(error) => {
-                tracing::warn!(%error, "session assessments could not be stored");
-                return;
-            }
-        }
+    let stored = retrying_transient("storing session assessments", 3, || {
+        store_assessments::<D>(pool, merged.clone())
+    })
+    .await;
+    if let Err(error) = stored {
+        tracing::warn!(%error, "session assessments could not be stored");
     }
 }
 
