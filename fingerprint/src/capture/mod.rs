@@ -324,5 +324,22 @@ pub(crate) fn anonymize(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// A header value of any bytes a client sends: those a `HeaderValue` refuses (controls other
+/// than tab, DEL) become `x`. For property tests of what reads headers.
+#[cfg(test)]
+pub(crate) fn header_value_of_any(bytes: &[u8]) -> http::HeaderValue {
+    let bytes: Vec<u8> = bytes
+        .iter()
+        .map(|&b| {
+            if (b < 0x20 && b != b'\t') || b == 0x7f {
+                b'x'
+            } else {
+                b
+            }
+        })
+        .collect();
+    http::HeaderValue::from_bytes(&bytes).expect("every byte left is allowed")
+}
+
 #[cfg(test)]
 mod tests;

@@ -390,12 +390,7 @@ proptest! {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let mut headers = HeaderMap::new();
         for (name, value) in &lines {
-            // Bytes a HeaderValue refuses (controls other than tab, DEL) become 'x'.
-            let value: Vec<u8> = value
-                .iter()
-                .map(|&b| if (b < 0x20 && b != b'\t') || b == 0x7f { b'x' } else { b })
-                .collect();
-            headers.append(NAMES[*name], HeaderValue::from_bytes(&value).unwrap());
+            headers.append(NAMES[*name], super::header_value_of_any(value));
         }
         let c = capture(&method, &uri, &headers, None, &CaptureConfig::default(), Utc::now());
         let f = &c.fingerprint;
