@@ -49,8 +49,8 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub(crate) use error::read_retrying;
 pub use error::StoreError;
-pub(crate) use error::{read_retrying, retrying_transient};
 pub use outcome::{
     ForgetReport, Progress, ProgressFn, PurgeReport, RebuildReport, RecordOutcome, Totals,
 };

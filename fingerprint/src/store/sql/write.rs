@@ -22,10 +22,11 @@ use super::{migrate, profiles, users, SqlStore};
 use crate::assess::{SessionAssessment, Verdict};
 use crate::model::{BrowserVisit, LinkOutcome, SessionLink, Visit};
 use crate::store::batch::{missing_id, window_micros, FastMap, PreparedBatch};
+use crate::store::error::retrying_transient;
 use crate::store::insight::{day_of_micros, ip_sessions, DailyDelta, RecordedRow};
 use crate::store::url_cache::{add_found, counts_by_url, split_cached, UrlCache};
 use crate::store::users::{fold_seen, users_of, DeviceSeen, KIND_AGENT, KIND_BROWSER};
-use crate::store::{retrying_transient, ProgressFn, RecordOutcome, Store, StoreError};
+use crate::store::{ProgressFn, RecordOutcome, Store, StoreError};
 
 /// `rows` as the JSON text [`Sql::rows`] binds.
 pub(super) fn json<T: Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
