@@ -80,6 +80,12 @@ pub enum Command {
         /// Rows per transaction.
         #[arg(long, default_value_t = 5000)]
         chunk: u32,
+        /// The app counts automated clients (`with_count_automated(true)`): a unique visit
+        /// stays counted while any request of its session and URL is left. By default it
+        /// leaves the counts with its last request of a client not assessed automated, as
+        /// `rebuild-hit-counts` would recount it.
+        #[arg(long)]
+        count_automated: bool,
     },
     /// Right to erasure: delete a user's sessions and all their fingerprints.
     ForgetUser {
@@ -314,10 +320,16 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<(), CliError>
                     .map_err(|e| CliError::Output(e.to_string()))
             }
         },
-        Command::Purge { older_than, chunk } => {
+        Command::Purge {
+            older_than,
+            chunk,
+            count_automated,
+        } => {
             let before = ago(older_than);
             let bar = progress_bar("purging");
-            let report = store.purge(before, chunk, &tell(&bar)).await?;
+            let report = store
+                .purge(before, chunk, count_automated, &tell(&bar))
+                .await?;
             bar.finish_and_clear();
             write(
                 out,

@@ -194,6 +194,16 @@ async fn commands_work_on(url: &str) {
         "{}",
         stdout(&purged)
     );
+    let again = fingerprint(
+        Some(url),
+        &["purge", "--older-than", "30d", "--count-automated"],
+    );
+    assert!(
+        stdout(&again).contains(": 0 request and 0 browser fingerprints"),
+        "{}{}",
+        stdout(&again),
+        stderr(&again)
+    );
 
     let forgot = fingerprint(Some(url), &["forget-user", "u"]);
     assert!(

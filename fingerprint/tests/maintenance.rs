@@ -18,6 +18,7 @@ suite!(
     rebuild_reports_progress,
     a_batch_and_maintenance_on_its_sessions_both_finish,
     a_purge_inside_a_day_keeps_its_visitors_counted_once,
+    a_purge_counts_visits_as_the_app_does,
 );
 
 fn key(n: u32) -> String {
@@ -46,6 +47,64 @@ impl Seen {
     }
 }
 
+/// A unique visit whose last request of a person is purged, with only an automated client's
+/// request of the same session and URL left, leaves the counters unless the app counts
+/// automated clients: the counters stay what a rebuild with the same setting would count.
+async fn a_purge_counts_visits_as_the_app_does(db: TestDb) {
+    let store = db.store();
+    let now = Utc::now().trunc_subsecs(0);
+    let automated = |session: u32, url: &str, at: DateTime<Utc>| {
+        let mut visit = visit(session, url, at, "curl/8.5.0").with_counted(false);
+        visit.fingerprint.verdict = "automated".into();
+        visit
+    };
+    // /a: session 1, a person long ago, then an automated client recently; session 2, a
+    // person both times. /b: session 3 as session 1, purged later by an app that counts
+    // automated clients.
+    let visits = [
+        visit(1, "/a", now - TimeDelta::days(100), "agent"),
+        automated(1, "/a", now - TimeDelta::days(1)),
+        visit(2, "/a", now - TimeDelta::days(100), "agent"),
+        visit(2, "/a", now - TimeDelta::days(1), "agent"),
+        visit(3, "/b", now - TimeDelta::days(50), "agent"),
+        automated(3, "/b", now - TimeDelta::days(1)),
+    ];
+    for visit in &visits {
+        store
+            .record(std::slice::from_ref(visit), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let hits = |counters: &std::collections::HashMap<String, u64>, url: &str| {
+        counters
+            .get(&format!("http://site{url}"))
+            .copied()
+            .unwrap_or(0)
+    };
+    let counters = db.counters().await;
+    assert_eq!((hits(&counters, "/a"), hits(&counters, "/b")), (2, 1));
+
+    let purged = store
+        .purge(now - TimeDelta::days(90), 100, false, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(purged.request_fingerprints, 2);
+    assert_eq!(purged.visits_uncounted, 1, "{purged:?}");
+    let counters = db.counters().await;
+    assert_eq!(hits(&counters, "/a"), 1, "{counters:?}");
+    assert_eq!(hits(&counters, "/a"), hits(&db.recount_hits().await, "/a"));
+
+    let purged = store
+        .purge(now - TimeDelta::days(30), 100, true, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(purged.request_fingerprints, 1);
+    assert_eq!(purged.visits_uncounted, 0, "{purged:?}");
+    assert_eq!(hits(&db.counters().await, "/b"), 1);
+    let report = store.rebuild_hit_counts(1000, true).await.unwrap();
+    assert_eq!(hits(&db.counters().await, "/b"), 1, "{report:?}");
+}
+
 /// A purge whose cutoff falls inside a UTC day deletes that day's earlier requests but not
 /// the day's record of who came: a visitor coming back later that day is not counted twice.
 async fn a_purge_inside_a_day_keeps_its_visitors_counted_once(db: TestDb) {
@@ -63,7 +122,7 @@ async fn a_purge_inside_a_day_keeps_its_visitors_counted_once(db: TestDb) {
         .record(&[visit(2, "/b", at(7), "agent")], hour)
         .await
         .unwrap();
-    let purged = store.purge(at(6), 100, &|_| {}).await.unwrap();
+    let purged = store.purge(at(6), 100, false, &|_| {}).await.unwrap();
     assert_eq!(purged.request_fingerprints, 2);
     // Session 1 comes back at 19:00 the same day.
     store
@@ -122,7 +181,7 @@ async fn purge_deletes_old_data_and_keeps_counts_exact(db: TestDb) {
 
     let seen = Seen::default();
     let report = store
-        .purge(now - TimeDelta::days(90), 2, &|p| {
+        .purge(now - TimeDelta::days(90), 2, false, &|p| {
             seen.0.lock().unwrap().push(p)
         })
         .await
@@ -162,7 +221,7 @@ async fn purge_deletes_old_data_and_keeps_counts_exact(db: TestDb) {
 
     // Nothing older left: a second purge does nothing.
     let again = store
-        .purge(now - TimeDelta::days(90), 2, &|_| {})
+        .purge(now - TimeDelta::days(90), 2, false, &|_| {})
         .await
         .unwrap();
     assert_eq!(again, fp::PurgeReport::default());
@@ -454,7 +513,7 @@ async fn a_purge_keeps_an_old_session_a_batch_is_writing_to() {
     let store = db.store();
     let purge = tokio::spawn(async move {
         store
-            .purge(Utc::now() - TimeDelta::days(90), 100, &|_| {})
+            .purge(Utc::now() - TimeDelta::days(90), 100, false, &|_| {})
             .await
     });
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -293,12 +293,17 @@ pub trait Maintenance: Store {
     /// rows per transaction, then the sessions left without any that were created on a UTC
     /// day wholly before `before` (one created earlier on `before`'s own day stays until a
     /// later purge: the day's rollup counted it, and it must know the session if it comes
-    /// back that day). Hit counters stay equal to a recount from the fingerprints left; the
-    /// summaries of the users concerned are recomputed. `progress` counts fingerprints.
+    /// back that day). Hit counters stay equal to a recount from the fingerprints left, the
+    /// one [`rebuild_hit_counts`](Self::rebuild_hit_counts) makes with the same
+    /// `count_automated`: without it, a unique visit leaves the counters when its last request
+    /// of a client not assessed automated goes, even if an automated client's request of the
+    /// same session and URL stays. The summaries of the users concerned are recomputed.
+    /// `progress` counts fingerprints.
     async fn purge(
         &self,
         before: DateTime<Utc>,
         chunk: u32,
+        count_automated: bool,
         progress: ProgressFn<'_>,
     ) -> Result<PurgeReport, StoreError>;
 

@@ -143,13 +143,28 @@ fn delete_oldest<'q, D: Dialect>(
     sql
 }
 
+/// `AND` the request `r` counts as a unique visit: any request with `count_automated`;
+/// otherwise not one of an automated client, by its own verdict or its session's (as the
+/// recorder counts by default).
+fn counted_requests(count_automated: bool) -> &'static str {
+    if count_automated {
+        ""
+    } else {
+        " AND NOT EXISTS (SELECT 1 FROM fingerprint_profiles p WHERE p.id = r.profile_id \
+         AND p.verdict IN ('automated', 'declared_bot')) \
+         AND NOT EXISTS (SELECT 1 FROM fingerprint_sessions s WHERE s.id = r.session_id \
+         AND s.verdict IN ('automated', 'declared_bot'))"
+    }
+}
+
 /// Purges one chunk of request fingerprints in `conn`'s transaction: the visits whose last
-/// fingerprint went leave the counters, and the dashboard's (IP, session) and (day, session)
+/// counted fingerprint ([`counted_requests`]) went leave the counters, and the dashboard's (IP, session) and (day, session)
 /// rows whose last fingerprint went are deleted. None when nothing was left to purge.
 async fn purge_requests<D: Dialect>(
     conn: &mut D::Connection,
     before: DateTime<Utc>,
     chunk: i64,
+    count_automated: bool,
     report: &mut PurgeReport,
     users: &mut BTreeSet<String>,
 ) -> Result<bool, StoreError> {
@@ -183,10 +198,11 @@ async fn purge_requests<D: Dialect>(
 
     let gone: Vec<(i64, i64)> = Sql::<D>::new("SELECT v.url_id, v.session_id FROM ")
         .rows(json(&pairs)?, PAIR)
-        .push(
+        .push(format!(
             " WHERE NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
-             WHERE r.session_id = v.session_id AND r.url_id = v.url_id)",
-        )
+             WHERE r.session_id = v.session_id AND r.url_id = v.url_id{})",
+            counted_requests(count_automated)
+        ))
         .fetch_all_on(conn)
         .await?;
     report.visits_uncounted += uncount::<D>(conn, &gone).await?;
@@ -273,15 +289,7 @@ where
         count_automated: bool,
         progress: ProgressFn<'_>,
     ) -> Result<RebuildReport, StoreError> {
-        // The requests of automated clients, by their own verdict or their session's.
-        let people_only = if count_automated {
-            ""
-        } else {
-            " AND NOT EXISTS (SELECT 1 FROM fingerprint_profiles p WHERE p.id = r.profile_id \
-             AND p.verdict IN ('automated', 'declared_bot')) \
-             AND NOT EXISTS (SELECT 1 FROM fingerprint_sessions s WHERE s.id = r.session_id \
-             AND s.verdict IN ('automated', 'declared_bot'))"
-        };
+        let people_only = counted_requests(count_automated);
         let chunk = i64::from(chunk.max(1));
         let (max_id,): (i64,) = Sql::<D>::new("SELECT COALESCE(MAX(id), 0) FROM fingerprint_urls")
             .fetch_one(&self.pool)
@@ -376,6 +384,7 @@ where
         &self,
         before: DateTime<Utc>,
         chunk: u32,
+        count_automated: bool,
         progress: ProgressFn<'_>,
     ) -> Result<PurgeReport, StoreError> {
         let chunk = i64::from(chunk.max(1));
@@ -405,7 +414,16 @@ where
         // Request fingerprints, oldest first, a chunk per transaction.
         loop {
             let mut tx = D::begin_write(&self.pool).await?;
-            if !purge_requests::<D>(&mut *tx, before, chunk, &mut report, &mut users).await? {
+            if !purge_requests::<D>(
+                &mut *tx,
+                before,
+                chunk,
+                count_automated,
+                &mut report,
+                &mut users,
+            )
+            .await?
+            {
                 break;
             }
             tx.commit().await?;
