@@ -576,6 +576,75 @@ async fn an_erasure_waits_for_a_link_in_progress_and_erases_it() {
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 0);
 }
 
+/// Links lock their sessions in key order, as batches do (PostgreSQL): a batch holding the
+/// first of two sessions and then taking the second does not deadlock with a link of both
+/// given in the other order; the outcomes still come in the order of the links, and a
+/// session given twice is linked in the order given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_lock_sessions_in_key_order_as_batches_do() {
+    let Some(db) = TestDb::postgres("link_order").await else {
+        return;
+    };
+    let TestDb::Postgres { store: pg, .. } = &db else {
+        unreachable!()
+    };
+    let store = db.store();
+    let at = Utc::now();
+    store
+        .record(
+            &[visit(1, "/a", at, "agent"), visit(2, "/b", at, "agent")],
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    store
+        .link_sessions(&[fp::SessionLink::new(key(1), "v", at)])
+        .await
+        .unwrap();
+    // A batch's transaction, as the store writes one: its sessions locked in key order.
+    let lock = "SELECT id FROM fingerprint_sessions WHERE key = $1 FOR NO KEY UPDATE";
+    let mut batch = pg.pool().begin().await.unwrap();
+    sqlx::query(lock)
+        .bind(key(1))
+        .execute(&mut *batch)
+        .await
+        .unwrap();
+    let linking = db.store();
+    let link = tokio::spawn(async move {
+        linking
+            .link_sessions(&[
+                fp::SessionLink::new(key(2), "u", at),
+                fp::SessionLink::new(key(1), "u", at),
+                fp::SessionLink::new(key(2), "w", at),
+            ])
+            .await
+    });
+    // The link waits for the batch's first session.
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE wait_event_type = 'Lock' AND datname = current_database()";
+    for _ in 0..100 {
+        if db.scalar(waiting).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!link.is_finished(), "the link waits for the batch");
+    // The batch takes its second session: free, unless the link took it out of key order
+    // (then one of the two is aborted as a deadlock).
+    let second = sqlx::query(lock).bind(key(2)).execute(&mut *batch).await;
+    assert!(second.is_ok(), "{second:?}");
+    batch.commit().await.unwrap();
+    let outcomes = link.await.unwrap().unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            fp::LinkOutcome::Linked,
+            fp::LinkOutcome::LinkedToOther("v".into()),
+            fp::LinkOutcome::LinkedToOther("u".into()),
+        ]
+    );
+}
+
 /// Two batches writing the same returning visit at once (two app instances, PostgreSQL):
 /// the second waits for the first and its debounce sees the first one's row, so the visit
 /// is stored once. Each insert is slowed down by a trigger, so the two overlap.

@@ -114,7 +114,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Links sessions to users, in one transaction, creating unknown sessions. A session
     /// already linked to another user is left alone. The sessions' stored fingerprints
-    /// become part of the users' devices.
+    /// become part of the users' devices. One outcome per link, in the order of `links`.
     async fn link_sessions(&self, links: &[SessionLink]) -> Result<Vec<LinkOutcome>, StoreError>;
 
     /// Sets the user of a session (`None`: anonymous) whatever it was, recomputing the

@@ -117,18 +117,26 @@ pub(crate) async fn lock_user<D: Dialect>(
     Ok(())
 }
 
-/// `Store::link_sessions`.
+/// `Store::link_sessions`. The users are locked first, then the sessions, each in key order
+/// (the order batches lock sessions in), so a link and a batch or another link never wait
+/// for each other in a circle; a session given twice is linked in the order given.
 pub(crate) async fn link_sessions<D: Dialect>(
     store: &SqlStore<D>,
     links: &[SessionLink],
 ) -> Result<Vec<LinkOutcome>, StoreError> {
     let mut tx = D::begin_write(&store.pool).await?;
-    let mut outcomes = Vec::with_capacity(links.len());
+    // An erasure of a user waits for this link, or this link for it: never a session linked
+    // to a user while the user is being erased.
+    let users: BTreeSet<&str> = links.iter().map(|link| link.user_id.as_str()).collect();
+    for user in &users {
+        lock_user::<D>(&mut *tx, user).await?;
+    }
+    let mut order: Vec<usize> = (0..links.len()).collect();
+    order.sort_by_key(|&n| links[n].session_key.as_str());
+    let mut outcomes = vec![None; links.len()];
     let mut touched = BTreeSet::new();
-    for link in links {
-        // An erasure of the user waits for this link, or this link for it: never a session
-        // linked to a user while the user is being erased.
-        lock_user::<D>(&mut *tx, &link.user_id).await?;
+    for n in order {
+        let link = &links[n];
         let (id, current) = ensure_session::<D>(&mut *tx, &link.session_key, link.at).await?;
         let outcome = match current {
             Some(user) if user == link.user_id => LinkOutcome::AlreadyLinked,
@@ -147,12 +155,12 @@ pub(crate) async fn link_sessions<D: Dialect>(
                 LinkOutcome::Linked
             }
         };
-        outcomes.push(outcome);
+        outcomes[n] = Some(outcome);
     }
     let touched: Vec<&str> = touched.into_iter().collect();
     refresh_users::<D>(&mut *tx, &touched).await?;
     tx.commit().await?;
-    Ok(outcomes)
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
 /// `Store::relink_session`.
