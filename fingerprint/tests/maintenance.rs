@@ -645,6 +645,55 @@ async fn links_lock_sessions_in_key_order_as_batches_do() {
     );
 }
 
+/// A purge locks the empty old sessions it deletes in key order, as batches lock sessions
+/// (PostgreSQL): a batch holding the first of two such sessions and then taking the second
+/// does not deadlock with it, though the second was created first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_locks_sessions_in_key_order_as_batches_do() {
+    let Some(db) = TestDb::postgres("purge_order").await else {
+        return;
+    };
+    let TestDb::Postgres { store: pg, .. } = &db else {
+        unreachable!()
+    };
+    let store = db.store();
+    let old = Utc::now() - TimeDelta::days(100);
+    // Two sessions without fingerprints, the later key created first (the lower id).
+    for n in [2, 1] {
+        store
+            .link_sessions(&[fp::SessionLink::new(key(n), "u", old)])
+            .await
+            .unwrap();
+    }
+    let lock = "SELECT id FROM fingerprint_sessions WHERE key = $1 FOR NO KEY UPDATE";
+    let mut batch = pg.pool().begin().await.unwrap();
+    sqlx::query(lock)
+        .bind(key(1))
+        .execute(&mut *batch)
+        .await
+        .unwrap();
+    let purging = db.store();
+    let purge = tokio::spawn(async move {
+        purging
+            .purge(Utc::now() - TimeDelta::days(90), 100, false, &|_| {})
+            .await
+    });
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE wait_event_type = 'Lock' AND datname = current_database()";
+    for _ in 0..100 {
+        if db.scalar(waiting).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!purge.is_finished(), "the purge waits for the batch");
+    let second = sqlx::query(lock).bind(key(2)).execute(&mut *batch).await;
+    assert!(second.is_ok(), "{second:?}");
+    batch.commit().await.unwrap();
+    let report = purge.await.unwrap().unwrap();
+    assert_eq!(report.sessions, 2, "{report:?}");
+}
+
 /// Two batches writing the same returning visit at once (two app instances, PostgreSQL):
 /// the second waits for the first and its debounce sees the first one's row, so the visit
 /// is stored once. Each insert is slowed down by a trigger, so the two overlap.

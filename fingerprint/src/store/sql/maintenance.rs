@@ -459,8 +459,8 @@ where
 
         // Sessions of days wholly before the cutoff with nothing left (one of the cutoff's day
         // stays, as its (day, session) pair does: the day's rollup counted it, and a visit
-        // later that day must find it): locked first, then deleted by a statement that
-        // checks again. A batch writing to such a session holds it locked until it
+        // later that day must find it): locked first, in key order as batches lock sessions
+        // (no deadlock with one), then deleted by a statement that checks again. A batch writing to such a session holds it locked until it
         // commits; the lock waits for it, and the second check (a new snapshot on
         // PostgreSQL) sees its rows, so a session that just got a visit stays.
         let empty = " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
@@ -473,7 +473,7 @@ where
                 Sql::<D>::new("SELECT s.id FROM fingerprint_sessions s WHERE s.created_at < ")
                     .bind(Timestamp(cutoff_day_start))
                     .push(empty)
-                    .push(" ORDER BY s.id LIMIT ")
+                    .push(" ORDER BY s.key LIMIT ")
                     .bind(chunk)
                     .push(D::FOR_UPDATE)
                     .fetch_all_on(&mut *tx)
