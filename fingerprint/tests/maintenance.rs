@@ -37,6 +37,40 @@ fn visit(session: u32, url: &str, at: DateTime<Utc>, agent: &str) -> fp::Visit {
     fp::Visit::new(key(session), fingerprint)
 }
 
+/// A batch's transaction as the store writes one on PostgreSQL, its existing sessions locked
+/// one by one, so a test can start something else between two of them.
+struct Batch(sqlx::Transaction<'static, sqlx::Postgres>);
+
+impl Batch {
+    async fn begin(db: &TestDb) -> Self {
+        let TestDb::Postgres { store, .. } = db else {
+            unreachable!()
+        };
+        Self(store.pool().begin().await.unwrap())
+    }
+
+    /// Locks the session `key` as a batch writing to it does.
+    async fn lock(&mut self, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT id FROM fingerprint_sessions WHERE key = $1 FOR NO KEY UPDATE")
+            .bind(key)
+            .execute(&mut *self.0)
+            .await
+            .map(drop)
+    }
+}
+
+/// Waits (at most 2 s) until a connection to the test database waits for a lock.
+async fn until_one_waits_for_a_lock(db: &TestDb) {
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE wait_event_type = 'Lock' AND datname = current_database()";
+    for _ in 0..100 {
+        if db.scalar(waiting).await > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Records what a progress callback was told.
 #[derive(Default)]
 struct Seen(Mutex<Vec<fp::Progress>>);
@@ -477,8 +511,8 @@ async fn only_keys_to_deleted_rows_are_checked() {
 }
 
 /// A purge that finds an old session empty keeps it when a batch is writing a visit to it at
-/// that moment (PostgreSQL: the batch holds the session `FOR SHARE`; the purge waits for it,
-/// then checks again). Before, it deleted the session, and the new visit with it.
+/// that moment (PostgreSQL: the batch holds the session `FOR NO KEY UPDATE`; the purge waits
+/// for it, then checks again). Before, it deleted the session, and the new visit with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_keeps_an_old_session_a_batch_is_writing_to() {
     let Some(db) = TestDb::postgres("purge_race").await else {
@@ -494,14 +528,15 @@ async fn a_purge_keeps_an_old_session_a_batch_is_writing_to() {
     .execute(pg.pool())
     .await
     .unwrap();
-    // A batch's transaction, as the store writes one: the existing session held `FOR SHARE`,
-    // then its new row.
+    // A batch's transaction, as the store writes one: the existing session locked, then its
+    // new row.
     let mut batch = pg.pool().begin().await.unwrap();
-    let (id,): (i64,) =
-        sqlx::query_as("SELECT id FROM fingerprint_sessions WHERE key = 'returning' FOR SHARE")
-            .fetch_one(&mut *batch)
-            .await
-            .unwrap();
+    let (id,): (i64,) = sqlx::query_as(
+        "SELECT id FROM fingerprint_sessions WHERE key = 'returning' FOR NO KEY UPDATE",
+    )
+    .fetch_one(&mut *batch)
+    .await
+    .unwrap();
     sqlx::query(
         "INSERT INTO fingerprint_browser_fingerprints (session_id, visitor_id, components, \
          created_at) VALUES ($1, 'visitor', '{}', now())",
@@ -585,9 +620,6 @@ async fn links_lock_sessions_in_key_order_as_batches_do() {
     let Some(db) = TestDb::postgres("link_order").await else {
         return;
     };
-    let TestDb::Postgres { store: pg, .. } = &db else {
-        unreachable!()
-    };
     let store = db.store();
     let at = Utc::now();
     store
@@ -602,13 +634,8 @@ async fn links_lock_sessions_in_key_order_as_batches_do() {
         .await
         .unwrap();
     // A batch's transaction, as the store writes one: its sessions locked in key order.
-    let lock = "SELECT id FROM fingerprint_sessions WHERE key = $1 FOR NO KEY UPDATE";
-    let mut batch = pg.pool().begin().await.unwrap();
-    sqlx::query(lock)
-        .bind(key(1))
-        .execute(&mut *batch)
-        .await
-        .unwrap();
+    let mut batch = Batch::begin(&db).await;
+    batch.lock(&key(1)).await.unwrap();
     let linking = db.store();
     let link = tokio::spawn(async move {
         linking
@@ -620,20 +647,13 @@ async fn links_lock_sessions_in_key_order_as_batches_do() {
             .await
     });
     // The link waits for the batch's first session.
-    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
-                   WHERE wait_event_type = 'Lock' AND datname = current_database()";
-    for _ in 0..100 {
-        if db.scalar(waiting).await > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_one_waits_for_a_lock(&db).await;
     assert!(!link.is_finished(), "the link waits for the batch");
     // The batch takes its second session: free, unless the link took it out of key order
     // (then one of the two is aborted as a deadlock).
-    let second = sqlx::query(lock).bind(key(2)).execute(&mut *batch).await;
+    let second = batch.lock(&key(2)).await;
     assert!(second.is_ok(), "{second:?}");
-    batch.commit().await.unwrap();
+    batch.0.commit().await.unwrap();
     let outcomes = link.await.unwrap().unwrap();
     assert_eq!(
         outcomes,
@@ -653,9 +673,6 @@ async fn a_purge_locks_sessions_in_key_order_as_batches_do() {
     let Some(db) = TestDb::postgres("purge_order").await else {
         return;
     };
-    let TestDb::Postgres { store: pg, .. } = &db else {
-        unreachable!()
-    };
     let store = db.store();
     let old = Utc::now() - TimeDelta::days(100);
     // Two sessions without fingerprints, the later key created first (the lower id).
@@ -665,31 +682,19 @@ async fn a_purge_locks_sessions_in_key_order_as_batches_do() {
             .await
             .unwrap();
     }
-    let lock = "SELECT id FROM fingerprint_sessions WHERE key = $1 FOR NO KEY UPDATE";
-    let mut batch = pg.pool().begin().await.unwrap();
-    sqlx::query(lock)
-        .bind(key(1))
-        .execute(&mut *batch)
-        .await
-        .unwrap();
+    let mut batch = Batch::begin(&db).await;
+    batch.lock(&key(1)).await.unwrap();
     let purging = db.store();
     let purge = tokio::spawn(async move {
         purging
             .purge(Utc::now() - TimeDelta::days(90), 100, false, &|_| {})
             .await
     });
-    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
-                   WHERE wait_event_type = 'Lock' AND datname = current_database()";
-    for _ in 0..100 {
-        if db.scalar(waiting).await > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_one_waits_for_a_lock(&db).await;
     assert!(!purge.is_finished(), "the purge waits for the batch");
-    let second = sqlx::query(lock).bind(key(2)).execute(&mut *batch).await;
+    let second = batch.lock(&key(2)).await;
     assert!(second.is_ok(), "{second:?}");
-    batch.commit().await.unwrap();
+    batch.0.commit().await.unwrap();
     let report = purge.await.unwrap().unwrap();
     assert_eq!(report.sessions, 2, "{report:?}");
 }
