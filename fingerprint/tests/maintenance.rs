@@ -59,6 +59,22 @@ impl Batch {
     }
 }
 
+/// Sessions 1 and 2, a request each at `at`, and session 1 linked to `user`.
+async fn two_sessions_the_first_linked_to(db: &TestDb, user: &str, at: DateTime<Utc>) {
+    let store = db.store();
+    store
+        .record(
+            &[visit(1, "/a", at, "agent"), visit(2, "/b", at, "agent")],
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    store
+        .link_sessions(&[fp::SessionLink::new(key(1), user, at)])
+        .await
+        .unwrap();
+}
+
 /// Waits (at most 2 s) until a connection to the test database waits for a lock.
 async fn until_one_waits_for_a_lock(db: &TestDb) {
     let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
@@ -571,19 +587,8 @@ async fn an_erasure_waits_for_a_link_in_progress_and_erases_it() {
     let TestDb::Postgres { store: pg, .. } = &db else {
         unreachable!()
     };
-    let store = db.store();
     let at = Utc::now();
-    store
-        .record(
-            &[visit(1, "/a", at, "agent"), visit(2, "/b", at, "agent")],
-            Duration::ZERO,
-        )
-        .await
-        .unwrap();
-    store
-        .link_sessions(&[fp::SessionLink::new(key(1), "u", at)])
-        .await
-        .unwrap();
+    two_sessions_the_first_linked_to(&db, "u", at).await;
     // A link's transaction, as the store writes one: the user locked, then the session linked.
     let mut link = pg.pool().begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('fingerprint_user:' || $1, 0))")
@@ -620,19 +625,8 @@ async fn links_lock_sessions_in_key_order_as_batches_do() {
     let Some(db) = TestDb::postgres("link_order").await else {
         return;
     };
-    let store = db.store();
     let at = Utc::now();
-    store
-        .record(
-            &[visit(1, "/a", at, "agent"), visit(2, "/b", at, "agent")],
-            Duration::ZERO,
-        )
-        .await
-        .unwrap();
-    store
-        .link_sessions(&[fp::SessionLink::new(key(1), "v", at)])
-        .await
-        .unwrap();
+    two_sessions_the_first_linked_to(&db, "v", at).await;
     // A batch's transaction, as the store writes one: its sessions locked in key order.
     let mut batch = Batch::begin(&db).await;
     batch.lock(&key(1)).await.unwrap();
