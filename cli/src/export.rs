@@ -157,6 +157,18 @@ fn session_fields(row: fp::StoredSession) -> Vec<Field> {
     ]
 }
 
+/// A CSV cell of text. Text a spreadsheet would take for a formula (starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return), as a client can choose its referer, user agent or
+/// URL to be, gets a leading `'` so it is shown as text (OWASP's advice against CSV
+/// injection). JSON Lines keeps every value as stored.
+fn text_cell(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
 /// Writes rows in one format.
 enum Writer<'w> {
     Csv(Box<csv::Writer<&'w mut (dyn Write + Send)>>),
@@ -187,7 +199,7 @@ impl<'w> Writer<'w> {
         match self {
             Self::Csv(csv) => {
                 let cells = fields.into_iter().map(|field| match field {
-                    Field::Text(text) | Field::Json(text) => text,
+                    Field::Text(text) | Field::Json(text) => text_cell(text),
                     Field::Number(n) => n.to_string(),
                     Field::Null => String::new(),
                 });

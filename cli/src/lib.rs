@@ -130,9 +130,10 @@ pub enum Export {
 /// Output format of `export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Comma-separated values with a header line.
+    /// Comma-separated values with a header line, for spreadsheets: text that would start a
+    /// formula (`=`, `+`, `-`, `@`, a tab, a carriage return) gets a leading `'`.
     Csv,
-    /// One JSON object per line.
+    /// One JSON object per line, every value as stored.
     Jsonl,
 }
 

@@ -85,6 +85,8 @@ async fn fill(store: &dyn fp::Store) {
         let mut fingerprint =
             fp::RequestFingerprint::new(format!("http://site{url}"), now - TimeDelta::days(days));
         fingerprint.user_agent = "curl/8.5.0, \"quoted\"".into();
+        // A client's referer made to run as a spreadsheet formula.
+        fingerprint.referer = "=HYPERLINK(\"http://evil\",\"x\")".into();
         // What the recorder derives; a direct `record` stores what it is given.
         fingerprint.device = fp::Device::from_user_agent(&fingerprint.user_agent);
         visits.push(fp::Visit::new(key(n), fingerprint));
@@ -145,6 +147,20 @@ async fn commands_work_on(url: &str) {
         lines[1].contains(",\"curl/8.5.0, \"\"quoted\"\"\","),
         "CSV quoting: {}",
         lines[1]
+    );
+    assert!(
+        lines[1].contains(",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\","),
+        "a formula is shown as text: {}",
+        lines[1]
+    );
+    let jsonl = stdout(&fingerprint(
+        Some(url),
+        &["export", "requests", "--format", "jsonl"],
+    ));
+    let row: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        row["referer"], "=HYPERLINK(\"http://evil\",\"x\")",
+        "as stored"
     );
     assert!(
         lines[1].contains(",curl,8,,,bot"),
