@@ -659,6 +659,55 @@ async fn links_lock_sessions_in_key_order_as_batches_do() {
     );
 }
 
+/// A link adds its sessions' devices to the user in (user, kind, value) order, the order a
+/// batch writes what linked users were seen with (PostgreSQL): a batch writing the user's
+/// first device and then the second does not deadlock with a link whose sessions hold them
+/// in the other order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_add_devices_in_the_order_batches_do() {
+    let Some(db) = TestDb::postgres("device_order").await else {
+        return;
+    };
+    let store = db.store();
+    let at = Utc::now();
+    // Session 1 (first in key order) was seen with agent "b", session 2 with agent "a".
+    store
+        .record(
+            &[visit(1, "/a", at, "b"), visit(2, "/a", at, "a")],
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    // A batch's transaction, as the store writes one: what user "u" was seen with, sorted.
+    let mut batch = Batch::begin(&db).await;
+    let seen = |agent: &'static str| {
+        sqlx::query(
+            "INSERT INTO fingerprint_user_devices (user_id, kind, value, first_seen, last_seen) \
+             VALUES ('u', 2, $1, now(), now()) ON CONFLICT (user_id, kind, value) \
+             DO UPDATE SET last_seen = excluded.last_seen",
+        )
+        .bind(agent)
+    };
+    seen("a").execute(&mut *batch.0).await.unwrap();
+    let linking = db.store();
+    let link = tokio::spawn(async move {
+        linking
+            .link_sessions(&[
+                fp::SessionLink::new(key(1), "u", at),
+                fp::SessionLink::new(key(2), "u", at),
+            ])
+            .await
+    });
+    until_one_waits_for_a_lock(&db).await;
+    assert!(!link.is_finished(), "the link waits for the batch");
+    let second = seen("b").execute(&mut *batch.0).await;
+    assert!(second.is_ok(), "{second:?}");
+    batch.0.commit().await.unwrap();
+    link.await.unwrap().unwrap();
+    let devices = "SELECT COUNT(*) FROM fingerprint_user_devices WHERE user_id = 'u'";
+    assert_eq!(db.scalar(devices).await, 2);
+}
+
 /// A purge locks the empty old sessions it deletes in key order, as batches lock sessions
 /// (PostgreSQL): a batch holding the first of two such sessions and then taking the second
 /// does not deadlock with it, though the second was created first.

@@ -37,45 +37,42 @@ async fn ensure_session<D: Dialect>(
         .ok_or_else(|| missing_id("session", key))
 }
 
-/// Adds everything a session's stored fingerprints show to its user's devices.
-pub(crate) async fn absorb_session<D: Dialect>(
+/// Adds everything the stored fingerprints of the sessions `ids` show to their users'
+/// devices, in one statement that takes the rows in (user, kind, value) order, byte-wise:
+/// the order a batch writes what linked users were seen with, so the two never wait for
+/// each other in a circle.
+pub(crate) async fn absorb_sessions<D: Dialect>(
     conn: &mut D::Connection,
-    session_id: i64,
-    user_id: &str,
+    ids: &[i64],
 ) -> Result<(), StoreError> {
-    for (kind, column, table) in [
-        (
-            KIND_AGENT,
-            "p.user_agent",
-            "fingerprint_request_fingerprints r \
-             JOIN fingerprint_profiles p ON p.id = r.profile_id",
-        ),
-        (
-            KIND_BROWSER,
-            "r.visitor_id",
-            "fingerprint_browser_fingerprints r",
-        ),
-    ] {
-        Sql::<D>::new(
-            "INSERT INTO fingerprint_user_devices (user_id, kind, value, first_seen, last_seen) \
-             SELECT ",
-        )
-        .bind(user_id.to_owned())
-        .push(", ")
-        .bind(kind)
-        .push(format!(
-            ", {column}, MIN(r.created_at), MAX(r.created_at) FROM {table} WHERE r.session_id = "
-        ))
-        .bind(session_id)
-        .push(format!(
-            " GROUP BY {column} ORDER BY {column} \
-             ON CONFLICT (user_id, kind, value) DO UPDATE SET first_seen = {}, last_seen = {}",
-            D::least("fingerprint_user_devices.first_seen", "excluded.first_seen"),
-            D::greatest("fingerprint_user_devices.last_seen", "excluded.last_seen"),
-        ))
-        .execute(conn)
-        .await?;
+    if ids.is_empty() {
+        return Ok(());
     }
+    let ids = json(ids)?;
+    let mut sql = Sql::<D>::new(format!(
+        "INSERT INTO fingerprint_user_devices (user_id, kind, value, first_seen, last_seen) \
+         SELECT user_id, kind, value, MIN(at), MAX(at) FROM (\
+         SELECT s.user_id, {KIND_AGENT} AS kind, p.user_agent AS value, r.created_at AS at \
+         FROM fingerprint_request_fingerprints r \
+         JOIN fingerprint_profiles p ON p.id = r.profile_id \
+         JOIN fingerprint_sessions s ON s.id = r.session_id WHERE TRUE"
+    ));
+    sql.is_in("r.session_id", ids.clone(), Col::Int)
+        .push(format!(
+            " UNION ALL SELECT s.user_id, {KIND_BROWSER}, b.visitor_id, b.created_at \
+         FROM fingerprint_browser_fingerprints b \
+         JOIN fingerprint_sessions s ON s.id = b.session_id WHERE TRUE"
+        ));
+    sql.is_in("b.session_id", ids, Col::Int).push(format!(
+        ") AS seen WHERE user_id IS NOT NULL GROUP BY user_id, kind, value \
+         ORDER BY {}, kind, {} \
+         ON CONFLICT (user_id, kind, value) DO UPDATE SET first_seen = {}, last_seen = {}",
+        D::bytewise("user_id"),
+        D::bytewise("value"),
+        D::least("fingerprint_user_devices.first_seen", "excluded.first_seen"),
+        D::greatest("fingerprint_user_devices.last_seen", "excluded.last_seen"),
+    ));
+    sql.execute(conn).await?;
     Ok(())
 }
 
@@ -91,13 +88,10 @@ pub(crate) async fn rebuild_user_devices<D: Dialect>(
     let sessions: Vec<(i64,)> =
         Sql::<D>::new("SELECT id FROM fingerprint_sessions WHERE user_id = ")
             .bind(user_id.to_owned())
-            .push(" ORDER BY id")
             .fetch_all_on(conn)
             .await?;
-    for (id,) in sessions {
-        absorb_session::<D>(conn, id, user_id).await?;
-    }
-    Ok(())
+    let ids: Vec<i64> = sessions.into_iter().map(|(id,)| id).collect();
+    absorb_sessions::<D>(conn, &ids).await
 }
 
 /// Locks `user_id` until the transaction ends against other links to and erasures of it
@@ -135,6 +129,7 @@ pub(crate) async fn link_sessions<D: Dialect>(
     order.sort_by_key(|&n| links[n].session_key.as_str());
     let mut outcomes = vec![None; links.len()];
     let mut touched = BTreeSet::new();
+    let mut linked = Vec::new();
     for n in order {
         let link = &links[n];
         let (id, current) = ensure_session::<D>(&mut *tx, &link.session_key, link.at).await?;
@@ -150,13 +145,14 @@ pub(crate) async fn link_sessions<D: Dialect>(
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                absorb_session::<D>(&mut *tx, id, &link.user_id).await?;
+                linked.push(id);
                 touched.insert(link.user_id.as_str());
                 LinkOutcome::Linked
             }
         };
         outcomes[n] = Some(outcome);
     }
+    absorb_sessions::<D>(&mut *tx, &linked).await?;
     let touched: Vec<&str> = touched.into_iter().collect();
     refresh_users::<D>(&mut *tx, &touched).await?;
     tx.commit().await?;
