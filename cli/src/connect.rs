@@ -4,18 +4,37 @@ use fingerprint::v1 as fp;
 
 use crate::CliError;
 
-/// The URL with its password hidden, for messages.
-fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// The URL with its passwords hidden, for messages: the one after the user name and any
+/// `password` parameter (sqlx reads both). A URL that does not parse is shown only when it
+/// cannot hold a password.
+pub(crate) fn redacted(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return if text.contains(['@', '?']) {
+            "(a database URL that does not parse)".to_owned()
+        } else {
+            text.to_owned()
+        };
     };
-    match rest.split_once('@') {
-        Some((user, host)) if user.contains(':') => {
-            let name = user.split(':').next().unwrap_or_default();
-            format!("{scheme}://{name}:***@{host}")
-        }
-        _ => url.to_owned(),
+    if url.password().is_some() {
+        // Only a URL that cannot have a password refuses one.
+        let _ = url.set_password(Some("***"));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let hidden = name.to_ascii_lowercase().contains("password");
+                let value = if hidden {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// The file of a `sqlite:` URL, unless it is an in-memory database.
@@ -83,6 +102,21 @@ mod tests {
         );
         assert_eq!(redacted("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redacted("sqlite://a.db"), "sqlite://a.db");
+        assert_eq!(
+            redacted("sqlite:data.db?mode=rwc"),
+            "sqlite:data.db?mode=rwc"
+        );
+        // An `@` in the password: the URL's host starts after the last one, as for sqlx.
+        assert_eq!(
+            redacted("postgres://app:p@ss@db/x"),
+            "postgres://app:***@db/x"
+        );
+        assert_eq!(
+            redacted("postgres://db/x?user=app&password=secret&sslmode=require"),
+            "postgres://db/x?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(redacted("not a url"), "not a url");
+        assert!(!redacted("nonsense:// a:b@c").contains('b'));
     }
 
     #[test]

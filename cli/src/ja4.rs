@@ -18,8 +18,17 @@ pub(crate) fn run(
     if let Some(hex) = hex {
         return write(answer(Value::Null, Some(hex)));
     }
-    for line in input.lines() {
-        let line = line.map_err(|e| CliError::Output(format!("cannot read the input: {e}")))?;
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        let read = input
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| CliError::Input(format!("cannot read the input: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        // A line that is not UTF-8 is not JSON: its error line, and on to the next.
+        let line = String::from_utf8_lossy(&bytes);
         if line.trim().is_empty() {
             continue;
         }

@@ -24,7 +24,12 @@ pub use connect::open;
 #[command(name = "fingerprint", version)]
 pub struct Cli {
     /// The database: sqlite://FILE or postgres://USER@HOST/DB.
-    #[arg(long, env = "FINGERPRINT_DATABASE_URL", global = true)]
+    #[arg(
+        long,
+        env = "FINGERPRINT_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// What to do.
     #[command(subcommand)]
@@ -64,8 +69,8 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
-        /// Only rows created at or after this: a date (2026-01-31), a time (RFC 3339) or an
-        /// age (7d, 12h).
+        /// Only rows created at or after this: a date (2026-01-31, from midnight UTC), a time
+        /// (RFC 3339) or an age (7d, 12h).
         #[arg(long, value_parser = parse_since)]
         since: Option<DateTime<Utc>>,
         /// Write here instead of standard output.
@@ -107,8 +112,8 @@ pub enum Command {
         /// Request fingerprints to write.
         #[arg(long, default_value_t = 10_000)]
         rows: u64,
-        /// Spread over this many days before now.
-        #[arg(long, default_value_t = 30)]
+        /// Spread over this many days before now (1 to 36,500).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         days: u32,
         /// Random seed (the same seed gives the same data).
         #[arg(long, default_value_t = 1)]
@@ -150,22 +155,39 @@ pub enum CliError {
     /// Writing the output failed (exit code 1).
     #[error("cannot write the output: {0}")]
     Output(String),
+    /// Reading the input failed (exit code 1).
+    #[error("{0}")]
+    Input(String),
 }
 
 impl CliError {
-    /// 2 for configuration problems (bad URL, unreachable or unmigrated database), 1 for
-    /// failures while working.
+    /// 2 for configuration problems (bad URL, unreachable or unmigrated database, or one
+    /// newer than this command), 1 for failures while working.
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) => 2,
-            Self::Store(_) | Self::Output(_) => 1,
+            Self::Config(_)
+            | Self::Store(fp::StoreError::NotMigrated | fp::StoreError::SchemaTooNew { .. }) => 2,
+            Self::Store(_) | Self::Output(_) | Self::Input(_) => 1,
         }
     }
 }
 
 fn parse_age(text: &str) -> Result<Duration, String> {
+    not_ambiguous(text)?;
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90d, 12w, 36h)"))
+}
+
+/// Refuses an age in `m`: minutes to humantime, months on the dashboard, so a purge
+/// `--older-than 3m` meant as three months would delete all but three minutes.
+fn not_ambiguous(text: &str) -> Result<(), String> {
+    let mut units = text.split(|c: char| c.is_ascii_digit() || c.is_whitespace());
+    if units.any(|unit| unit == "m") {
+        return Err(format!(
+            "{text:?}: \"m\" could be minutes or months: write \"min\" or \"months\""
+        ));
+    }
+    Ok(())
 }
 
 fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
@@ -175,6 +197,7 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
     }
+    not_ambiguous(text)?;
     let age = parse_age(text)
         .map_err(|_| format!("{text:?} is not a date (2026-01-31), a time or an age (7d)"))?;
     Ok(ago(age))

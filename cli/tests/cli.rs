@@ -74,6 +74,61 @@ fn configuration_errors_are_one_line_and_exit_2() {
     let bad_age = fingerprint(Some(&missing), &["purge", "--older-than", "ninety"]);
     assert_eq!(bad_age.status.code(), Some(2));
     assert!(stderr(&bad_age).contains("90d"), "{}", stderr(&bad_age));
+    // `m`: minutes or months? A purge that guessed wrong could not be undone.
+    for args in [
+        &["purge", "--older-than", "3m"][..],
+        &["export", "requests", "--since", "1m"],
+    ] {
+        let ambiguous = fingerprint(Some(&missing), args);
+        assert_eq!(ambiguous.status.code(), Some(2));
+        assert!(
+            stderr(&ambiguous).contains("could be minutes or months"),
+            "{}",
+            stderr(&ambiguous)
+        );
+    }
+    let days = fingerprint(Some(&missing), &["seed", "--days", "200000000"]);
+    assert_eq!(days.status.code(), Some(2), "{}", stderr(&days));
+}
+
+/// `--help` shows that the database URL comes from the environment, not its password.
+#[test]
+fn help_does_not_show_the_database_password() {
+    let help = Command::new(env!("CARGO_BIN_EXE_fingerprint"))
+        .env("FINGERPRINT_DATABASE_URL", "postgres://app:secret@db/x")
+        .args(["purge", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(stdout(&help).contains("FINGERPRINT_DATABASE_URL"));
+    assert!(!stdout(&help).contains("secret"), "{}", stdout(&help));
+}
+
+/// A database migrated by a newer version is a configuration error for every command,
+/// `migrate` included (exit code 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_database_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("newer.db").display());
+    assert!(fingerprint(Some(&url), &["migrate"]).status.success());
+    let store = fp::SqliteStore::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO fingerprint_migrations (version, description, applied_at) \
+         VALUES (999, 'from the future', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+    for command in ["migrate", "stats"] {
+        let output = fingerprint(Some(&url), &[command]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{command}: {}",
+            stderr(&output)
+        );
+    }
 }
 
 /// Three sessions: one 100 days old, two recent; one linked to "u".
@@ -390,7 +445,7 @@ const CHROME_HELLO: &str = "1603010200010001fc03030f9e38acb9a54a7c6e00e29a70ac2f
 /// The same handshake message split over two TLS records.
 const CHROME_HELLO_TWO_RECORDS: &str = "16030100c8010001fc03030f9e38acb9a54a7c6e00e29a70ac2feee180ff76d7f25dca84932a66a42d1e5a20bc58b92f865e6b9aa4a6371cadcb0afe1da1c0f705209a11d52357f56d5dd9620020aaaa130113021303c02bc02fc02cc030cca9cca8c013c014009c009d002f0035010001939a9a0000ff010001000033002b00290a0a000100001d0020cf55af2603e92f59eb321779706a18fa6b96b16c16404c2264ed687a59401878002d00020101000500050100000000446900050003026832000d001200100403080404160301013801050308050501080606010010000e000c02683208687474702f312e3100230000001b0003020002002b0007060a0a0304030300000022002000001d636c69656e7473657276696365732e676f6f676c65617069732e636f6d00120000000a000a00080a0a001d0017001800170000000b000201006a6a000100001500ba000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
 
-fn fingerprint_with_input(args: &[&str], input: &str) -> Output {
+fn fingerprint_with_input(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_fingerprint"))
         .env_remove("FINGERPRINT_DATABASE_URL")
@@ -400,12 +455,7 @@ fn fingerprint_with_input(args: &[&str], input: &str) -> Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -416,11 +466,18 @@ fn ja4_reads_json_lines_and_goes_on_after_bad_input() {
          {{\"id\": \"two\", \"client_hello_hex\": \"{CHROME_HELLO_TWO_RECORDS}\"}}\n\
          {{\"id\": 3, \"client_hello_hex\": \"zz\"}}\n\
          \n\
-         not json\n\
+         not json, not UTF-8: NOT_UTF8\n\
          {{\"id\": 5, \"client_hello_hex\": \"{}\"}}\n\
          {{\"id\": 6}}\n",
         &CHROME_HELLO[..40]
-    );
+    )
+    .replace("NOT_UTF8", "\u{1}")
+    .into_bytes();
+    // A byte that is never UTF-8.
+    let input: Vec<u8> = input
+        .into_iter()
+        .map(|b| if b == 1 { 0xff } else { b })
+        .collect();
     let output = fingerprint_with_input(&["ja4"], &input);
     assert!(output.status.success(), "{}", stderr(&output));
     let lines: Vec<serde_json::Value> = stdout(&output)
