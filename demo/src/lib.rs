@@ -108,6 +108,26 @@ fn templates() -> Environment<'static> {
     env
 }
 
+/// The database of `database_url` as pages and logs may show it: the SQLite file, or the
+/// PostgreSQL database and its host; never a user name or a password.
+#[must_use]
+pub fn database_name(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(url) if url.scheme() == "sqlite" => {
+            let file = database_url
+                .trim_start_matches("sqlite:")
+                .trim_start_matches("//");
+            format!("SQLite {}", file.split('?').next().unwrap_or_default())
+        }
+        Ok(url) => format!(
+            "PostgreSQL {} on {}",
+            url.path().trim_start_matches('/'),
+            url.host_str().unwrap_or("localhost")
+        ),
+        Err(_) => "a database".to_owned(),
+    }
+}
+
 /// Connects the store named by `database_url` (sqlite:// or postgres://) and migrates it.
 pub async fn connect_store(database_url: &str) -> anyhow::Result<Box<dyn fp::FullStore>> {
     let store: Box<dyn fp::FullStore> = if database_url.starts_with("sqlite:") {
@@ -140,7 +160,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, fp::Fingerprint)>
         templates: templates(),
         fingerprinted: config.fingerprint,
         accounts: config.accounts,
-        database: config.database_url.clone(),
+        database: database_name(&config.database_url),
     });
     let mut pages = Router::new()
         .route("/", get(index))
@@ -409,14 +429,11 @@ async fn not_found(State(state): State<Shared>) -> Response {
     not_found_page(&state, "This page does not exist.")
 }
 
-/// Where to go after logging in: a local path, else the devices page.
+/// Where to go after logging in: a local path, checked as the redirect page checks `next`
+/// (no other site, no characters a browser would drop or turn around), else the devices page.
 fn local_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_owned()
-        }
-        _ => "/devices".to_owned(),
-    }
+    next.and_then(|next| fp::check_redirect(Some(next), &fp::RedirectPolicy::new(), None).ok())
+        .unwrap_or_else(|| "/devices".to_owned())
 }
 
 #[derive(Debug, Deserialize)]
@@ -605,4 +622,37 @@ pub fn self_signed_tls(host: std::net::IpAddr) -> anyhow::Result<rustls::ServerC
         .with_single_cert(vec![certified.cert.der().clone()], key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_go_back_only_to_local_pages() {
+        assert_eq!(local_next(Some("/articles/1?x=2")), "/articles/1?x=2");
+        for outside in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/\n",
+        ] {
+            assert_eq!(local_next(Some(outside)), "/devices", "{outside:?}");
+        }
+        assert_eq!(local_next(None), "/devices");
+    }
+
+    #[test]
+    fn database_names_hold_no_password() {
+        assert_eq!(
+            database_name("postgres://app:secret@db:5432/shop?sslmode=require"),
+            "PostgreSQL shop on db"
+        );
+        assert_eq!(
+            database_name("sqlite://fingerprint-demo.db?mode=rwc"),
+            "SQLite fingerprint-demo.db"
+        );
+        assert_eq!(database_name("sqlite:data/x.db"), "SQLite data/x.db");
+    }
 }

@@ -24,6 +24,7 @@ struct Args {
     #[arg(
         long,
         env = "FINGERPRINT_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://fingerprint-demo.db"
     )]
     database_url: String,
@@ -78,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     };
     tracing::info!(
         "demo on {scheme}://{addr}/ (database {}, fingerprinting {})",
-        config.database_url,
+        demo::database_name(&config.database_url),
         if config.fingerprint { "on" } else { "off" }
     );
     axum::serve(

@@ -84,6 +84,10 @@ async fn unknown_pages_are_404() {
     let (status, page, _) = get(&demo, "/about", None).await;
     assert_eq!(status, 200);
     assert!(page.contains("fingerprint_session"));
+    assert!(
+        page.contains("The data lives in SQLite ") && !page.contains("sqlite://"),
+        "the database by name, not its URL: {page}"
+    );
     let (status, page, _) = get(&demo, "/stats", None).await;
     assert_eq!(status, 200);
     assert!(page.contains("enqueued"));
