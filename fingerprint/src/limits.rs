@@ -17,6 +17,15 @@ pub(crate) const METHOD: usize = 16;
 pub(crate) const NETWORK: usize = 255;
 /// Each UTM parameter.
 pub(crate) const UTM: usize = 255;
+/// A user id the layer links a session to, in bytes (an e-mail address fits; an id is never
+/// truncated: a longer one is not linked).
+pub(crate) const USER_ID: usize = 255;
+
+/// Whether `user_id` can be stored as it is: not empty, at most [`USER_ID`] bytes, without
+/// control characters (PostgreSQL refuses a NUL, and the link's whole batch with it).
+pub(crate) fn is_storable_user_id(user_id: &str) -> bool {
+    !user_id.is_empty() && user_id.len() <= USER_ID && !user_id.chars().any(char::is_control)
+}
 
 /// Truncates `value` to at most `max` bytes, on a character boundary.
 pub(crate) fn truncate_bytes(mut value: String, max: usize) -> String {

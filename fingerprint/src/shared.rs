@@ -83,10 +83,22 @@ impl Shared {
     }
 
     /// Queues a link of `session_key` to `user_id` unless this process already queued the
-    /// same one. False when the queue refused it.
+    /// same one. False when the queue refused it. A user id the store could not take as it
+    /// is (see [`crate::limits::is_storable_user_id`]) is not linked, once logged: it would
+    /// fail the batch of links it is written with.
     pub(crate) fn link(&self, session_key: &str, user_id: &str) -> bool {
         let now = self.clock.now();
         if self.debounce.is_linked(session_key, user_id, now) {
+            return true;
+        }
+        if !crate::limits::is_storable_user_id(user_id) {
+            tracing::warn!(
+                bytes = user_id.len(),
+                "session not linked: the user id is empty, longer than {} bytes or holds \
+                 control characters",
+                crate::limits::USER_ID
+            );
+            self.debounce.remember_link(session_key, user_id, now);
             return true;
         }
         let link = SessionLink::new(session_key, user_id, now);

@@ -70,11 +70,25 @@ async fn anonymous_get_is_recorded(db: TestDb) {
         .unwrap();
     assert_eq!(response.status(), 200);
     let key = cookie_key(&response).expect("a session cookie");
+    // A response that gives a visitor its key is not for shared caches.
+    assert_eq!(response.headers()["vary"], "Cookie");
+    assert_eq!(response.headers()["cache-control"], "private");
     assert_eq!(response.text().await.unwrap(), "the view");
+    let again = client()
+        .get(format!("http://{addr}/path?x=2"))
+        .header("cookie", format!("fingerprint_session={key}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(cookie_key(&again).is_none());
+    assert!(
+        again.headers().get("cache-control").is_none(),
+        "no key, no change"
+    );
     fingerprint.flush().await.unwrap();
 
     assert_eq!(db.count("fingerprint_sessions").await, 1);
-    assert_eq!(db.count("fingerprint_request_fingerprints").await, 1);
+    assert_eq!(db.count("fingerprint_request_fingerprints").await, 2);
     let session = db
         .store()
         .session(&key)
@@ -83,15 +97,15 @@ async fn anonymous_get_is_recorded(db: TestDb) {
         .expect("session row");
     assert_eq!(session.user_id, None);
     let requests = db.store().session_requests(&key, 10).await.unwrap();
-    assert_eq!(requests.len(), 1);
-    let stored = &requests[0].fingerprint;
+    assert_eq!(requests.len(), 2);
+    let stored = &requests[1].fingerprint;
     assert_eq!(stored.ip, Some("127.0.0.1".parse().unwrap()));
     assert_eq!(stored.user_agent, "fingerprint-tests/1");
     assert_eq!(stored.method, "GET");
     assert_eq!(stored.url, format!("http://{addr}/path?x=1"));
     let age = Utc::now() - stored.created_at;
     assert!(age.num_seconds().abs() < 5, "created {age} ago");
-    assert_eq!(fingerprint.shutdown().await.stored, 1);
+    assert_eq!(fingerprint.shutdown().await.stored, 2);
 }
 
 async fn headers_are_stored_as_sent_and_truncated(db: TestDb) {

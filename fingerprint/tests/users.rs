@@ -19,6 +19,7 @@ suite!(
     #[cfg(feature = "tower-sessions")]
     another_login_on_the_same_session_starts_a_new_one,
     remember_user_session_links_only_known_users,
+    user_ids_the_store_cannot_take_are_not_linked,
     two_users_on_one_browser_share_its_visitor_id,
     explicit_link_and_relink,
     #[cfg(feature = "tower-sessions")]
@@ -361,6 +362,54 @@ async fn remember_user_session_links_only_known_users(db: TestDb) {
         2,
         "one link per session and user"
     );
+}
+
+/// A user id the store cannot take as it is (too long for PostgreSQL's index) is not linked,
+/// and the other logins of its batch of links are: before, the whole batch failed.
+async fn user_ids_the_store_cannot_take_are_not_linked(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        // Every link waits for the flush below: one batch.
+        .with_batch_delay(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let who = |parts: &http::request::Parts| {
+        parts
+            .headers
+            .get("x-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let app = Router::new()
+        .route("/{*rest}", get(|| async { "page" }))
+        .route_layer(fingerprint.remember_user_session(who))
+        .route_layer(fingerprint.layer());
+    let addr = serve(app).await;
+    let long = "u".repeat(3_000);
+    for user in ["erin", long.as_str()] {
+        let response = browser(CHROME_MAC)
+            .get(format!("http://{addr}/page"))
+            .header("x-user", user)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+    fingerprint.flush().await.unwrap();
+    assert_eq!(
+        fingerprint
+            .users()
+            .sessions("erin", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM fingerprint_sessions WHERE user_id IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(fingerprint.stats().links, 1);
 }
 
 fn browser_visit(session: &str, visitor: &str, at: DateTime<Utc>) -> fp::BrowserVisit {

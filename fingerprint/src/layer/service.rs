@@ -71,7 +71,15 @@ where
             // The handler may have logged a user in (axum-login).
             session.after_handler(&link).instrument(span).await;
             if let Some(cookie) = set_cookie {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
+                // A shared cache must not hand this response, and so this visitor's key, to
+                // others: `Vary: Cookie` (as Django's session middleware adds), and `private`
+                // unless the app chose its own caching.
+                let headers = response.headers_mut();
+                headers.append(header::SET_COOKIE, cookie);
+                headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+                if !headers.contains_key(header::CACHE_CONTROL) {
+                    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+                }
             }
             Ok(response)
         })

@@ -34,18 +34,21 @@ impl CookieConfig {
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     }
 
-    /// The session key carried by the request's cookies, when valid.
+    /// The session key carried by the request's cookies, when valid. Another cookie's
+    /// bytes that are not ASCII (a UTF-8 value, which browsers send as it is) do not hide
+    /// ours: each header line is read lossily, and only our cookie's value is checked.
     pub(crate) fn read(&self, headers: &HeaderMap) -> Option<String> {
         headers
             .get_all(header::COOKIE)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, value)| value.trim_matches('"'))
+            .find_map(|value| {
+                String::from_utf8_lossy(value.as_bytes())
+                    .split(';')
+                    .filter_map(|pair| pair.trim().split_once('='))
+                    .find(|(name, _)| *name == self.name)
+                    .map(|(_, value)| value.trim_matches('"').to_owned())
+            })
             .filter(|value| is_valid_key(value))
-            .map(str::to_owned)
     }
 
     /// The `Set-Cookie` value for a new key.
@@ -114,7 +117,16 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("x=y; fingerprint_session={key}")).unwrap(),
         );
-        assert_eq!(config.read(&headers), Some(key));
+        assert_eq!(config.read(&headers), Some(key.clone()));
+
+        // Another cookie with a UTF-8 value on the same line.
+        let mut utf8 = HeaderMap::new();
+        utf8.insert(
+            header::COOKIE,
+            HeaderValue::from_bytes(format!("name=José; fingerprint_session={key}").as_bytes())
+                .unwrap(),
+        );
+        assert_eq!(config.read(&utf8), Some(key.clone()));
 
         let mut forged = HeaderMap::new();
         forged.insert(
