@@ -20,6 +20,7 @@ suite!(
     another_login_on_the_same_session_starts_a_new_one,
     remember_user_session_links_only_known_users,
     user_ids_the_store_cannot_take_are_not_linked,
+    a_browsers_next_user_gets_a_session_of_their_own,
     two_users_on_one_browser_share_its_visitor_id,
     explicit_link_and_relink,
     #[cfg(feature = "tower-sessions")]
@@ -362,6 +363,74 @@ async fn remember_user_session_links_only_known_users(db: TestDb) {
         2,
         "one link per session and user"
     );
+}
+
+/// With the built-in cookie, a shared browser keeps one session per user: the anonymous
+/// session goes on as the first user's, the next user and a logout start new sessions, so
+/// neither the next user's visits nor anonymous ones after a logout go to the first user.
+/// With the remember layer outside the fingerprint layer the change applies to the request
+/// that shows it; inside, from the next request.
+async fn a_browsers_next_user_gets_a_session_of_their_own(db: TestDb) {
+    let fingerprint = fp::Fingerprint::builder(db.store())
+        .with_debounce(Duration::ZERO)
+        .build()
+        .unwrap();
+    let who = |parts: &http::request::Parts| {
+        parts
+            .headers
+            .get("x-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let app = Router::new()
+        .route("/outside/{*rest}", get(|| async { "page" }))
+        .route_layer(fingerprint.layer())
+        .route_layer(fingerprint.remember_user_session(who))
+        .merge(
+            Router::new()
+                .route("/inside/{*rest}", get(|| async { "page" }))
+                .route_layer(fingerprint.remember_user_session(who))
+                .route_layer(fingerprint.layer()),
+        );
+    let addr = serve(app).await;
+    for (order, late) in [("outside", 0), ("inside", 1)] {
+        let client = browser(CHROME_MAC);
+        let (first, second) = (format!("{order}-ann"), format!("{order}-ben"));
+        let steps = [
+            (None, "anonymous"),
+            (Some(first.as_str()), "first"),
+            (Some(second.as_str()), "second"),
+            (Some(second.as_str()), "second-again"),
+            (None, "logged-out"),
+        ];
+        for (user, page) in steps {
+            let mut request = client.get(format!("http://{addr}/{order}/{page}"));
+            if let Some(user) = user {
+                request = request.header("x-user", user);
+            }
+            assert!(request.send().await.unwrap().status().is_success());
+        }
+        fingerprint.flush().await.unwrap();
+        let pages = |user: &str| {
+            let fingerprint = fingerprint.clone();
+            let user = user.to_owned();
+            async move {
+                let sessions = fingerprint.users().sessions(&user, 10).await.unwrap();
+                assert_eq!(sessions.len(), 1, "{user}: one session");
+                sessions[0].request_fingerprints
+            }
+        };
+        // Outside: ann's session holds the anonymous page and hers, ben's his two. Inside,
+        // each change shows from the next page: ben's first page is still in ann's session,
+        // and the logout's page in his.
+        assert_eq!(pages(&first).await, 2 + late, "{order}");
+        assert_eq!(pages(&second).await, 2, "{order}");
+    }
+    // Each order: ann's session, ben's, and the anonymous one after the logout (inside,
+    // the logout's own page is still ben's).
+    let anonymous = "SELECT COUNT(*) FROM fingerprint_sessions WHERE user_id IS NULL";
+    assert_eq!(db.scalar(anonymous).await, 1);
+    assert_eq!(db.count("fingerprint_sessions").await, 5);
 }
 
 /// A user id the store cannot take as it is (too long for PostgreSQL's index) is not linked,

@@ -10,6 +10,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::ResponseFuture;
+use crate::session::{RememberedUser, RememberedUserTaken, SessionIdentity};
 use crate::shared::Shared;
 use crate::visit::CurrentVisit;
 
@@ -17,9 +18,14 @@ use crate::visit::CurrentVisit;
 /// apps whose auth is not axum-login). Made by
 /// [`Fingerprint::remember_user_session`](crate::v1::Fingerprint::remember_user_session).
 ///
-/// Anonymous requests (the closure returns `None`) and requests without a session are left
-/// alone. The link is queued for the recorder, once per session and user per process: no
-/// database round trip on the request path.
+/// The link is queued for the recorder, once per session and user per process: no database
+/// round trip on the request path. With the built-in session cookie (no tower-sessions
+/// layer), a browser keeps one session per user, as Django's login and logout do: an
+/// anonymous session goes on as the user's; the browser's next user, or a logout (the
+/// closure returns `None` where it returned a user), starts a new session, so nobody's
+/// visits go to the user before them. Put this layer outside the fingerprint layer for the
+/// request where the user changes to be recorded in the new session already; inside, it is
+/// the next request's. Requests without a session are left alone.
 #[derive(Clone)]
 pub struct RememberUserSessionLayer<F> {
     shared: Arc<Shared>,
@@ -87,19 +93,46 @@ where
         let shared = Arc::clone(&self.shared);
         let user = self.user.clone();
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            if let Some(user) = user(&parts).filter(|user| !user.is_empty()) {
-                // The fingerprint layer's session when it ran first, else the session the
-                // request already has (none is created for this).
-                let key = match parts.extensions.get::<CurrentVisit>() {
-                    Some(visit) => Some(visit.session_key.clone()),
-                    None => shared.existing_session_key(&parts).await,
-                };
-                if let Some(key) = key {
+            let (mut parts, body) = request.into_parts();
+            let user = user(&parts).filter(|user| !user.is_empty());
+            let session = shared.sessions.of(&parts);
+            if session.has_tower_session() {
+                // The tower-sessions session starts a new one for another user itself.
+                if let Some(user) = user {
+                    // The fingerprint layer's session when it ran first, else the session
+                    // the request already has (none is created for this).
+                    let key = match parts.extensions.get::<CurrentVisit>() {
+                        Some(visit) => Some(visit.session_key.clone()),
+                        None => session.existing_key().await,
+                    };
+                    if let Some(key) = key {
+                        shared.link(&key, &user);
+                    }
+                }
+                return inner.call(Request::from_parts(parts, body)).await;
+            }
+            // The built-in cookie: the fingerprint layer links the user and keeps one
+            // session per user of a browser. When it ran first, it reads the user from the
+            // response; else from the request.
+            if parts.extensions.get::<CurrentVisit>().is_some() {
+                let mut response = inner.call(Request::from_parts(parts, body)).await?;
+                response.extensions_mut().insert(RememberedUser(user));
+                return Ok(response);
+            }
+            let existing = session.existing_key().await;
+            parts.extensions.insert(RememberedUser(user.clone()));
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            if response
+                .extensions_mut()
+                .remove::<RememberedUserTaken>()
+                .is_none()
+            {
+                // No fingerprint layer inside: the request's session is linked as it is.
+                if let (Some(user), Some(key)) = (user, existing) {
                     shared.link(&key, &user);
                 }
             }
-            inner.call(Request::from_parts(parts, body)).await
+            Ok(response)
         })
     }
 }

@@ -12,7 +12,9 @@ use super::ResponseFuture;
 use crate::assess::{assess_request, Assessment, Finding, SessionAssessment, Verdict};
 use crate::capture;
 use crate::model::Visit;
-use crate::session::{IssuedKey, LinkFn, RequestSession, SessionIdentity};
+use crate::session::{
+    IssuedKey, LinkFn, RememberedUser, RememberedUserTaken, RequestSession, SessionIdentity,
+};
 use crate::shared::Shared;
 use crate::visit::{peer_ip, CurrentVisit};
 
@@ -64,12 +66,25 @@ where
             let (mut parts, body) = request.into_parts();
             let session = shared.sessions.of(&parts);
             let link = |key: &str, user: &str| shared.link(key, user);
-            let set_cookie = fingerprint_request(&shared, &session, &link, &mut parts)
+            let remembered = parts.extensions.get::<RememberedUser>().is_some();
+            let (issued, secure) = fingerprint_request(&shared, &session, &link, &mut parts)
                 .instrument(span.clone())
                 .await;
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             // The handler may have logged a user in (axum-login).
             session.after_handler(&link).instrument(span).await;
+            let mut set_cookie = issued.set_cookie.clone();
+            // The remember layer inside found the request's user.
+            if let Some(RememberedUser(user)) = response.extensions_mut().remove() {
+                if let Some(cookie) =
+                    session.after_remembered(&issued, user.as_deref(), secure, &link)
+                {
+                    set_cookie = Some(cookie);
+                }
+            }
+            if remembered {
+                response.extensions_mut().insert(RememberedUserTaken);
+            }
             if let Some(cookie) = set_cookie {
                 // A shared cache must not hand this response, and so this visitor's key, to
                 // others: `Vary: Cookie` (as Django's session middleware adds), and `private`
@@ -87,21 +102,20 @@ where
 }
 
 /// Captures, debounces and enqueues one request; puts a [`CurrentVisit`] into its
-/// extensions. Returns the `Set-Cookie` value when a new built-in cookie was issued.
-/// Takes the parts only, so the request's body type need not be `Sync`.
+/// extensions. Returns the session key it was recorded under (with the `Set-Cookie` value
+/// when a new built-in cookie was issued), and whether it came over https. Takes the parts
+/// only, so the request's body type need not be `Sync`.
 async fn fingerprint_request(
     shared: &Shared,
     session: &RequestSession<'_>,
     link: LinkFn<'_>,
     parts: &mut Parts,
-) -> Option<HeaderValue> {
+) -> (IssuedKey, bool) {
     let now = shared.now();
     let peer = peer_ip(&parts.extensions);
     let location = capture::locate(&parts.uri, &parts.headers, peer, &shared.capture);
-    let IssuedKey {
-        key: session_key,
-        set_cookie,
-    } = session.issue(location.secure, link).await;
+    let issued = session.issue(location.secure, link).await;
+    let session_key = issued.key.clone();
 
     let url = location.url.clone();
     let (client_ip, secure) = (location.client_ip, location.secure);
@@ -168,7 +182,7 @@ async fn fingerprint_request(
         connection,
         assessment: seen.unwrap_or(assessment),
     });
-    set_cookie
+    (issued, secure)
 }
 
 /// What a request tells about its session: a crawler's verification and behaviour limits

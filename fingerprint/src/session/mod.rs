@@ -20,7 +20,7 @@ mod tower;
 mod tower;
 
 pub(crate) use cookie::CookieConfig;
-use cookie::CookieSession;
+use cookie::{CookieSession, CookieValue};
 use tower::TowerSession;
 
 /// axum-login's default session-data key.
@@ -36,7 +36,22 @@ pub(crate) struct IssuedKey {
     pub(crate) key: String,
     /// The `Set-Cookie` value, when a new built-in cookie was issued.
     pub(crate) set_cookie: Option<HeaderValue>,
+    /// The key is the built-in cookie's (not the tower-sessions session's).
+    pub(crate) cookie: bool,
 }
+
+/// The user the remember layer found in a request (`None`: anonymous), handed to the
+/// fingerprint layer in the request's extensions when the remember layer runs first, or in
+/// the response's when it runs inside. With the built-in cookie, the fingerprint layer keeps
+/// one session per user of a browser ([`CookieSession::for_user`]); a tower-sessions
+/// session does that itself.
+#[derive(Debug, Clone)]
+pub(crate) struct RememberedUser(pub(crate) Option<String>);
+
+/// Put into a response by the fingerprint layer when it took the request's
+/// [`RememberedUser`], so the remember layer outside knows it need not link.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RememberedUserTaken;
 
 /// Where a request's session key lives.
 pub(crate) trait SessionIdentity {
@@ -82,9 +97,13 @@ impl Sessions {
         let tower = (self.source == SessionSource::Auto)
             .then(|| TowerSession::from_parts(parts, self.login_data_key.as_deref()))
             .flatten();
+        let remembered = parts
+            .extensions
+            .get::<RememberedUser>()
+            .map(|user| user.0.clone());
         RequestSession {
             tower,
-            cookie: CookieSession::read(&self.cookie, &parts.headers),
+            cookie: CookieSession::read(&self.cookie, &parts.headers, remembered),
         }
     }
 }
@@ -104,7 +123,39 @@ impl RequestSession<'_> {
                 return issued;
             }
         }
-        self.cookie.issue(secure)
+        self.cookie.issue(secure, link)
+    }
+
+    /// Whether the request has a tower-sessions session (which keeps one session per user
+    /// itself).
+    pub(crate) fn has_tower_session(&self) -> bool {
+        self.tower.is_some()
+    }
+
+    /// After the handler, when the remember layer inside found the request's `user`: the
+    /// built-in cookie's key `issued` goes on, or a new one starts for the next requests
+    /// (this one is recorded already), as [`CookieSession::for_user`] decides. The new
+    /// `Set-Cookie` value, if any.
+    pub(crate) fn after_remembered(
+        &self,
+        issued: &IssuedKey,
+        user: Option<&str>,
+        secure: bool,
+        link: LinkFn<'_>,
+    ) -> Option<HeaderValue> {
+        if !issued.cookie {
+            return None;
+        }
+        let cookie = CookieValue {
+            key: issued.key.clone(),
+            tag: None,
+        };
+        // A key issued for this request has no user yet; a key it came with has its own.
+        let current = match issued.set_cookie {
+            Some(_) => Some(&cookie),
+            None => self.cookie.value(),
+        };
+        self.cookie.for_user(current, user, secure, link).set_cookie
     }
 }
 

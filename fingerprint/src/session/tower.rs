@@ -98,6 +98,7 @@ impl SessionIdentity for TowerSession<'_> {
             Ok(key) => Some(IssuedKey {
                 key,
                 set_cookie: None,
+                cookie: false,
             }),
             Err(error) => {
                 tracing::warn!(%error, "tower-sessions failed; using the fingerprint cookie");
