@@ -18,6 +18,8 @@ suite!(
     axum_login_links_the_session_with_its_history,
     #[cfg(feature = "tower-sessions")]
     another_login_on_the_same_session_starts_a_new_one,
+    #[cfg(feature = "tower-sessions")]
+    a_lost_link_is_queued_again,
     remember_user_session_links_only_known_users,
     user_ids_the_store_cannot_take_are_not_linked,
     a_browsers_next_user_gets_a_session_of_their_own,
@@ -179,6 +181,43 @@ mod axum_login_following {
         );
     }
 
+    /// A link the store lost (here: the session's user cleared behind the layer's back, as a
+    /// failed batch or a purge of the session would leave it) is queued again an hour later,
+    /// though the tower-sessions session is marked linked.
+    pub(super) async fn a_lost_link_is_queued_again(db: TestDb) {
+        let clock = fp::ManualClock::new();
+        let fingerprint = fp::Fingerprint::builder(db.store())
+            .with_clock(clock.clone())
+            .build()
+            .unwrap();
+        let addr = serve(login_app(&fingerprint)).await;
+        let alice = browser(CHROME_MAC);
+        visit(&alice, addr, "/login?user=1").await;
+        fingerprint.flush().await.unwrap();
+        assert_eq!(
+            fingerprint.users().sessions("1", 10).await.unwrap().len(),
+            1
+        );
+        db.execute_all(&["UPDATE fingerprint_sessions SET user_id = NULL, linked_at = NULL"])
+            .await;
+        visit(&alice, addr, "/soon").await;
+        fingerprint.flush().await.unwrap();
+        assert!(fingerprint
+            .users()
+            .sessions("1", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        clock.advance(Duration::from_secs(3_601));
+        visit(&alice, addr, "/later").await;
+        fingerprint.flush().await.unwrap();
+        assert_eq!(
+            fingerprint.users().sessions("1", 10).await.unwrap().len(),
+            1
+        );
+        assert_eq!(fingerprint.stats().links, 2);
+    }
+
     pub(super) async fn another_login_on_the_same_session_starts_a_new_one(db: TestDb) {
         let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
         let addr = serve(login_app(&fingerprint)).await;
@@ -278,7 +317,7 @@ mod axum_login_following {
 
 #[cfg(feature = "tower-sessions")]
 use axum_login_following::{
-    another_login_on_the_same_session_starts_a_new_one,
+    a_lost_link_is_queued_again, another_login_on_the_same_session_starts_a_new_one,
     axum_login_links_the_session_with_its_history, devices_and_places_of_a_user,
 };
 

@@ -58,6 +58,10 @@ impl<'a> TowerSession<'a> {
         let session = &self.session;
         let linked: Option<String> = session.get(SESSION_USER_KEY).await?;
         if linked.as_deref() == Some(user.as_str()) {
+            // The mark says the link was queued, not that it is stored (its batch may have
+            // failed, or a purge deleted the session since): queued again once per process
+            // and hour, as `remember_user_session` does.
+            link(&key, &user);
             return Ok(key);
         }
         let key = if linked.is_some() {
