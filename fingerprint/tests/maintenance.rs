@@ -616,6 +616,35 @@ async fn an_erasure_waits_for_a_link_in_progress_and_erases_it() {
     assert_eq!(db.count("fingerprint_request_fingerprints").await, 0);
 }
 
+/// A relink of a session away from its user waits for a link to that user in progress
+/// (PostgreSQL): both users of a relink are locked, the one it leaves too, so the user's
+/// summary is computed after the link, not beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relink_locks_the_user_it_leaves() {
+    let Some(db) = TestDb::postgres("relink_lock").await else {
+        return;
+    };
+    let TestDb::Postgres { store: pg, .. } = &db else {
+        unreachable!()
+    };
+    let at = Utc::now();
+    two_sessions_the_first_linked_to(&db, "u", at).await;
+    // A link's transaction, as the store writes one: the user locked first.
+    let mut link = pg.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('fingerprint_user:' || $1, 0))")
+        .bind("u")
+        .execute(&mut *link)
+        .await
+        .unwrap();
+    let relinking = db.store();
+    let relink = tokio::spawn(async move { relinking.relink_session(&key(1), None, at).await });
+    until_one_waits_for_a_lock(&db).await;
+    assert!(!relink.is_finished(), "the relink waits for the link");
+    link.commit().await.unwrap();
+    assert!(relink.await.unwrap().unwrap());
+    assert_eq!(db.store().user("u").await.unwrap(), None);
+}
+
 /// Links lock their sessions in key order, as batches do (PostgreSQL): a batch holding the
 /// first of two sessions and then taking the second does not deadlock with a link of both
 /// given in the other order; the outcomes still come in the order of the links, and a

@@ -166,18 +166,40 @@ pub(crate) async fn relink_session<D: Dialect>(
     user_id: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let mut tx = D::begin_write(&store.pool).await?;
-    if let Some(user) = user_id {
-        lock_user::<D>(&mut *tx, user).await?;
-    }
-    let found: Option<(i64, Option<String>)> =
-        Sql::<D>::new("SELECT id, user_id FROM fingerprint_sessions WHERE key = ")
-            .bind(session_key.to_owned())
+    // Both users are locked, in order, before the session: the one it leaves (read first,
+    // then again under the locks: a link may have moved the session meanwhile, and then the
+    // transaction starts again) and the one it goes to.
+    let session = || {
+        let mut sql = Sql::<D>::new("SELECT id, user_id FROM fingerprint_sessions WHERE key = ");
+        sql.bind(session_key.to_owned());
+        sql
+    };
+    let mut tries = 0;
+    let (mut tx, id, previous) = loop {
+        tries += 1;
+        let mut tx = D::begin_write(&store.pool).await?;
+        let seen: Option<(i64, Option<String>)> = session().fetch_optional_on(&mut *tx).await?;
+        let Some((_, seen)) = seen else {
+            return Ok(false);
+        };
+        let users: BTreeSet<&str> = seen.as_deref().into_iter().chain(user_id).collect();
+        for user in users {
+            lock_user::<D>(&mut *tx, user).await?;
+        }
+        let found: Option<(i64, Option<String>)> = session()
             .push(D::FOR_UPDATE)
             .fetch_optional_on(&mut *tx)
             .await?;
-    let Some((id, previous)) = found else {
-        return Ok(false);
+        let Some((id, previous)) = found else {
+            return Ok(false);
+        };
+        if previous == seen || tries == 3 {
+            if let Some(user) = previous.as_deref().filter(|_| previous != seen) {
+                // Moved three times in a row: its user now is locked out of order.
+                lock_user::<D>(&mut *tx, user).await?;
+            }
+            break (tx, id, previous);
+        }
     };
     Sql::<D>::new("UPDATE fingerprint_sessions SET user_id = ")
         .bind(user_id.map(str::to_owned))
