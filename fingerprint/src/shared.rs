@@ -11,7 +11,7 @@ use crate::capture::CaptureConfig;
 use crate::clock::Clock;
 use crate::model::SessionLink;
 use crate::recorder::{Debounce, Recorder};
-use crate::session::{SessionIdentity, Sessions};
+use crate::session::Sessions;
 use crate::store::Reports;
 use crate::visit::CurrentVisit;
 
@@ -57,14 +57,6 @@ impl Shared {
         self.browser
             .signer
             .sign(&visit.session_key, &visit.url, expires)
-    }
-
-    /// The session a request already has (none is created).
-    pub(crate) async fn existing_session_key(
-        &self,
-        parts: &http::request::Parts,
-    ) -> Option<String> {
-        self.sessions.of(parts).existing_key().await
     }
 
     /// Whether the browser collector may run for this request: no privacy signal (when

@@ -59,6 +59,20 @@ impl Batch {
     }
 }
 
+/// A link's transaction as the store starts one on PostgreSQL: `user` locked until it ends.
+async fn link_of_user(db: &TestDb, user: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let TestDb::Postgres { store, .. } = db else {
+        unreachable!()
+    };
+    let mut link = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('fingerprint_user:' || $1, 0))")
+        .bind(user)
+        .execute(&mut *link)
+        .await
+        .unwrap();
+    link
+}
+
 /// Sessions 1 and 2, a request each at `at`, and session 1 linked to `user`.
 async fn two_sessions_the_first_linked_to(db: &TestDb, user: &str, at: DateTime<Utc>) {
     let store = db.store();
@@ -584,18 +598,10 @@ async fn an_erasure_waits_for_a_link_in_progress_and_erases_it() {
     let Some(db) = TestDb::postgres("erasure_race").await else {
         return;
     };
-    let TestDb::Postgres { store: pg, .. } = &db else {
-        unreachable!()
-    };
     let at = Utc::now();
     two_sessions_the_first_linked_to(&db, "u", at).await;
     // A link's transaction, as the store writes one: the user locked, then the session linked.
-    let mut link = pg.pool().begin().await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('fingerprint_user:' || $1, 0))")
-        .bind("u")
-        .execute(&mut *link)
-        .await
-        .unwrap();
+    let mut link = link_of_user(&db, "u").await;
     sqlx::query("UPDATE fingerprint_sessions SET user_id = 'u', linked_at = now() WHERE key = $1")
         .bind(key(2))
         .execute(&mut *link)
@@ -624,18 +630,10 @@ async fn a_relink_locks_the_user_it_leaves() {
     let Some(db) = TestDb::postgres("relink_lock").await else {
         return;
     };
-    let TestDb::Postgres { store: pg, .. } = &db else {
-        unreachable!()
-    };
     let at = Utc::now();
     two_sessions_the_first_linked_to(&db, "u", at).await;
     // A link's transaction, as the store writes one: the user locked first.
-    let mut link = pg.pool().begin().await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('fingerprint_user:' || $1, 0))")
-        .bind("u")
-        .execute(&mut *link)
-        .await
-        .unwrap();
+    let link = link_of_user(&db, "u").await;
     let relinking = db.store();
     let relink = tokio::spawn(async move { relinking.relink_session(&key(1), None, at).await });
     until_one_waits_for_a_lock(&db).await;

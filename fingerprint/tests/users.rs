@@ -321,6 +321,15 @@ use axum_login_following::{
     axum_login_links_the_session_with_its_history, devices_and_places_of_a_user,
 };
 
+/// The user an app's own auth finds in a request: here, its `x-user` header.
+fn user_of_the_x_user_header(parts: &http::request::Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 fn browser(user_agent: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -344,13 +353,7 @@ async fn visit(client: &reqwest::Client, addr: std::net::SocketAddr, path: &str)
 
 async fn remember_user_session_links_only_known_users(db: TestDb) {
     let fingerprint = fp::Fingerprint::builder(db.store()).build().unwrap();
-    let who = |parts: &http::request::Parts| {
-        parts
-            .headers
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let who = user_of_the_x_user_header;
     // Both orders of the two layers work.
     let app = Router::new()
         .route("/inner/{*rest}", get(|| async { "page" }))
@@ -414,13 +417,7 @@ async fn a_browsers_next_user_gets_a_session_of_their_own(db: TestDb) {
         .with_debounce(Duration::ZERO)
         .build()
         .unwrap();
-    let who = |parts: &http::request::Parts| {
-        parts
-            .headers
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let who = user_of_the_x_user_header;
     let app = Router::new()
         .route("/outside/{*rest}", get(|| async { "page" }))
         .route_layer(fingerprint.layer())
@@ -480,13 +477,7 @@ async fn user_ids_the_store_cannot_take_are_not_linked(db: TestDb) {
         .with_batch_delay(Duration::from_secs(600))
         .build()
         .unwrap();
-    let who = |parts: &http::request::Parts| {
-        parts
-            .headers
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let who = user_of_the_x_user_header;
     let app = Router::new()
         .route("/{*rest}", get(|| async { "page" }))
         .route_layer(fingerprint.remember_user_session(who))

@@ -16,6 +16,7 @@ use crate::capture;
 use crate::device::country_from_header;
 use crate::layer::FingerprintLayer;
 use crate::model::BrowserVisit;
+use crate::session::SessionIdentity;
 use crate::shared::Shared;
 use crate::visit::CurrentVisit;
 
@@ -265,7 +266,8 @@ async fn collect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Ok(payload) => payload,
         Err(error) => return refuse(StatusCode::BAD_REQUEST, error),
     };
-    let Some(session_key) = shared.existing_session_key(&parts).await else {
+    // The session the request already has (none is created).
+    let Some(session_key) = shared.sessions.of(&parts).existing_key().await else {
         return refuse(StatusCode::FORBIDDEN, "no session");
     };
     let now = shared.now();
