@@ -321,6 +321,25 @@ use axum_login_following::{
     axum_login_links_the_session_with_its_history, devices_and_places_of_a_user,
 };
 
+/// A page visited as `user` (its `x-user` header; none: anonymous).
+async fn visit_as(
+    client: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    path: &str,
+    user: Option<&str>,
+) {
+    let mut request = client.get(format!("http://{addr}{path}"));
+    if let Some(user) = user {
+        request = request.header("x-user", user);
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+}
+
 /// The user an app's own auth finds in a request: here, its `x-user` header.
 fn user_of_the_x_user_header(parts: &http::request::Parts) -> Option<String> {
     parts
@@ -384,13 +403,7 @@ async fn remember_user_session_links_only_known_users(db: TestDb) {
         let client = browser(CHROME_MAC);
         visit(&client, addr, "/outer/first").await; // the session exists before the user
         for _ in 0..3 {
-            let response = client
-                .get(format!("http://{addr}{path}"))
-                .header("x-user", user)
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
+            visit_as(&client, addr, path, Some(user)).await;
         }
         fingerprint.flush().await.unwrap();
         let sessions = fingerprint.users().sessions(user, 10).await.unwrap();
@@ -440,11 +453,7 @@ async fn a_browsers_next_user_gets_a_session_of_their_own(db: TestDb) {
             (None, "logged-out"),
         ];
         for (user, page) in steps {
-            let mut request = client.get(format!("http://{addr}/{order}/{page}"));
-            if let Some(user) = user {
-                request = request.header("x-user", user);
-            }
-            assert!(request.send().await.unwrap().status().is_success());
+            visit_as(&client, addr, &format!("/{order}/{page}"), user).await;
         }
         fingerprint.flush().await.unwrap();
         let pages = |user: &str| {
@@ -485,13 +494,7 @@ async fn user_ids_the_store_cannot_take_are_not_linked(db: TestDb) {
     let addr = serve(app).await;
     let long = "u".repeat(3_000);
     for user in ["erin", long.as_str()] {
-        let response = browser(CHROME_MAC)
-            .get(format!("http://{addr}/page"))
-            .header("x-user", user)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
+        visit_as(&browser(CHROME_MAC), addr, "/page", Some(user)).await;
     }
     fingerprint.flush().await.unwrap();
     assert_eq!(
