@@ -136,6 +136,7 @@ mod clock;
 mod dashboard;
 mod device;
 mod handle;
+mod hex;
 mod hits;
 mod insight;
 mod layer;

@@ -174,7 +174,7 @@ pub(crate) fn visitor_id(components: &BTreeMap<String, Value>) -> String {
         .chain_update(b"fingerprint-rt/visitor/v1\n")
         .chain_update(canonical.as_bytes())
         .finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&digest[..16])
 }
 
 #[cfg(test)]

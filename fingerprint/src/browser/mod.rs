@@ -4,8 +4,6 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 // The parser, the redirect check and token verification serve the routes (feature `axum`).
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) mod components;
@@ -25,12 +23,8 @@ pub(crate) const COLLECTOR_JS: &str = include_str!("collector.js");
 
 /// A short content hash of the collector: its URL changes whenever it does, so it can be
 /// cached forever.
-pub(crate) static COLLECTOR_VERSION: LazyLock<String> = LazyLock::new(|| {
-    Sha256::digest(COLLECTOR_JS.as_bytes())[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-});
+pub(crate) static COLLECTOR_VERSION: LazyLock<String> =
+    LazyLock::new(|| crate::hex::sha256_prefix(COLLECTOR_JS.as_bytes(), 6));
 
 /// Browser-fingerprinting settings (filled by the builder).
 #[derive(Debug, Clone)]

@@ -37,7 +37,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::{header, HeaderValue, StatusCode};
-use sha2::{Digest, Sha256};
 
 use crate::shared::Shared;
 use crate::users::Users;
@@ -77,12 +76,8 @@ pub(crate) struct DashState {
 const STYLESHEET: &str = include_str!("dashboard.css");
 
 /// A short content hash of the stylesheet: its URL changes whenever it does.
-static STYLESHEET_VERSION: LazyLock<String> = LazyLock::new(|| {
-    Sha256::digest(STYLESHEET.as_bytes())[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-});
+static STYLESHEET_VERSION: LazyLock<String> =
+    LazyLock::new(|| crate::hex::sha256_prefix(STYLESHEET.as_bytes(), 6));
 
 /// The stylesheet's path inside the dashboard.
 pub(crate) fn stylesheet_path() -> String {

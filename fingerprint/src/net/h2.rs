@@ -79,8 +79,6 @@
 
 use std::fmt::Write as _;
 
-use sha2::{Digest, Sha256};
-
 /// A good `limit` for [`Http2Tap::new`]: 64 KiB, room for a first request with large cookies.
 pub const MAX_PREFACE: usize = 64 * 1024;
 
@@ -254,12 +252,7 @@ impl Http2Fingerprint {
     /// The first 12 hex digits (48 bits) of the SHA-256 of [`Self::text`], lowercase. Our
     /// own short id: tools that publish a hash of the same text often use MD5 instead.
     pub fn hash(&self) -> String {
-        let digest = Sha256::digest(self.text().as_bytes());
-        let mut out = String::with_capacity(12);
-        for byte in &digest[..6] {
-            let _ = write!(out, "{byte:02x}");
-        }
-        out
+        crate::hex::sha256_prefix(self.text().as_bytes(), 6)
     }
 }
 

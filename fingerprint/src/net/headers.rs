@@ -68,7 +68,6 @@ use std::fmt::Write as _;
 
 use http::header::{ACCEPT_LANGUAGE, COOKIE, REFERER};
 use http::{HeaderMap, HeaderValue, Method, Version};
-use sha2::{Digest, Sha256};
 
 /// The most bytes of the method kept in the text.
 const MAX_METHOD: usize = 24;
@@ -189,12 +188,7 @@ fn cookie_names_hash(headers: &HeaderMap) -> String {
 
 /// The first 12 hex digits (48 bits) of the SHA-256 of `bytes`, lowercase.
 fn short_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(12);
-    for byte in &digest[..6] {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    crate::hex::sha256_prefix(bytes, 6)
 }
 
 #[cfg(test)]

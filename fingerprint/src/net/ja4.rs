@@ -85,7 +85,6 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use super::tls::{
     parse_client_hello, ClientHello, HelloError, EXT_ALPN, EXT_SERVER_NAME, EXT_SUPPORTED_VERSIONS,
@@ -290,12 +289,7 @@ fn list_hash(list: &[u16], text: &str) -> String {
 
 /// The first 12 lowercase hex digits of the SHA-256 of `text`.
 fn hash12(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut out = String::with_capacity(12);
-    for byte in digest.iter().take(6) {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    crate::hex::sha256_prefix(text.as_bytes(), 6)
 }
 
 #[cfg(test)]

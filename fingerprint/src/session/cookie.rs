@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use http::{header, HeaderMap, HeaderValue};
-use sha2::{Digest, Sha256};
 
 use super::{is_valid_key, new_key, IssuedKey, LinkFn, SessionIdentity};
 
@@ -22,9 +21,7 @@ impl CookieValue {
             Some((key, tag)) => (key, Some(tag)),
             None => (value, None),
         };
-        let valid_tag = tag.is_none_or(|tag| {
-            tag.len() == 16 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        });
+        let valid_tag = tag.is_none_or(|tag| crate::hex::is_lower(tag, 16));
         (is_valid_key(key) && valid_tag).then(|| Self {
             key: key.to_owned(),
             tag: tag.map(str::to_owned),
@@ -35,10 +32,7 @@ impl CookieValue {
 /// The tag of a user in the cookie: 64 bits of the SHA-256 of the user id, enough to tell
 /// the next user of a browser from the last one (the id itself stays out of the cookie).
 pub(crate) fn user_tag(user: &str) -> String {
-    Sha256::digest(user.as_bytes())[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::hex::sha256_prefix(user.as_bytes(), 8)
 }
 
 /// The built-in session cookie: a session key (the time in milliseconds, then 80 random bits), `HttpOnly`, `SameSite=Lax`, `Path=/`,

@@ -192,22 +192,12 @@ pub(crate) fn new_key() -> String {
     let millis = u64::try_from(millis).unwrap_or(u64::MAX);
     bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
     rand::rng().fill_bytes(&mut bytes[6..]);
-    let mut key = String::with_capacity(32);
-    for byte in bytes {
-        key.push(char::from(HEX[usize::from(byte >> 4)]));
-        key.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    key
+    crate::hex::lower(&bytes)
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Whether `key` looks like a key we issued (anything else is replaced by a new one).
 pub(crate) fn is_valid_key(key: &str) -> bool {
-    key.len() == 32
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    crate::hex::is_lower(key, 32)
 }
 
 /// Which session identity the layer uses.

@@ -92,10 +92,7 @@ pub(super) fn key(values: &[&str]) -> String {
         hash.update((value.len() as u64).to_le_bytes());
         hash.update(value.as_bytes());
     }
-    hash.finalize()[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::hex::lower(&hash.finalize()[..16])
 }
 
 /// A row of `fingerprint_profiles` in [`COLUMNS`] order (or a prefix of it), for
