@@ -113,7 +113,11 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000)]
         rows: u64,
         /// Spread over this many days before now (1 to 36,500).
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        #[arg(
+            long,
+            default_value_t = 30,
+            value_parser = clap::value_parser!(u32).range(1..=36_500)
+        )]
         days: u32,
         /// Random seed (the same seed gives the same data).
         #[arg(long, default_value_t = 1)]
@@ -197,8 +201,9 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
     }
+    // The ambiguous unit's own message; any other failure: what the value may be.
     not_ambiguous(text)?;
-    let age = parse_age(text)
+    let age = humantime::parse_duration(text)
         .map_err(|_| format!("{text:?} is not a date (2026-01-31), a time or an age (7d)"))?;
     Ok(ago(age))
 }

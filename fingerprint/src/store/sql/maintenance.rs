@@ -158,8 +158,9 @@ fn counted_requests(count_automated: bool) -> &'static str {
 }
 
 /// Purges one chunk of request fingerprints in `conn`'s transaction: the visits whose last
-/// counted fingerprint ([`counted_requests`]) went leave the counters, and the dashboard's (IP, session) and (day, session)
-/// rows whose last fingerprint went are deleted. None when nothing was left to purge.
+/// counted fingerprint ([`counted_requests`]) went leave the counters, and the dashboard's
+/// (IP, session) and (day, session) rows whose last fingerprint went are deleted. None when
+/// nothing was left to purge.
 async fn purge_requests<D: Dialect>(
     conn: &mut D::Connection,
     before: DateTime<Utc>,
@@ -460,9 +461,10 @@ where
         // Sessions of days wholly before the cutoff with nothing left (one of the cutoff's day
         // stays, as its (day, session) pair does: the day's rollup counted it, and a visit
         // later that day must find it): locked first, in key order as batches lock sessions
-        // (no deadlock with one), then deleted by a statement that checks again. A batch writing to such a session holds it locked until it
-        // commits; the lock waits for it, and the second check (a new snapshot on
-        // PostgreSQL) sees its rows, so a session that just got a visit stays.
+        // (no deadlock with one), then deleted by a statement that checks again. A batch
+        // writing to such a session holds it locked until it commits; the lock waits for it,
+        // and the second check (a new snapshot on PostgreSQL) sees its rows, so a session
+        // that just got a visit stays.
         let empty = " AND NOT EXISTS (SELECT 1 FROM fingerprint_request_fingerprints r \
                  WHERE r.session_id = s.id) \
              AND NOT EXISTS (SELECT 1 FROM fingerprint_browser_fingerprints b \

@@ -4,11 +4,11 @@
 //!
 //! One `record` transaction: sessions (created by their first visit, existing ones locked on
 //! PostgreSQL, so a concurrent batch, link or purge of the same session waits or is seen),
-//! request fingerprints outside the debounce window of a stored one, the unique (URL, session) pairs and their counters,
-//! the dashboard's IP index and daily rollup, and what linked users were seen with. Rows are
-//! written in key order, so concurrent writers lock them in the same order; a unique pair or
-//! a (day, session) pair counts only in the transaction that inserted it, which keeps the
-//! counters exact under concurrent writers.
+//! request fingerprints outside the debounce window of a stored one, the unique (URL,
+//! session) pairs and their counters, the dashboard's IP index and daily rollup, and what
+//! linked users were seen with. Rows are written in key order, so concurrent writers lock
+//! them in the same order; a unique pair or a (day, session) pair counts only in the
+//! transaction that inserted it, which keeps the counters exact under concurrent writers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
